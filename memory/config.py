@@ -1,0 +1,47 @@
+"""Settings of the memory library. Composed into the streamer's one config model.
+
+Names follow M3-Agent where it has one (`img_matching_threshold`, `max_img_embeddings`,
+`audio_matching_threshold`, `max_audio_embeddings`, `interval_seconds`).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors, so a typo in a YAML file stops startup."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ReclusterConfig(StrictModel):
+    every_seconds: float = Field(30.0, gt=0, description="Run HDBSCAN on the buffer at least this often (wall seconds).")
+    every_faces: int = Field(300, ge=1, description="...or after this many new buffered faces, whichever comes first.")
+    buffer_size: int = Field(10_000, ge=10, description="Most recent good faces kept for re-clustering.")
+    min_cluster_size: int = Field(2, ge=2, description="HDBSCAN min_cluster_size (M3-Agent's default is 2).")
+    merge_min_similarity: float = Field(
+        0.45, gt=0, le=1, description="Two nodes in one cluster merge only if their mean vectors are this similar."
+    )
+    split_max_similarity: float = Field(
+        0.15, ge=-1, le=1, description="A node splits only if its clusters' mean vectors are at most this similar."
+    )
+
+
+class MemoryConfig(StrictModel):
+    db: str = Field("memory.db", description="SQLite file holding the whole memory graph.")
+    img_matching_threshold: float = Field(
+        0.3, gt=0, le=1, description="Accept a face node when the mean pairwise cosine is at least this (M3-Agent: 0.3)."
+    )
+    max_img_embeddings: int = Field(10, ge=1, description="Face embeddings kept per node (M3-Agent: 10).")
+    audio_matching_threshold: float = Field(0.6, gt=0, le=1, description="Same for voice nodes (M3-Agent: 0.6).")
+    max_audio_embeddings: int = Field(20, ge=1, description="Voice embeddings kept per node (M3-Agent: 20).")
+    confirm_min_faces: int = Field(3, ge=1, description="Good faces a provisional node needs to be confirmed.")
+    confirm_min_seconds: float = Field(0.5, ge=0, description="...seen over at least this span of stream time.")
+    provisional_ttl_seconds: float = Field(20.0, gt=0, description="A provisional node not confirmed in this time expires.")
+    interval_seconds: float = Field(30.0, gt=0, description="Clip length per stream; each closed clip gets an episodic memory.")
+    absent_after_seconds: float = Field(5.0, gt=0, description="A person not seen in a stream for this long has left it.")
+    crops_per_node: int = Field(5, ge=0, description="Best face crops (JPEG) kept per node.")
+    retention_days: float = Field(30.0, gt=0, description="Observations older than this are pruned; nodes and crops stay.")
+    flush_every_seconds: float = Field(1.0, gt=0, description="Buffered writes are committed at least this often.")
+    recluster: ReclusterConfig = Field(default_factory=ReclusterConfig)
