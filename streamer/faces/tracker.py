@@ -1,0 +1,136 @@
+"""Link faces across sampled frames of one stream, and decide which faces need a new embedding.
+
+Position alone is not identity: after a hard cut a different person often sits where the last one
+was (interviews, talking heads). So a scene cut ends every track, and a new embedding that disagrees
+with its track's mean breaks the track (`confirm_embedding`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from ..config import TrackerConfig
+from ..records import FaceDetections
+
+
+@dataclass
+class Track:
+    id: int
+    xyxy: npt.NDArray[np.float32]
+    first_t: float
+    last_t: float
+    best_size_score: float = 0.0  # det score x box area of the best embedded face
+    last_embed_t: float = -np.inf
+    emb_sum: npt.NDArray[np.float32] | None = None  # sum of unit embeddings: its direction is the track's mean
+    n_emb: int = 0
+    quality: float | None = None  # of the latest embedding
+    node: int | None = None
+    hits: int = 0
+
+    def mean_similarity(self, emb: npt.NDArray[np.float32]) -> float:
+        if self.emb_sum is None:
+            return 1.0
+        return float(emb @ self.emb_sum / self.n_emb)
+
+
+def iou_matrix(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+
+
+class SceneCutDetector:
+    """A hard cut shows as a large mean change of a small grey thumbnail between sampled frames."""
+
+    def __init__(self, threshold: float) -> None:
+        self._threshold = threshold
+        self._prev: npt.NDArray[np.float32] | None = None
+
+    def __call__(self, image: npt.NDArray[np.uint8]) -> bool:
+        grey = cv2.cvtColor(cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+        cur = grey.astype(np.float32)
+        cut = self._prev is not None and float(np.abs(cur - self._prev).mean()) > self._threshold
+        self._prev = cur
+        return cut
+
+
+class FaceTracker:
+    def __init__(self, cfg: TrackerConfig, new_id: Callable[[], int]) -> None:
+        self._cfg = cfg
+        self._new_id = new_id
+        self.tracks: dict[int, Track] = {}
+        self.ended: list[Track] = []  # tracks that ended since the caller last drained this
+
+    def _start(self, xyxy: npt.NDArray[np.float32], t: float) -> Track:
+        track = Track(self._new_id(), xyxy.copy(), t, t)
+        self.tracks[track.id] = track
+        return track
+
+    def _end(self, track_id: int) -> None:
+        self.ended.append(self.tracks.pop(track_id))
+
+    def update(self, faces: FaceDetections, t: float, scene_cut: bool = False) -> npt.NDArray[np.int64]:
+        """Set faces.track_id; return the indices of faces due for an embedding."""
+        if scene_cut:
+            for tid in list(self.tracks):
+                self._end(tid)
+        for tid, tr in list(self.tracks.items()):
+            if t - tr.last_t > self._cfg.max_gap_seconds:
+                self._end(tid)
+        ids = list(self.tracks)
+        assigned = np.full(len(faces), -1, np.int64)
+        if ids and len(faces):
+            iou = iou_matrix(faces.xyxy, np.stack([self.tracks[i].xyxy for i in ids]))
+            # Greedy by overlap: enough for the few faces of one frame.
+            for flat in np.argsort(-iou, axis=None):
+                f, k = divmod(int(flat), len(ids))
+                if iou[f, k] < self._cfg.min_iou:
+                    break
+                if assigned[f] == -1 and ids[k] not in assigned:
+                    assigned[f] = ids[k]
+        due = []
+        for i in range(len(faces)):
+            track = self.tracks[assigned[i]] if assigned[i] != -1 else self._start(faces.xyxy[i], t)
+            assigned[i] = track.id
+            track.xyxy = faces.xyxy[i].copy()
+            track.last_t = t
+            track.hits += 1
+            box = faces.xyxy[i]
+            size_score = float(faces.det_score[i] * (box[2] - box[0]) * (box[3] - box[1]))
+            if (
+                track.n_emb == 0
+                or size_score > track.best_size_score * self._cfg.quality_gain
+                or t - track.last_embed_t >= self._cfg.reembed_every_seconds
+            ):
+                due.append(i)
+        faces.track_id = assigned
+        return np.array(due, np.int64)
+
+    def confirm_embedding(
+        self, index_track: int, emb: npt.NDArray[np.float32], quality: float, size_score: float, t: float
+    ) -> Track:
+        """Add a fresh embedding to its track, or break the track when the face is someone else's."""
+        track = self.tracks[index_track]
+        if track.n_emb and track.mean_similarity(emb) < self._cfg.min_self_similarity:
+            self._end(track.id)
+            track = self._start(track.xyxy, t)
+        track.emb_sum = emb.copy() if track.emb_sum is None else track.emb_sum + emb
+        track.n_emb += 1
+        track.quality = quality
+        track.last_embed_t = t
+        track.best_size_score = max(track.best_size_score, size_score)
+        return track
+
+    def drain_ended(self) -> list[Track]:
+        ended, self.ended = self.ended, []
+        return ended
