@@ -99,6 +99,16 @@ class MqttConfig(StrictModel):
     keepalive: int = Field(10, ge=1, description="Seconds; the last will fires within about 1.5x this.")
     embedded_port: int = Field(1883, ge=1, le=65535)
     publish_crops: bool = Field(False, description="Include base64 JPEG face crops in node payloads.")
+    faces_max_hz: float = Field(
+        2.0, gt=0, le=60, description="Each face track is sent at most this often; a change of its node is sent at once."
+    )
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_a_topic(cls, v: str) -> str:
+        if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#\0"):
+            raise ValueError("must be a topic without wildcards (+, #) or leading/trailing '/'")
+        return v
 
 
 class Config(StrictModel):

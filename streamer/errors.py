@@ -18,3 +18,7 @@ class SourceError(StreamerError, OSError):
 
 class ModelError(StreamerError, RuntimeError):
     """A face model pack is missing or broken."""
+
+
+class PublishError(StreamerError, ConnectionError):
+    """The MQTT feed cannot start: the broker refused the login or the TLS handshake, or the port is taken."""

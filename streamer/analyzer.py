@@ -1,0 +1,189 @@
+"""Per-stream analysis of sampled frames: detect -> track -> embed (when due) -> identify -> record.
+
+Blocking work runs elsewhere: detection in the inference executor, embeddings in the shared
+microbatcher, and every memory call in the memory thread (`MemoryWorker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from memory import Memory
+from memory.records import FaceObservation, TrackEvidence
+
+from .config import Config
+from .faces.align import align_faces, crop_jpeg
+from .faces.detector import FaceDetector
+from .faces.embedder import FaceEmbedder
+from .faces.tracker import FaceTracker, SceneCutDetector
+from .memory_worker import MemoryWorker
+from .records import FaceDetections, Frame
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage, for the stats line and the benchmark."""
+
+    detect: float = 0.0
+    embed: float = 0.0
+    match: float = 0.0
+
+
+@dataclass
+class AnalyzerStats:
+    frames: int = 0
+    faces: int = 0
+    faces_with_node: int = 0
+    embedded: int = 0
+    times: StageTimes = field(default_factory=StageTimes)
+
+
+@dataclass
+class FrameResult:
+    frame: Frame
+    faces: FaceDetections
+    nodes: list[int | None]  # per face
+
+
+def _detect(detector: FaceDetector, cuts: SceneCutDetector, image: npt.NDArray[np.uint8]) -> tuple[FaceDetections, bool]:
+    return detector.detect(image), cuts(image)
+
+
+class StreamAnalyzer:
+    def __init__(
+        self,
+        stream: str,
+        cfg: Config,
+        gates: tuple[float, float],
+        detector: FaceDetector,
+        embedder: FaceEmbedder,
+        memory: MemoryWorker,
+        infer_executor: Executor,
+        track_ids: itertools.count[int],
+    ) -> None:
+        self.stream = stream
+        self._min_det, self._min_quality = gates
+        self._detector = detector
+        self._embedder = embedder
+        self._memory = memory
+        self._executor = infer_executor
+        self._cuts = SceneCutDetector(cfg.tracker.scene_cut_threshold)
+        self.tracker = FaceTracker(cfg.tracker, lambda: next(track_ids))
+        self._best_crop_quality: dict[int, float] = {}
+        self.stats = AnalyzerStats()
+
+    async def process(self, frame: Frame) -> FrameResult:
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        faces, cut = await loop.run_in_executor(self._executor, _detect, self._detector, self._cuts, frame.image)
+        t1 = time.perf_counter()
+        due = self.tracker.update(faces, frame.t, scene_cut=cut)
+        evidence: list[TrackEvidence] = []
+        if len(due):
+            aligned = await loop.run_in_executor(self._executor, align_faces, frame.image, faces.kps[due])
+            t1 = time.perf_counter()
+            emb = await self._embedder.embed(aligned)
+            evidence = self._absorb(frame, faces, due, emb.vectors, emb.quality)
+            self.stats.embedded += len(due)
+        t2 = time.perf_counter()
+        observations = self._observations(frame, faces)
+        nodes = await self._memory.call(_memory_step, observations, evidence, [int(t) for t in faces.track_id])
+        t3 = time.perf_counter()
+        for tid, node in zip(faces.track_id, nodes):
+            self.tracker.tracks[int(tid)].node = node
+        for ended in self.tracker.drain_ended():
+            self._best_crop_quality.pop(ended.id, None)
+        s = self.stats
+        s.frames += 1
+        s.faces += len(faces)
+        s.faces_with_node += sum(n is not None for n in nodes)
+        s.times.detect += t1 - t0
+        s.times.embed += t2 - t1
+        s.times.match += t3 - t2
+        return FrameResult(frame, faces, nodes)
+
+    def _absorb(
+        self,
+        frame: Frame,
+        faces: FaceDetections,
+        due: npt.NDArray[np.int64],
+        vectors: npt.NDArray[np.float32],
+        quality: npt.NDArray[np.float32],
+    ) -> list[TrackEvidence]:
+        evidence = []
+        for row, i in enumerate(due):
+            box = faces.xyxy[i]
+            size_score = float(faces.det_score[i] * (box[2] - box[0]) * (box[3] - box[1]))
+            track = self.tracker.confirm_embedding(int(faces.track_id[i]), vectors[row], float(quality[row]), size_score, frame.t)
+            faces.track_id[i] = track.id
+            good = bool(faces.det_score[i] >= self._min_det and quality[row] >= self._min_quality)
+            crop, crop_q = None, 0.0
+            if good and quality[row] > self._best_crop_quality.get(track.id, 0.0):
+                crop, crop_q = crop_jpeg(frame.image, box), float(quality[row])
+                self._best_crop_quality[track.id] = crop_q
+            evidence.append(
+                TrackEvidence(
+                    stream=self.stream,
+                    track_id=track.id,
+                    t=frame.t,
+                    wall_time=frame.wall_time,
+                    embeddings=vectors[row : row + 1],
+                    qualities=quality[row : row + 1],
+                    det_scores=faces.det_score[i : i + 1],
+                    good=np.array([good]),
+                    crop_jpeg=crop,
+                    crop_quality=crop_q,
+                )
+            )
+        return evidence
+
+    def _observations(self, frame: Frame, faces: FaceDetections) -> list[FaceObservation]:
+        types = faces.face_type
+        out = []
+        for i in range(len(faces)):
+            x1, y1, x2, y2 = (int(v) for v in faces.xyxy[i])
+            track = self.tracker.tracks[int(faces.track_id[i])]
+            out.append(
+                FaceObservation(
+                    stream=self.stream,
+                    track_id=track.id,
+                    t=frame.t,
+                    wall_time=frame.wall_time,
+                    bbox=(x1, y1, x2, y2),
+                    det_score=float(faces.det_score[i]),
+                    quality=track.quality,
+                    face_type=types[i],
+                )
+            )
+        return out
+
+
+def _memory_step(
+    memory: Memory, observations: list[FaceObservation], evidence: list[TrackEvidence], track_ids: list[int]
+) -> list[int | None]:
+    """One trip to the memory thread per frame: record, identify, and read back each face's node."""
+    memory.record_faces(observations)
+    for ev in evidence:
+        memory.identify_track(ev)
+    return [memory.node_of_track(t) for t in track_ids]
+
+
+def face_payload(result: FrameResult) -> list[dict[str, Any]]:
+    f = result.faces
+    return [
+        {
+            "track": int(f.track_id[i]),
+            "bbox": [int(v) for v in f.xyxy[i]],
+            "node": result.nodes[i],
+            "det_score": round(float(f.det_score[i]), 3),
+        }
+        for i in range(len(f))
+    ]

@@ -1,0 +1,209 @@
+"""The `streamer` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from memory.errors import MemoryGraphError
+
+from .config import Config, load_config
+from .errors import StreamerError
+
+log = logging.getLogger("streamer")
+
+
+def stream_name_for(url: str) -> str:
+    """A stable, topic-safe name from a source: file stem, or host and path of a URL."""
+    parsed = urlparse(url)
+    if parsed.scheme and parsed.netloc:
+        raw = parsed.hostname or "camera"
+        if parsed.path.strip("/"):
+            raw += "_" + parsed.path.strip("/")
+    else:
+        raw = Path(url).stem or "video"
+    return re.sub(r"[^a-zA-Z0-9_-]+", "_", raw).strip("_") or "video"
+
+
+def cameras_from_args(sources: Sequence[str]) -> list[dict[str, Any]]:
+    """`NAME=URL` keeps NAME; a bare URL gets a derived name, made unique with a suffix."""
+    cams: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    for src in sources:
+        name, sep, url = src.partition("=")
+        if not sep or "/" in name or ":" in name:
+            name, url = stream_name_for(src), src
+        base, k = name, 2
+        while name in taken:
+            name, k = f"{base}-{k}", k + 1
+        taken.add(name)
+        cams.append({"name": name, "url": url})
+    return cams
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config file (see configs/default.yaml)")
+    p.add_argument("--db", help="memory database file (default ./memory.db)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress")
+
+
+def _add_pipeline(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fps", type=float, help="analysed frames per second (default 5)")
+    p.add_argument("--model-dir", help="folder of an insightface model pack (default: bundled buffalo_s)")
+    p.add_argument("--providers", choices=["auto", "cpu", "cuda"], help="onnxruntime execution provider")
+    p.add_argument("--mqtt", metavar="URL", help="mqtt://[user:pass@]host:port or mqtts://...; default: embedded broker")
+    p.add_argument("--no-mqtt", action="store_true", help="do not publish over MQTT")
+    p.add_argument("--mqtt-prefix", help="MQTT topic prefix (default streamer)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamer", description="Live face memory for cameras and videos.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="analyse videos and live cameras into the memory")
+    run.add_argument("sources", nargs="*", metavar="SOURCE", help="video file, rtsp:// URL, /dev/videoN; NAME=SOURCE names it")
+    run.add_argument("--realtime", action="store_true", help="pace files like a live camera")
+    _add_common(run)
+    _add_pipeline(run)
+
+    demo = sub.add_parser("demo", help="build a short video of real people and watch identities form")
+    demo.add_argument("--out", default="demo-out", help="folder for the video, database and pictures")
+    _add_common(demo)
+    _add_pipeline(demo)
+
+    export = sub.add_parser("export", help="print stored faces or identities as JSON lines")
+    export.add_argument("what", choices=["faces", "nodes", "events"])
+    _add_common(export)
+
+    node = sub.add_parser("node", help="label, merge or split identities by hand")
+    node.add_argument("action", choices=["label", "merge", "split"])
+    node.add_argument("node_id", type=int)
+    node.add_argument("args", nargs="+", help="label: NAME; merge: OTHER_ID; split: TRACK_ID...")
+    _add_common(node)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    overrides: dict[str, Any] = {}
+    for flag, key in (
+        ("db", "memory.db"),
+        ("fps", "sources.fps"),
+        ("model_dir", "models.model_dir"),
+        ("providers", "models.providers"),
+        ("mqtt", "mqtt.url"),
+        ("mqtt_prefix", "mqtt.prefix"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    if getattr(args, "no_mqtt", False):
+        overrides["mqtt.enabled"] = False
+    if getattr(args, "sources", None):
+        overrides["cameras"] = cameras_from_args(args.sources)
+    return load_config(args.config, overrides)
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("insightface", "amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    from .app import App, install_signal_handlers
+    from .progress import Progress
+
+    if not cfg.cameras:
+        raise StreamerError("nothing to analyse: give a video file or camera URL, or cameras in --config")
+    app = App(cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet))
+
+    async def main() -> None:
+        install_signal_handlers(app)
+        summary = await app.run()
+        faces = sum(s.faces for s in summary.streams.values())
+        print(f"done: {faces} faces, {summary.identities} identities, memory in {cfg.memory.db}", file=sys.stderr)
+
+    asyncio.run(main())
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        rows: Any = {
+            "faces": memory.export_faces,
+            "nodes": memory.export_nodes,
+            "events": lambda: (e.to_json_dict() for e in memory.events_after(0, limit=1 << 62)),
+        }[args.what]()
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+    return 0
+
+
+def _cmd_node(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        if args.action == "label":
+            memory.label(args.node_id, " ".join(args.args))
+            print(f"node {args.node_id} labelled {' '.join(args.args)!r}")
+        elif args.action == "merge":
+            kept = memory.merge(args.node_id, _int(args.args[0]))
+            print(f"merged into node {kept}")
+        else:
+            new = memory.split(args.node_id, [_int(a) for a in args.args])
+            print(f"tracks moved to new node {new}")
+    return 0
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise StreamerError(f"expected a number, got {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args)
+    try:
+        cfg = config_from_args(args)
+        if args.command == "run":
+            return _cmd_run(args, cfg)
+        if args.command == "demo":
+            from .demo.run import run_demo
+
+            return run_demo(args, cfg)
+        if args.command == "export":
+            return _cmd_export(args, cfg)
+        return _cmd_node(args, cfg)
+    except (StreamerError, MemoryGraphError) as e:
+        print(f"streamer: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # the last line of defence: one line, details with -v
+        log.debug("unexpected error", exc_info=True)
+        print(f"streamer: error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

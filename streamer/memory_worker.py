@@ -1,0 +1,28 @@
+"""The one thread that owns the Memory (SQLite + FAISS are blocking and not shared across threads)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Concatenate, ParamSpec, TypeVar
+
+from memory import Memory
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class MemoryWorker:
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory")
+
+    async def call(self, fn: Callable[Concatenate[Memory, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: fn(self.memory, *args, **kwargs))
+
+    def close(self) -> None:
+        """Blocking: finish queued calls, then flush and close the database."""
+        self.executor.submit(self.memory.close).result()
+        self.executor.shutdown(wait=True)
