@@ -1,0 +1,145 @@
+"""Detector, alignment, microbatched embedder and tracker, on the real bundled models and real photos."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from streamer.config import ModelConfig, TrackerConfig
+from streamer.demo.cast import Person, shipped_photos
+from streamer.errors import ModelError
+from streamer.faces.align import align_faces
+from streamer.faces.detector import FaceDetector
+from streamer.faces.embedder import FaceEmbedder, embed_now
+from streamer.faces.models import ModelPack, bundled_model_dir, load_pack
+from streamer.faces.tracker import FaceTracker, SceneCutDetector
+from streamer.records import FaceDetections
+
+
+@pytest.fixture(scope="module")
+def t1() -> np.ndarray:
+    return cv2.imread(str(shipped_photos()[0]))
+
+
+def test_detector_finds_the_six_people_with_keypoints_inside_boxes(detector: FaceDetector, t1: np.ndarray) -> None:
+    faces = detector.detect(t1)
+    assert len(faces) == 6
+    assert (faces.det_score > 0.8).all()
+    inside_x = (faces.kps[:, :, 0] >= faces.xyxy[:, None, 0]) & (faces.kps[:, :, 0] <= faces.xyxy[:, None, 2])
+    inside_y = (faces.kps[:, :, 1] >= faces.xyxy[:, None, 1]) & (faces.kps[:, :, 1] <= faces.xyxy[:, None, 3])
+    assert (inside_x & inside_y).all()
+    assert faces.face_type == ["ortho"] * 6
+
+
+def test_alignment_matches_insightface_reference(pack: ModelPack, detector: FaceDetector, t1: np.ndarray) -> None:
+    from insightface.utils import face_align
+
+    faces = detector.detect(t1)
+    ours = embed_now(pack.recognizer, align_faces(t1, faces.kps))
+    ref = embed_now(pack.recognizer, np.stack([face_align.norm_crop(t1, k) for k in faces.kps]))
+    assert (ours.vectors * ref.vectors).sum(1).min() > 0.999
+    assert np.allclose(np.linalg.norm(ours.vectors, axis=1), 1, atol=1e-5)
+    assert (ours.quality > 10).all()
+
+
+def test_six_people_are_six_identities(pack: ModelPack, detector: FaceDetector, t1: np.ndarray) -> None:
+    faces = detector.detect(t1)
+    e = embed_now(pack.recognizer, align_faces(t1, faces.kps)).vectors
+    sim = e @ e.T
+    np.fill_diagonal(sim, -1)
+    assert sim.max() < 0.3  # M3-Agent's matching threshold separates them
+    flipped = embed_now(pack.recognizer, align_faces(t1[:, ::-1].copy(), detector.detect(t1[:, ::-1].copy()).kps)).vectors
+    assert (flipped @ e.T).max(1).min() > 0.6  # and a mirrored photo still matches its person
+
+
+def test_microbatcher_groups_concurrent_callers_and_keeps_rows_apart(pack: ModelPack, detector: FaceDetector, t1: np.ndarray) -> None:
+    faces = detector.detect(t1)
+    aligned = align_faces(t1, faces.kps)
+    expected = embed_now(pack.recognizer, aligned).vectors
+
+    async def go() -> tuple[list[np.ndarray], int]:
+        with ThreadPoolExecutor(1) as ex:
+            emb = FaceEmbedder(pack.recognizer, ex, batch_size=32, max_wait_ms=50)
+            server = asyncio.create_task(emb.serve())
+            results = await asyncio.gather(*(emb.embed(aligned[i : i + 1]) for i in range(6)))
+            server.cancel()
+            return [r.vectors[0] for r in results], emb.stats.batches
+
+    vectors, batches = asyncio.run(go())
+    assert batches < 6
+    for i, v in enumerate(vectors):
+        assert float(v @ expected[i]) > 0.999
+
+
+def test_model_dir_loads_a_pack_and_rejects_incomplete_ones(tmp_path: Path) -> None:
+    pack_dir = tmp_path / "buffalo_s"
+    pack_dir.mkdir()
+    for name in ("scrfd_500m_bnkps.onnx", "w600k_mbf.onnx"):
+        (pack_dir / name).symlink_to(bundled_model_dir() / name)
+    pack = load_pack(ModelConfig(model_dir=str(pack_dir), providers="cpu"))
+    assert pack.name == "buffalo_s" and pack.gates == (0.6, 15.0)
+    (pack_dir / "w600k_mbf.onnx").unlink()
+    with pytest.raises(ModelError, match="no recognition model"):
+        load_pack(ModelConfig(model_dir=str(pack_dir), providers="cpu"))
+    with pytest.raises(ModelError, match="model folder not found"):
+        load_pack(ModelConfig(model_dir=str(tmp_path / "nope"), providers="cpu"))
+    (pack_dir / "w600k_mbf.onnx").write_text("not a model")
+    with pytest.raises(ModelError, match="cannot load face model w600k_mbf.onnx"):
+        load_pack(ModelConfig(model_dir=str(pack_dir), providers="cpu"))
+
+
+def _one_face(x: float) -> FaceDetections:
+    return FaceDetections(
+        np.array([[x, 50, x + 60, 130]], np.float32), np.array([0.9], np.float32), np.zeros((1, 5, 2), np.float32)
+    )
+
+
+def test_tracker_follows_a_moving_face_and_embeds_only_when_due() -> None:
+    ids = iter(range(100, 200))
+    tracker = FaceTracker(TrackerConfig(reembed_every_seconds=1.0), lambda: next(ids))
+    dues, tracks = [], []
+    for k in range(8):
+        faces = _one_face(100 + 5 * k)
+        due = tracker.update(faces, t=0.2 * k)
+        for i in due:
+            tracker.confirm_embedding(int(faces.track_id[i]), np.eye(512, dtype=np.float32)[0], 20.0, 0.9 * 60 * 80, 0.2 * k)
+        dues.append(len(due))
+        tracks.append(int(faces.track_id[0]))
+    assert set(tracks) == {100}
+    assert dues[0] == 1 and sum(dues) == 2  # new track, then once more after a second
+
+
+def test_tracker_ends_tracks_at_a_cut_and_when_the_face_changes() -> None:
+    ids = iter(range(1, 100))
+    tracker = FaceTracker(TrackerConfig(), lambda: next(ids))
+    a, b = np.eye(512, dtype=np.float32)[:2]
+    faces = _one_face(100)
+    tracker.update(faces, 0.0)
+    first = tracker.confirm_embedding(int(faces.track_id[0]), a, 20.0, 100.0, 0.0).id
+    faces = _one_face(102)
+    tracker.update(faces, 0.2, scene_cut=True)
+    assert int(faces.track_id[0]) != first  # same place, but after a cut it is a new track
+    second = tracker.confirm_embedding(int(faces.track_id[0]), a, 20.0, 100.0, 0.2).id
+    faces = _one_face(104)
+    tracker.update(faces, 0.4)
+    assert int(faces.track_id[0]) == second
+    third = tracker.confirm_embedding(second, b, 20.0, 100.0, 0.4)  # someone else in the same box
+    assert third.id != second and third.n_emb == 1
+    assert {t.id for t in tracker.drain_ended()} == {first, second}
+
+
+def test_scene_cut_detector_on_real_frames(cast: list[Person]) -> None:
+    cuts = SceneCutDetector(40.0)
+    canvas = np.zeros((360, 640, 3), np.uint8)
+    a = canvas.copy()
+    a[: cast[0].image.shape[0], : cast[0].image.shape[1]] = cast[0].image
+    moved = np.roll(a, 6, axis=1)
+    other = cv2.resize(cast[4].image, (640, 360))
+    assert cuts(a) is False
+    assert cuts(moved) is False
+    assert cuts(other) is True
