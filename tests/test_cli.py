@@ -1,0 +1,103 @@
+"""The `streamer` command as a user meets it: bad input gives one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streamer.cli import cameras_from_args, stream_name_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def streamer(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streamer", *args], cwd=cwd, capture_output=True, text=True, timeout=100)
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, proc.stderr
+    assert needle in errors[0], proc.stderr
+
+
+@pytest.fixture(scope="module")
+def truncated_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("bad")
+    good = d / "good.mp4"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(good)],
+        check=True,
+    )
+    bad = d / "truncated.mp4"
+    data = good.read_bytes()
+    bad.write_bytes(data[: len(data) // 3])
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda d: "missing.mp4", "video file not found: missing.mp4"),
+        (lambda d: (d / "notes.mp4").write_text("just text") and "notes.mp4", "notes.mp4"),
+        (lambda d: "foo://camera/1", "unsupported source 'foo://camera/1'"),
+    ],
+)
+def test_bad_sources(tmp_path: Path, make, needle: str) -> None:  # type: ignore[no-untyped-def]
+    src = make(tmp_path)
+    proc = streamer("run", src, "--no-mqtt", "--db", "m.db", cwd=tmp_path)
+    _assert_one_line_error(proc, needle)
+
+
+def test_truncated_mp4(tmp_path: Path, truncated_mp4: Path) -> None:
+    proc = streamer("run", str(truncated_mp4), "--no-mqtt", "--db", "m.db", "-q", cwd=tmp_path)
+    _assert_one_line_error(proc, "truncated.mp4")
+
+
+def test_invalid_config_value(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("sources:\n  fps: -1\n")
+    proc = streamer("run", "x.mp4", "--config", "c.yaml", cwd=tmp_path)
+    _assert_one_line_error(proc, "invalid config value sources.fps: Input should be greater than 0")
+
+
+def test_export_of_a_missing_database(tmp_path: Path) -> None:
+    _assert_one_line_error(streamer("export", "faces", "--db", "none.db", cwd=tmp_path), "memory database not found: none.db")
+
+
+def test_a_file_that_is_not_a_memory_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "other.db").write_text("precious data")
+    proc = streamer("export", "nodes", "--db", "other.db", cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert (tmp_path / "other.db").read_text() == "precious data"
+
+
+def test_run_and_export_on_a_real_video(tmp_path: Path, cast, media_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from streamer.demo.compose import Appearance, render_video
+
+    video = media_dir / "cli_one_person.mp4"
+    render_video(video, cast, [Appearance(2, 0, 4, 0.5)])
+    proc = streamer("run", f"lobby={video}", "--no-mqtt", "--db", "m.db", "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    faces = [json.loads(line) for line in streamer("export", "faces", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
+    assert faces and set(faces[0]) == {"stream", "t", "wall_time", "bbox", "det_score", "quality", "face_type", "node"}
+    assert {f["stream"] for f in faces} == {"lobby"}
+    assert all(len(f["bbox"]) == 4 and all(isinstance(v, int) for v in f["bbox"]) for f in faces)
+    ts = [f["t"] for f in faces]
+    assert ts == sorted(ts) and ts[-1] < 4.0
+    nodes = {f["node"] for f in faces} - {None}
+    assert len(nodes) == 1
+    exported = [json.loads(line) for line in streamer("export", "nodes", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
+    assert [n["id"] for n in exported] == list(nodes)
+
+
+def test_stream_names() -> None:
+    assert stream_name_for("rtsp://user:pw@10.0.0.5:554/live/ch1") == "10_0_0_5_live_ch1"
+    assert stream_name_for("/videos/front door.mp4") == "front_door"
+    cams = cameras_from_args(["door=rtsp://h/x", "/a/clip.mp4", "/b/clip.mp4"])
+    assert [c["name"] for c in cams] == ["door", "clip", "clip-2"]
