@@ -1,0 +1,55 @@
+"""JSON payloads of the feed. Their shapes are the schema files in `schemas/` (checked by the tests)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from memory.records import MemoryEvent, Node, NodeKind
+
+SCHEMA_DIR = Path(__file__).with_name("schemas")
+IDENTITY_KINDS = (NodeKind.FACE, NodeKind.VOICE)  # the nodes with a retained topic; episodic/semantic grow without bound
+NODE_ID_KEYS = ("node", "from", "into")  # event data keys that name nodes, as an id or a list of ids
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def node_payload(node: Node, crop_jpeg: bytes | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "id": node.id,
+        "kind": node.kind.value,
+        "label": node.label,
+        "status": node.status.value,
+        "created": node.created_wall,
+        "first_seen": node.first_seen_wall,
+        "last_seen": node.last_seen_wall,
+        "streams": list(node.streams),
+        "observations": node.n_observations,
+        "embeddings": node.n_embeddings,
+    }
+    if crop_jpeg is not None:
+        payload["crop_jpeg"] = base64.b64encode(crop_jpeg).decode()
+    return payload
+
+
+def event_node_ids(event: MemoryEvent) -> set[int]:
+    """The nodes an event changed, whose retained topics must follow."""
+    ids: set[int] = set()
+    for key in NODE_ID_KEYS:
+        value = event.data.get(key)
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, int) and not isinstance(v, bool):
+                ids.add(v)
+    return ids
+
+
+def stream_status_payload(stream: str, status: dict[str, Any], wall_time: float) -> dict[str, Any]:
+    return {"stream": stream, "time": wall_time, **status}
+
+
+def faces_payload(stream: str, faces: list[dict[str, Any]], wall_time: float) -> dict[str, Any]:
+    return {"stream": stream, "time": wall_time, "faces": faces}

@@ -1,0 +1,276 @@
+"""The MQTT feed: memory events (durable, in order), identity state (retained), live stream topics.
+
+All network work happens in the publisher's own task, so a slow or dead broker never stalls the
+caller: `notify`, `publish_stream_status` and `publish_faces` return at once, from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+
+from memory.records import MemoryEvent
+
+from ..config import MqttConfig
+from ..errors import PublishError
+from .broker import EmbeddedBroker
+from .client import Backoff, Connection, describe_failure
+from .feed import MemoryFeed, NodeState
+from .live import FaceRateLimit, LiveBuffer
+from .payloads import encode, event_node_ids, faces_payload, stream_status_payload
+from .topics import Topics
+
+log = logging.getLogger(__name__)
+
+BATCH = 100  # events per round trip to the memory thread and per concurrent publish burst
+POLL_SECONDS = 1.0  # events are also looked for without notify(), e.g. written by another caller
+STOP_SECONDS = 5.0  # at stop, time to flush statuses and say offline before giving up on the broker
+ONLINE, OFFLINE = b"online", b"offline"
+
+Message = tuple[str, bytes, int, bool]  # topic, payload, qos, retain
+
+
+class Publisher:
+    """`await start()` ... `await stop()` on the event loop that runs the pipeline.
+
+    With `cfg.enabled` False every method is a no-op; with `cfg.url` None an embedded broker runs on
+    127.0.0.1:`cfg.embedded_port`. `start` raises PublishError for what retrying cannot fix (login
+    refused, TLS verification failed, embedded port taken) and ConfigError for a bad url or TLS file;
+    an unreachable broker is retried with backoff while the streamer works on.
+    """
+
+    def __init__(self, cfg: MqttConfig, feed: MemoryFeed) -> None:
+        self.cfg = cfg
+        self.feed = feed
+        self.topics = Topics(cfg.prefix)
+        self._connection = Connection.from_config(cfg) if cfg.enabled else None
+        self._broker = EmbeddedBroker(cfg.embedded_port) if cfg.enabled and cfg.url is None else None
+        self._live = LiveBuffer()
+        self._faces_limit = FaceRateLimit(cfg.faces_max_hz)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._task: asyncio.Task[None] | None = None
+        self._first_attempt: asyncio.Future[None] | None = None
+        self._wake_events = asyncio.Event()
+        self._wake_live = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.connected = False
+
+    # ---- lifecycle
+
+    async def start(self) -> None:
+        if self._connection is None:
+            log.info("MQTT publishing is off")
+            return
+        if self._broker is not None:
+            await self._broker.start()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._first_attempt = self._loop.create_future()
+        self._task = asyncio.create_task(self._run(), name="mqtt-publisher")
+        try:
+            await self._first_attempt
+        except PublishError:
+            await self._task
+            self._task = None
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Flush stream statuses, publish `offline` (retained) and disconnect; the unpublished rest
+        of the event outbox goes out on the next start."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, STOP_SECONDS)
+            except TimeoutError:
+                log.warning("MQTT broker did not take the offline status in %.0f s", STOP_SECONDS)
+            self._task = None
+        self._loop = None
+        if self._broker is not None:
+            await self._broker.stop()
+
+    # ---- called by the pipeline (never block, any thread)
+
+    def notify(self) -> None:
+        """New memory events were written: publish them now rather than at the next poll."""
+        self._soon(self._wake_events.set)
+
+    def publish_stream_status(self, stream: str, status: dict[str, Any]) -> None:
+        """Retained `<prefix>/streams/<stream>/status`; the latest call wins."""
+        payload = encode(stream_status_payload(stream, status, time.time()))
+        self._soon(self._put_status, stream, payload)
+
+    def publish_faces(self, stream: str, faces: list[dict[str, Any]], wall_time: float | None = None) -> None:
+        """`<prefix>/streams/<stream>/faces`, QoS 0; each track at most mqtt.faces_max_hz; dropped
+        while disconnected. A face is a dict with at least track, bbox and node (see faces.schema.json)."""
+        self._soon(self._put_faces, stream, faces, time.time() if wall_time is None else wall_time)
+
+    def _soon(self, fn: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _put_status(self, stream: str, payload: bytes) -> None:
+        self._live.put_status(stream, payload)
+        self._wake_live.set()
+
+    def _put_faces(self, stream: str, faces: list[dict[str, Any]], wall_time: float) -> None:
+        if not self.connected:
+            return
+        due = self._faces_limit.select(stream, faces, time.monotonic())
+        if due:
+            self._live.put_faces(stream, encode(faces_payload(stream, due, wall_time)))
+            self._wake_live.set()
+
+    # ---- connection loop
+
+    def _first_attempt_done(self, error: PublishError | None = None) -> None:
+        assert self._first_attempt is not None
+        if not self._first_attempt.done():
+            if error is None:
+                self._first_attempt.set_result(None)
+            else:
+                self._first_attempt.set_exception(error)
+
+    async def _run(self) -> None:
+        assert self._connection is not None
+        address = self._connection.address
+        backoff, outage_logged = Backoff(), False
+        will = aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True)
+        while not self._stopping.is_set():
+            try:
+                async with self._connection.client(will) as client:
+                    self._first_attempt_done()
+                    log.info("MQTT connected to %s, publishing under %s/", address, self.topics.prefix)
+                    backoff.reset()
+                    outage_logged = False
+                    await self._session(client)
+                    return
+            except aiomqtt.MqttError as exc:
+                message, fatal = describe_failure(exc, address)
+                if fatal and self._first_attempt is not None and not self._first_attempt.done():
+                    self._first_attempt_done(PublishError(message))
+                    return
+                # One warning per outage; the retries are debug noise.
+                (log.debug if outage_logged else log.warning)("%s; retrying", message)
+                outage_logged = True
+            except Exception:
+                log.exception("MQTT publisher failed; restarting")
+            finally:
+                self.connected = False
+                self._live.take_faces()  # stale by the time we are back
+            self._first_attempt_done()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), backoff.next())
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        """Runs until stop (then returns) or until the connection fails (MqttError)."""
+        await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
+        self.connected = True
+        self._live.resend_all_status()  # a restarted broker may have lost its retained messages
+        self._wake_live.set()
+        workers = [
+            asyncio.create_task(self._pump_events(client), name="mqtt-events"),
+            asyncio.create_task(self._send_live(client), name="mqtt-live"),
+            asyncio.create_task(self._watch(client), name="mqtt-watch"),
+        ]
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait([*workers, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (*workers, stopping):
+                task.cancel()
+            await asyncio.gather(*workers, stopping, return_exceptions=True)
+        for task in done:
+            if task is not stopping:
+                raise task.exception() or RuntimeError(f"{task.get_name()} ended")
+        await self._publish_all(client, self._status_messages())
+        await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
+
+    async def _watch(self, client: aiomqtt.Client) -> None:
+        """Raises MqttError when the connection drops (we subscribe to nothing, so no messages come)."""
+        async for _ in client.messages:
+            pass
+
+    # ---- live topics
+
+    def _status_messages(self) -> list[Message]:
+        return [(self.topics.stream_status(s), p, 1, True) for s, p in self._live.take_status()]
+
+    async def _send_live(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._wake_live.wait()
+            self._wake_live.clear()
+            faces = [(self.topics.faces(s), p, 0, False) for s, p in self._live.take_faces()]
+            self._raise_first(await self._publish_all(client, self._status_messages() + faces))
+
+    # ---- memory events and identities
+
+    async def _pump_events(self, client: aiomqtt.Client) -> None:
+        states = await self.feed.identity_states()
+        self._raise_first(await self._publish_all(client, self._node_messages(states)))
+        cursor = await self.feed.published_seq()
+        while True:
+            self._wake_events.clear()  # before reading, so a notify() during the read is not lost
+            events = await self.feed.events_after(cursor, BATCH)
+            if events:
+                cursor = await self._publish_events(client, events, cursor)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake_events.wait(), POLL_SECONDS)
+
+    def _node_messages(self, states: dict[int, NodeState | None]) -> list[Message]:
+        # An empty retained payload deletes the retained message: no ghosts of merged or expired nodes.
+        return [(self.topics.node(i), b"" if s is None else encode(s), 1, True) for i, s in states.items()]
+
+    async def _publish_events(self, client: aiomqtt.Client, events: list[MemoryEvent], cursor: int) -> int:
+        """Publishes a batch (events, then the retained state of the nodes they touched) and advances
+        the cursor past the longest prefix of events that was fully acknowledged."""
+        touched = [event_node_ids(e) for e in events]
+        states = await self.feed.node_states(set().union(*touched))
+        last_touch = {node: i for i, ids in enumerate(touched) for node in ids if node in states}
+        messages = [(self.topics.events, encode(e.to_json_dict()), 1, False) for e in events]
+        nodes = list(states)
+        errors = await self._publish_all(client, messages + self._node_messages(states))
+        failed = [err is not None for err in errors[: len(events)]]
+        for node, err in zip(nodes, errors[len(events) :], strict=True):
+            failed[last_touch[node]] |= err is not None  # a node's state counts with the last event that touched it
+        acked = failed.index(True) if True in failed else len(events)
+        if acked:
+            cursor = events[acked - 1].seq
+            await self.feed.mark_published(cursor)
+        self._raise_first(errors)
+        return cursor
+
+    # ---- plumbing
+
+    @staticmethod
+    async def _publish_all(client: aiomqtt.Client, messages: list[Message]) -> list[BaseException | None]:
+        """Publishes BATCH at a time concurrently (paho keeps them in order on the wire; one awaited
+        publish per message would cost a round trip each) and returns one error or None per message."""
+        results: list[BaseException | None] = []
+        for i in range(0, len(messages), BATCH):
+            chunk = messages[i : i + BATCH]
+            done = await asyncio.gather(
+                *(client.publish(t, p, qos=q, retain=r) for t, p, q, r in chunk), return_exceptions=True
+            )
+            results += [r if isinstance(r, BaseException) else None for r in done]
+        return results
+
+    @staticmethod
+    def _raise_first(errors: list[BaseException | None]) -> None:
+        for err in errors:
+            if err is not None:
+                raise err
