@@ -19,7 +19,7 @@ import av.video
 from ..config import SourceDefaults
 from ..errors import SourceError
 from ..records import Frame
-from .base import SourceState, SourceStats
+from .state import SourceState, SourceStats
 from .clock import StreamClock
 from .frozen import FrozenDetector
 from .rate import Backoff, RateMeter
@@ -61,6 +61,19 @@ def open_container(url: str, *, live: bool, defaults: SourceDefaults) -> av.cont
     )
 
 
+def probe_file(path: str) -> float | None:
+    """Open a video file once to fail early with a clear line; returns its duration in seconds if known."""
+    try:
+        with av.open(path, mode="r") as container:
+            has_video = bool(container.streams.video)
+            duration = container.duration / av.time_base if container.duration is not None else None
+    except (av.error.FFmpegError, OSError) as e:
+        raise SourceError(f"cannot open video file {path}: {one_line(e)}") from None
+    if not has_video:
+        raise SourceError(f"cannot open video file {path}: no video stream")
+    return duration
+
+
 class AvReader:
     """Runs in the source's thread until the file ends or `stop` is set; a live source reconnects forever."""
 
@@ -79,7 +92,6 @@ class AvReader:
     ) -> None:
         self.name, self.url, self.live, self.realtime = name, url, live, realtime
         self.defaults, self.stats, self.sink, self.stop = defaults, stats, sink, stop
-        self.duration: float | None = None
         self._sampler = TimestampSampler(fps)
         self._clock = StreamClock(live=live)
         self._frozen = FrozenDetector(defaults.frozen_after_seconds, defaults.frozen_max_diff)
@@ -101,8 +113,6 @@ class AvReader:
             self._fail(f"cannot open video file {self.url}: {one_line(e)}")
             return
         with container:
-            if container.duration is not None:
-                self.duration = container.duration / av.time_base
             try:
                 self._play(container)
             except (av.error.FFmpegError, OSError) as e:

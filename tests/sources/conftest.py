@@ -1,0 +1,66 @@
+"""Clips made with ffmpeg once per session, and short timeouts for live tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from streamer.config import SourceDefaults
+
+H264 = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-g", "25", "-bf", "0"]
+SIZE = "320x240"
+
+
+def ffmpeg(*args: str) -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is needed to make test clips")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=60)
+
+
+def moving(seconds: float, fps: int = 25) -> list[str]:
+    return ["-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate={fps}:duration={seconds}"]
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def clip(media: Path) -> Path:
+    """3 s, 25 fps, H.264 in MP4."""
+    path = media / "clip.mp4"
+    ffmpeg(*moving(3), *H264, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def still_clip(media: Path) -> Path:
+    """1 s moving, 3 s of one still picture, 2 s moving again."""
+    path = media / "still.mp4"
+    ffmpeg(
+        *moving(1),
+        *moving(2),
+        "-filter_complex",
+        "[0]tpad=stop_mode=clone:stop_duration=3[a];[a][1]concat=n=2:v=1[v]",
+        "-map",
+        "[v]",
+        *H264,
+        str(path),
+    )
+    return path
+
+
+@pytest.fixture
+def live_defaults() -> SourceDefaults:
+    """Short timeouts and backoff so live failures show within seconds."""
+    return SourceDefaults(
+        open_timeout_seconds=1.0,
+        read_timeout_seconds=1.0,
+        backoff_initial_seconds=0.2,
+        backoff_max_seconds=1.0,
+        frozen_after_seconds=1.0,
+    )
