@@ -2,4 +2,24 @@
 
 import logging
 
+from .config import MemoryConfig, ReclusterConfig
+from .core import Memory
+from .errors import MemoryGraphError, NodeNotFound, StoreError
+from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, TrackEvidence
+
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "FaceObservation",
+    "Memory",
+    "MemoryConfig",
+    "MemoryEvent",
+    "MemoryGraphError",
+    "Node",
+    "NodeKind",
+    "NodeNotFound",
+    "NodeStatus",
+    "ReclusterConfig",
+    "StoreError",
+    "TrackEvidence",
+]

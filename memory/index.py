@@ -1,0 +1,155 @@
+"""Nearest identity by M3-Agent's score, exact, and sublinear at scale.
+
+M3-Agent scores a query track against a node by the mean of all pairwise cosines between their
+embeddings. For unit vectors that is dot(mean(query), mean(node)), so the index holds one mean
+vector per node and every reported score is that exact dot product.
+
+Up to FLAT_MAX nodes a matrix product over all means is fastest. Above it an HNSW graph over the
+*unit* means proposes candidates, which are re-scored exactly from the stored means. HNSW cannot
+delete, so deletion is lazy: the graph may hold stale entries (removed nodes, older versions of a
+node's mean, slots reused by another node). They are harmless because every candidate is re-scored
+from the current matrix; a node's mean is re-inserted only once it has drifted from its indexed
+version (cosine < DRIFT_COS), and the graph is rebuilt when stale entries outnumber live ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+Vector = npt.NDArray[np.float32]
+
+FLAT_MAX = 4096  # a 4k x 512 product takes ~0.3 ms on one core
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = 64
+CANDIDATES = 32
+DRIFT_COS = 0.98
+
+
+class NodeIndex:
+    def __init__(self, dim: int, *, flat_max: int = FLAT_MAX) -> None:
+        self.dim = dim
+        self.flat_max = flat_max
+        self._means = np.zeros((64, dim), np.float32)
+        self._ids = np.full(64, -1, np.int64)  # node id per slot, -1 when free
+        self._slot: dict[int, int] = {}
+        self._free: list[int] = []
+        self._high = 0  # slots [0, _high) have been used
+        self._hnsw: faiss.IndexIDMap | None = None
+        self._entry: dict[int, int] = {}  # slot -> its latest entry in the graph
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def __contains__(self, node_id: int) -> bool:
+        return node_id in self._slot
+
+    def mean(self, node_id: int) -> Vector:
+        return self._means[self._slot[node_id]].copy()
+
+    def upsert(self, node_id: int, mean: Vector) -> None:
+        slot = self._slot.get(node_id)
+        if slot is None:
+            slot = self._take_slot(node_id)
+        self._means[slot] = mean
+        if self._hnsw is not None:
+            self._index_slot(slot)
+        elif len(self._slot) > self.flat_max:
+            self._rebuild()
+
+    def add_many(self, node_ids: list[int], means: Vector) -> None:
+        """Bulk load (reopening a memory): one graph build instead of one insertion per node."""
+        for node_id, mean in zip(node_ids, means):
+            self._means[self._slot[node_id] if node_id in self._slot else self._take_slot(node_id)] = mean
+        if len(self._slot) > self.flat_max:
+            self._rebuild()
+
+    def remove(self, node_id: int) -> None:
+        slot = self._slot.pop(node_id, None)
+        if slot is None:
+            return
+        self._ids[slot] = -1
+        self._means[slot] = 0.0
+        self._entry.pop(slot, None)
+        self._free.append(slot)
+        if self._hnsw is not None and len(self._slot) < self.flat_max // 2:
+            self._hnsw = None  # small again: the flat product is faster and exact
+            self._entry.clear()
+
+    def search(self, query: Vector) -> tuple[int, float] | None:
+        """Best node for a query mean vector and its exact score, or None when empty."""
+        if not self._slot:
+            return None
+        if self._hnsw is None:
+            scores = self._means[: self._high] @ query
+            scores[self._ids[: self._high] < 0] = -np.inf
+            slot = int(np.argmax(scores))
+            return int(self._ids[slot]), float(scores[slot])
+        unit = (query / max(float(np.linalg.norm(query)), 1e-12)).astype(np.float32)
+        _, found = self._hnsw.search(unit[None, :], CANDIDATES)
+        slots = np.unique(found[0][found[0] >= 0])
+        slots = slots[self._ids[slots] >= 0]
+        if len(slots) == 0:
+            return None
+        scores = self._means[slots] @ query
+        best = int(np.argmax(scores))
+        return int(self._ids[slots[best]]), float(scores[best])
+
+    def scores(self, query: Vector, node_ids: list[int]) -> npt.NDArray[np.float32]:
+        """Exact scores of a query against given nodes."""
+        return self._means[[self._slot[n] for n in node_ids]] @ query
+
+    def _take_slot(self, node_id: int) -> int:
+        if self._free:
+            slot = self._free.pop()
+        else:
+            if self._high == len(self._ids):
+                self._grow()
+            slot = self._high
+            self._high += 1
+        self._slot[node_id] = slot
+        self._ids[slot] = node_id
+        return slot
+
+    def _grow(self) -> None:
+        cap = 2 * len(self._ids)
+        means = np.zeros((cap, self.dim), np.float32)
+        means[: len(self._means)] = self._means
+        ids = np.full(cap, -1, np.int64)
+        ids[: len(self._ids)] = self._ids
+        self._means, self._ids = means, ids
+
+    def _unit(self, slots: npt.NDArray[np.int64]) -> Vector:
+        vecs = self._means[slots]
+        return (vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def _index_slot(self, slot: int) -> None:
+        assert self._hnsw is not None
+        unit = self._unit(np.array([slot]))
+        entry = self._entry.get(slot)
+        if entry is not None:
+            indexed = self._hnsw.index.reconstruct(entry)
+            if float(indexed @ unit[0]) >= DRIFT_COS:
+                return
+        self._entry[slot] = self._hnsw.ntotal
+        self._hnsw.add_with_ids(unit, np.array([slot], np.int64))
+        if self._hnsw.ntotal > 2 * len(self._slot) + 1024:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        started = time.perf_counter()
+        slots = np.array(sorted(self._slot.values()), np.int64)
+        graph = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph.hnsw.efSearch = HNSW_EF_SEARCH
+        self._hnsw = faiss.IndexIDMap(graph)
+        self._hnsw.add_with_ids(self._unit(slots), slots)
+        self._entry = {int(s): i for i, s in enumerate(slots)}
+        log.info("rebuilt the HNSW graph over %d nodes in %.1f s", len(slots), time.perf_counter() - started)

@@ -1,0 +1,176 @@
+"""Periodic re-clustering of recent faces, as M3-Agent does, to repair online mistakes.
+
+Online matching sees one track at a time, so it can create two nodes for one person (first seen
+blurred, then sharp) or, rarely, attach two people to one node. Every so often the recent good
+faces are clustered with HDBSCAN (M3-Agent's settings: precomputed cosine distance 1 - similarity
+clipped at 0, min_cluster_size 2, label -1 = noise) and the clusters are reconciled with nodes.
+
+Cost is bounded twice: the buffer holds at most `buffer_size` faces, and HDBSCAN clusters one mean
+vector per track (a track is one person by construction), at most MAX_TRACKS of the most recent,
+so the distance matrix is MAX_TRACKS^2 at worst however many faces are buffered.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.cluster import HDBSCAN
+
+from .config import ReclusterConfig
+from .gallery import Vectors
+
+MAX_TRACKS = 1500
+
+
+@dataclass
+class TrackMeans:
+    track_ids: list[int]
+    units: Vectors  # (n, d) unit mean vector per track
+    faces: npt.NDArray[np.int64]  # (n,) buffered faces per track
+
+
+class FaceBuffer:
+    """The most recent good faces: (track id, unit embedding, quality). The node is looked up
+    through the track at clustering time, so it is current after any merge or split."""
+
+    def __init__(self, size: int) -> None:
+        self._faces: deque[tuple[int, Vectors, float]] = deque(maxlen=size)
+        self.new_faces = 0  # since the last run
+
+    def __len__(self) -> int:
+        return len(self._faces)
+
+    def add(self, track_id: int, embeddings: Vectors, qualities: npt.NDArray[np.float32]) -> None:
+        for e, q in zip(embeddings, qualities):
+            self._faces.append((track_id, e, float(q)))
+        self.new_faces += len(embeddings)
+
+    def track_ids(self) -> set[int]:
+        return {t for t, _, _ in self._faces}
+
+    def of_tracks(self, track_ids: set[int]) -> tuple[Vectors, npt.NDArray[np.float32], list[int]]:
+        picked = [f for f in self._faces if f[0] in track_ids]
+        if not picked:
+            return np.zeros((0, 0), np.float32), np.zeros(0, np.float32), []
+        return np.stack([e for _, e, _ in picked]), np.array([q for _, _, q in picked], np.float32), [t for t, _, _ in picked]
+
+    def track_means(self, max_tracks: int = MAX_TRACKS) -> TrackMeans:
+        sums: dict[int, Vectors] = {}
+        counts: dict[int, int] = {}
+        for t, e, _ in reversed(self._faces):  # newest first, so the cap keeps the most recent tracks
+            if t not in sums:
+                if len(sums) == max_tracks:
+                    continue
+                sums[t] = np.zeros_like(e)
+                counts[t] = 0
+            sums[t] += e
+            counts[t] += 1
+        ids = list(sums)
+        if not ids:
+            return TrackMeans([], np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
+        units = np.stack([sums[t] for t in ids])
+        units /= np.maximum(np.linalg.norm(units, axis=1, keepdims=True), 1e-12)
+        return TrackMeans(ids, units.astype(np.float32), np.array([counts[t] for t in ids], np.int64))
+
+
+def cluster(units: Vectors, min_cluster_size: int) -> npt.NDArray[np.int64]:
+    """HDBSCAN labels (-1 = noise) of unit vectors."""
+    if len(units) < max(min_cluster_size, 2):
+        return np.full(len(units), -1, np.int64)
+    distance = np.clip(1.0 - units.astype(np.float64) @ units.T.astype(np.float64), 0.0, None)
+    np.fill_diagonal(distance, 0.0)
+    model = HDBSCAN(min_cluster_size=min_cluster_size, metric="precomputed", copy=False)
+    return model.fit_predict(distance).astype(np.int64)
+
+
+def _unit(v: Vectors) -> Vectors:
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+
+def plan_splits(
+    tracks: TrackMeans, labels: npt.NDArray[np.int64], node_of: dict[int, int], cfg: ReclusterConfig
+) -> list[tuple[int, list[list[int]]]]:
+    """Nodes whose tracks fall into clearly different clusters: (node, [track ids to move out, per new node]).
+
+    The cluster with the most faces stays; another leaves only if its mean is at most
+    split_max_similarity to the staying one (noise never causes a split)."""
+    by_node: dict[int, dict[int, list[int]]] = {}
+    for i, (t, label) in enumerate(zip(tracks.track_ids, labels)):
+        if label >= 0 and t in node_of:
+            by_node.setdefault(node_of[t], {}).setdefault(int(label), []).append(i)
+    plans = []
+    for node, groups in by_node.items():
+        if len(groups) < 2:
+            continue
+        means = {lab: _unit((tracks.units[idx] * tracks.faces[idx, None]).sum(axis=0)) for lab, idx in groups.items()}
+        main = max(groups, key=lambda lab: int(tracks.faces[groups[lab]].sum()))
+        leave = [
+            [tracks.track_ids[i] for i in idx]
+            for lab, idx in sorted(groups.items())
+            if lab != main and float(means[lab] @ means[main]) <= cfg.split_max_similarity
+        ]
+        if leave:
+            plans.append((node, leave))
+    return plans
+
+
+def plan_merges(
+    tracks: TrackMeans,
+    labels: npt.NDArray[np.int64],
+    node_of: dict[int, int],
+    node_unit: Callable[[int], Vectors | None],
+    priority: Callable[[int], tuple[float, ...]],
+    cannot_link: set[tuple[int, int]],
+    cfg: ReclusterConfig,
+) -> list[list[int]]:
+    """Groups of nodes to merge, survivor first.
+
+    Nodes sharing a cluster merge only if the candidate's mean is at least merge_min_similarity
+    to the survivor's (HDBSCAN puts even noise-level points in some cluster when the data are
+    sparse, so the cluster alone is not proof) and no hand-made split forbids the pair."""
+    nodes_in: dict[int, set[int]] = {}
+    for t, label in zip(tracks.track_ids, labels):
+        if label >= 0 and t in node_of:
+            nodes_in.setdefault(int(label), set()).add(node_of[t])
+    plans = []
+    for members in nodes_in.values():
+        if len(members) < 2:
+            continue
+        groups: list[list[int]] = []
+        for node in sorted(members, key=priority):
+            unit = node_unit(node)
+            if unit is None:
+                continue
+            home = next((g for g in groups if _can_join(g, node, unit, node_unit, cannot_link, cfg)), None)
+            if home is None:
+                groups.append([node])
+            else:
+                home.append(node)
+        plans.extend(g for g in groups if len(g) > 1)
+    return plans
+
+
+def _can_join(
+    group: list[int],
+    node: int,
+    unit: Vectors,
+    node_unit: Callable[[int], Vectors | None],
+    cannot_link: set[tuple[int, int]],
+    cfg: ReclusterConfig,
+) -> bool:
+    survivor = node_unit(group[0])
+    if survivor is None or float(survivor @ unit) < cfg.merge_min_similarity:
+        return False
+    return not any(_pair(node, other) in cannot_link for other in group)
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (min(a, b), max(a, b))
+
+
+def pairs(links: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    return {_pair(a, b) for a, b in links}

@@ -1,0 +1,375 @@
+"""The SQLite file: schema, batched writes and the reads the memory needs.
+
+One connection, WAL mode. Writes go into one open transaction that `commit` closes, so a batch
+of faces costs one fsync-free commit instead of one per row; a kill -9 loses at most the open
+batch and never corrupts the file (synchronous=NORMAL is durable against process crashes; a
+power cut may also lose the last commits). Vectors are float32 blobs, structured data is JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import StoreError
+from .gallery import Gallery, Vectors
+from .records import MemoryEvent, NodeKind, NodeStatus
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x4C4D454D  # "LMEM" in the SQLite header: tells a memory DB from any other SQLite file
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE nodes (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, label TEXT, merged_into INTEGER,
+    created_wall REAL NOT NULL, first_seen_wall REAL, last_seen_wall REAL,
+    n_observations INTEGER NOT NULL, n_embeddings INTEGER NOT NULL,
+    good_faces INTEGER NOT NULL, first_good_t REAL, last_good_t REAL,
+    streams TEXT NOT NULL, mean BLOB);
+CREATE TABLE embeddings (node_id INTEGER NOT NULL, track_id INTEGER NOT NULL, quality REAL NOT NULL, vec BLOB NOT NULL);
+CREATE INDEX embeddings_node ON embeddings (node_id);
+CREATE TABLE tracks (
+    id INTEGER PRIMARY KEY, stream TEXT NOT NULL, node_id INTEGER,
+    first_t REAL NOT NULL, last_t REAL NOT NULL, first_wall REAL NOT NULL, last_wall REAL NOT NULL);
+CREATE INDEX tracks_node ON tracks (node_id);
+CREATE TABLE observations (
+    id INTEGER PRIMARY KEY, track_id INTEGER NOT NULL, stream TEXT NOT NULL, t REAL NOT NULL, wall_time REAL NOT NULL,
+    x1 INTEGER NOT NULL, y1 INTEGER NOT NULL, x2 INTEGER NOT NULL, y2 INTEGER NOT NULL,
+    det_score REAL NOT NULL, quality REAL, face_type TEXT NOT NULL);
+CREATE INDEX observations_wall ON observations (wall_time);
+CREATE TABLE crops (id INTEGER PRIMARY KEY, node_id INTEGER NOT NULL, track_id INTEGER NOT NULL, quality REAL NOT NULL, jpeg BLOB NOT NULL);
+CREATE INDEX crops_node ON crops (node_id);
+CREATE TABLE clips (
+    id INTEGER PRIMARY KEY, stream TEXT NOT NULL, idx INTEGER NOT NULL, first_t REAL NOT NULL, last_t REAL NOT NULL,
+    start_wall REAL NOT NULL, end_wall REAL NOT NULL, text_node INTEGER);
+CREATE TABLE text_nodes (node_id INTEGER PRIMARY KEY, clip_id INTEGER, text TEXT NOT NULL);
+CREATE INDEX text_nodes_clip ON text_nodes (clip_id);
+CREATE TABLE edges (src INTEGER NOT NULL, dst INTEGER NOT NULL, weight REAL NOT NULL, PRIMARY KEY (src, dst));
+CREATE INDEX edges_dst ON edges (dst);
+CREATE TABLE equivalences (face_id INTEGER NOT NULL, voice_id INTEGER NOT NULL, PRIMARY KEY (face_id, voice_id));
+CREATE TABLE cannot_link (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a, b));
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
+    wall_time REAL NOT NULL, stream TEXT, data TEXT NOT NULL);
+"""
+
+NODE_COLUMNS = (
+    "id, kind, status, label, merged_into, created_wall, first_seen_wall, last_seen_wall, n_observations, "
+    "n_embeddings, good_faces, first_good_t, last_good_t, streams, mean"
+)
+
+
+@dataclass
+class NodeRow:
+    id: int
+    kind: NodeKind
+    status: NodeStatus
+    label: str | None
+    merged_into: int | None
+    created_wall: float
+    first_seen_wall: float | None
+    last_seen_wall: float | None
+    n_observations: int
+    n_embeddings: int
+    good_faces: int
+    first_good_t: float | None
+    last_good_t: float | None
+    streams: set[str]
+    mean: Vectors | None
+
+    def to_sql(self) -> tuple[Any, ...]:
+        return (
+            self.id, self.kind.value, self.status.value, self.label, self.merged_into, self.created_wall,
+            self.first_seen_wall, self.last_seen_wall, self.n_observations, self.n_embeddings, self.good_faces,
+            self.first_good_t, self.last_good_t, json.dumps(sorted(self.streams)),
+            None if self.mean is None else self.mean.astype(np.float32).tobytes(),
+        )  # fmt: skip
+
+    @classmethod
+    def from_sql(cls, r: Sequence[Any]) -> NodeRow:
+        mean = None if r[14] is None else np.frombuffer(r[14], np.float32).copy()
+        return cls(r[0], NodeKind(r[1]), NodeStatus(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+                   r[12], set(json.loads(r[13])), mean)  # fmt: skip
+
+
+@dataclass
+class TrackRow:
+    id: int
+    stream: str
+    node_id: int | None
+    first_t: float
+    last_t: float
+    first_wall: float
+    last_wall: float
+
+    def to_sql(self) -> tuple[Any, ...]:
+        return (self.id, self.stream, self.node_id, self.first_t, self.last_t, self.first_wall, self.last_wall)
+
+
+@dataclass
+class TrackStats:
+    n_observations: int
+    streams: set[str]
+    first_wall: float | None
+    last_wall: float | None
+
+
+class Store:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db = _connect(path)
+        self.committed_seq = self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+
+    # --- transactions -------------------------------------------------------------------------
+
+    def _write(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        self._begin()
+        return self.db.execute(sql, args)
+
+    def _write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._begin()
+        self.db.executemany(sql, rows)
+
+    def _begin(self) -> None:
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
+
+    def commit(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+        self.committed_seq = self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+
+    def close(self) -> None:
+        self.commit()
+        self.db.close()
+
+    def _scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        row = self.db.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    # --- meta -----------------------------------------------------------------------------------
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        value = self._scalar("SELECT value FROM meta WHERE key = ?", (key,))
+        return default if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # --- nodes ----------------------------------------------------------------------------------
+
+    def max_node_id(self) -> int:
+        return int(self._scalar("SELECT COALESCE(MAX(id), 0) FROM nodes"))
+
+    def save_nodes(self, rows: Iterable[NodeRow]) -> None:
+        marks = ", ".join("?" * 15)
+        self._write_many(f"INSERT OR REPLACE INTO nodes ({NODE_COLUMNS}) VALUES ({marks})", (r.to_sql() for r in rows))
+
+    def identity_nodes(self) -> Iterator[NodeRow]:
+        kinds = (NodeKind.FACE.value, NodeKind.VOICE.value)
+        for r in self.db.execute(f"SELECT {NODE_COLUMNS} FROM nodes WHERE kind IN (?, ?) ORDER BY id", kinds):
+            yield NodeRow.from_sql(r)
+
+    def node_row(self, node_id: int) -> NodeRow | None:
+        r = self.db.execute(f"SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        return None if r is None else NodeRow.from_sql(r)
+
+    def text_node_rows(self, kind: NodeKind | None) -> Iterator[NodeRow]:
+        kinds = [kind.value] if kind else [NodeKind.EPISODIC.value, NodeKind.SEMANTIC.value]
+        marks = ", ".join("?" * len(kinds))
+        for r in self.db.execute(f"SELECT {NODE_COLUMNS} FROM nodes WHERE kind IN ({marks}) ORDER BY id", kinds):
+            yield NodeRow.from_sql(r)
+
+    # --- galleries ------------------------------------------------------------------------------
+
+    def save_gallery(self, node_id: int, gallery: Gallery) -> None:
+        self._write("DELETE FROM embeddings WHERE node_id = ?", (node_id,))
+        rows = [
+            (node_id, int(t), float(q), e.astype(np.float32).tobytes())
+            for e, q, t in zip(gallery.embeddings, gallery.qualities, gallery.track_ids)
+        ]
+        self._write_many("INSERT INTO embeddings (node_id, track_id, quality, vec) VALUES (?, ?, ?, ?)", rows)
+
+    def load_gallery(self, node_id: int, dim: int) -> Gallery:
+        rows = self.db.execute(
+            "SELECT track_id, quality, vec FROM embeddings WHERE node_id = ? ORDER BY rowid", (node_id,)
+        ).fetchall()
+        if not rows:
+            return Gallery.empty(dim)
+        return Gallery(
+            np.stack([np.frombuffer(r[2], np.float32) for r in rows]),
+            np.array([r[1] for r in rows], np.float32),
+            np.array([r[0] for r in rows], np.int64),
+        )
+
+    # --- tracks and observations ----------------------------------------------------------------
+
+    def save_tracks(self, rows: Iterable[TrackRow]) -> None:
+        sql = "INSERT OR REPLACE INTO tracks (id, stream, node_id, first_t, last_t, first_wall, last_wall) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        self._write_many(sql, (r.to_sql() for r in rows))
+
+    def track(self, track_id: int) -> TrackRow | None:
+        r = self.db.execute(
+            "SELECT id, stream, node_id, first_t, last_t, first_wall, last_wall FROM tracks WHERE id = ?", (track_id,)
+        ).fetchone()
+        return None if r is None else TrackRow(*r)
+
+    def tracks_of(self, node_id: int) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM tracks WHERE node_id = ?", (node_id,))]
+
+    def move_tracks(self, node_id: int | None, track_ids: Sequence[int] | None, new_node: int | None) -> None:
+        """Re-point tracks: the given ones, or all of `node_id`'s when track_ids is None."""
+        if track_ids is None:
+            self._write("UPDATE tracks SET node_id = ? WHERE node_id = ?", (new_node, node_id))
+        else:
+            self._write_many("UPDATE tracks SET node_id = ? WHERE id = ?", ((new_node, t) for t in track_ids))
+
+    def track_stats(self, track_ids: Sequence[int]) -> TrackStats:
+        marks = ", ".join("?" * len(track_ids))
+        n = self._scalar(f"SELECT COUNT(*) FROM observations WHERE track_id IN ({marks})", list(track_ids))
+        rows = self.db.execute(f"SELECT stream, first_wall, last_wall FROM tracks WHERE id IN ({marks})", list(track_ids)).fetchall()
+        return TrackStats(
+            int(n), {r[0] for r in rows}, min((r[1] for r in rows), default=None), max((r[2] for r in rows), default=None)
+        )
+
+    def track_counts(self) -> dict[int, int]:
+        return dict(self.db.execute("SELECT node_id, COUNT(*) FROM tracks WHERE node_id IS NOT NULL GROUP BY node_id").fetchall())
+
+    def add_observations(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        sql = (
+            "INSERT INTO observations (track_id, stream, t, wall_time, x1, y1, x2, y2, det_score, quality, face_type) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        self._write_many(sql, rows)
+
+    def prune_observations(self, before_wall: float) -> int:
+        return self._write("DELETE FROM observations WHERE wall_time < ?", (before_wall,)).rowcount
+
+    def observations(self) -> Iterator[tuple[Any, ...]]:
+        yield from self.db.execute(
+            "SELECT o.stream, o.t, o.wall_time, o.x1, o.y1, o.x2, o.y2, o.det_score, o.quality, o.face_type, tr.node_id "
+            "FROM observations o LEFT JOIN tracks tr ON tr.id = o.track_id ORDER BY o.id"
+        )
+
+    # --- crops ----------------------------------------------------------------------------------
+
+    def add_crop(self, node_id: int, track_id: int, quality: float, jpeg: bytes) -> int:
+        sql = "INSERT INTO crops (node_id, track_id, quality, jpeg) VALUES (?, ?, ?, ?)"
+        return int(self._write(sql, (node_id, track_id, quality, jpeg)).lastrowid or 0)
+
+    def crop_index(self) -> Iterator[tuple[int, int, int, float]]:
+        """(crop id, node id, track id, quality) of every crop."""
+        yield from self.db.execute("SELECT id, node_id, track_id, quality FROM crops")
+
+    def move_crops(self, crop_ids: Sequence[int], node_id: int) -> None:
+        self._write_many("UPDATE crops SET node_id = ? WHERE id = ?", ((node_id, c) for c in crop_ids))
+
+    def delete_crops(self, crop_ids: Sequence[int]) -> None:
+        self._write_many("DELETE FROM crops WHERE id = ?", ((c,) for c in crop_ids))
+
+    def crop_jpegs(self, crop_ids: Sequence[int]) -> list[bytes]:
+        found = {r[0]: bytes(r[1]) for r in self.db.execute(
+            f"SELECT id, jpeg FROM crops WHERE id IN ({', '.join('?' * len(crop_ids))})", list(crop_ids))}  # fmt: skip
+        return [found[c] for c in crop_ids if c in found]
+
+    # --- memory graph ---------------------------------------------------------------------------
+
+    def add_clip(self, stream: str, idx: int, first_t: float, last_t: float, start: float, end: float) -> int:
+        sql = "INSERT INTO clips (stream, idx, first_t, last_t, start_wall, end_wall) VALUES (?, ?, ?, ?, ?, ?)"
+        return int(self._write(sql, (stream, idx, first_t, last_t, start, end)).lastrowid or 0)
+
+    def add_text_node(self, row: NodeRow, clip_id: int | None, text: str) -> None:
+        self.save_nodes([row])
+        self._write("INSERT INTO text_nodes (node_id, clip_id, text) VALUES (?, ?, ?)", (row.id, clip_id, text))
+        if clip_id is not None:
+            self._write("UPDATE clips SET text_node = ? WHERE id = ?", (row.id, clip_id))
+
+    def text(self, node_id: int) -> str | None:
+        value = self._scalar("SELECT text FROM text_nodes WHERE node_id = ?", (node_id,))
+        return None if value is None else str(value)
+
+    def clips(self, stream: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT c.id, c.stream, c.idx, c.first_t, c.last_t, c.start_wall, c.end_wall, c.text_node, t.text FROM clips c "
+        sql += "LEFT JOIN text_nodes t ON t.node_id = c.text_node "
+        rows = self.db.execute(sql + ("WHERE c.stream = ? ORDER BY c.id" if stream else "ORDER BY c.id"), (stream,) if stream else ())
+        keys = ("id", "stream", "index", "first_t", "last_t", "start_wall", "end_wall", "memory", "text")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def add_edges(self, edges: Iterable[tuple[int, int, float]]) -> None:
+        sql = "INSERT INTO edges (src, dst, weight) VALUES (?, ?, ?) ON CONFLICT (src, dst) DO UPDATE SET weight = weight + excluded.weight"
+        self._write_many(sql, edges)
+
+    def move_edges(self, old: int, new: int) -> None:
+        """Point every edge of `old` at `new`, adding weights where both had one."""
+        moved = self.db.execute("SELECT src, dst, weight FROM edges WHERE src = ? OR dst = ?", (old, old)).fetchall()
+        self._write("DELETE FROM edges WHERE src = ? OR dst = ?", (old, old))
+        self.add_edges((new if s == old else s, new if d == old else d, w) for s, d, w in moved)
+
+    def edges(self, node_id: int) -> list[tuple[int, int, float]]:
+        return self.db.execute("SELECT src, dst, weight FROM edges WHERE src = ? OR dst = ? ORDER BY src, dst", (node_id, node_id)).fetchall()
+
+    def add_equivalence(self, face_id: int, voice_id: int) -> None:
+        self._write("INSERT OR IGNORE INTO equivalences (face_id, voice_id) VALUES (?, ?)", (face_id, voice_id))
+
+    def equivalences(self) -> list[tuple[int, int]]:
+        return self.db.execute("SELECT face_id, voice_id FROM equivalences").fetchall()
+
+    def add_cannot_link(self, a: int, b: int) -> None:
+        self._write("INSERT OR IGNORE INTO cannot_link (a, b) VALUES (?, ?)", (min(a, b), max(a, b)))
+
+    def cannot_links(self) -> list[tuple[int, int]]:
+        return self.db.execute("SELECT a, b FROM cannot_link").fetchall()
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def add_event(self, uid: str, type_: str, wall_time: float, stream: str | None, data: dict[str, Any]) -> int:
+        sql = "INSERT INTO events (id, type, wall_time, stream, data) VALUES (?, ?, ?, ?, ?)"
+        return int(self._write(sql, (uid, type_, wall_time, stream, json.dumps(data))).lastrowid or 0)
+
+    def events_after(self, seq: int, limit: int) -> list[MemoryEvent]:
+        """Committed events only: one the outbox publishes must survive a crash."""
+        rows = self.db.execute(
+            "SELECT seq, id, type, wall_time, stream, data FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            (seq, self.committed_seq, limit),
+        )
+        return [MemoryEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    file = Path(path)
+    if file.is_dir():
+        raise StoreError(f"{path} is a directory, not a memory database")
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # one user at a time, any thread
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{path} is not a memory database ({e})") from e
+    if app_id != APPLICATION_ID and tables:
+        db.close()
+        raise StoreError(f"{path} is an SQLite file of another application, not a memory database")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    if not tables:
+        db.execute("BEGIN")
+        for statement in SCHEMA.split(";"):  # executescript would commit halfway
+            if statement.strip():
+                db.execute(statement)
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute("COMMIT")
+        log.info("created memory database %s", path)
+    version = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+    if version != SCHEMA_VERSION:
+        db.close()
+        raise StoreError(f"{path} has memory schema version {version}; this library reads version {SCHEMA_VERSION}")
+    return db

@@ -1,0 +1,79 @@
+"""Drives a Memory the way the streamer does: tracks of real faces, observations, evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from realfaces import FaceBank, Faces
+
+from memory import FaceObservation, Memory, MemoryEvent, TrackEvidence
+
+START = 1_700_000_000.0  # wall clock of every scene's start
+
+
+class Clock:
+    """A controllable clock, passed to Memory (time itself is not under test)."""
+
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Scene:
+    memory: Memory
+    clock: Clock
+    bank: FaceBank
+    stream_t: dict[str, float] = field(default_factory=dict)  # each stream's time so far
+    seen_seq: int = 0
+
+    def advance(self, seconds: float, stream: str = "door") -> None:
+        self.clock.now += seconds
+        self.stream_t[stream] = self.stream_t.get(stream, 0.0) + seconds
+
+    def show(
+        self,
+        person: int,
+        n: int = 4,
+        *,
+        stream: str = "door",
+        hard: bool = False,
+        good: bool = True,
+        faces: Faces | None = None,
+        track_id: int | None = None,
+        step: float = 0.25,
+    ) -> tuple[int, int | None]:
+        """One track of `person` seen on n frames, embedded once; returns (track id, its node)."""
+        faces = faces or self.bank.faces(person, n, hard)
+        track_id = self.memory.new_track_id() if track_id is None else track_id
+        t0 = self.stream_t.get(stream, 0.0)
+        obs = []
+        for i in range(len(faces.qualities)):
+            t = t0 + i * step
+            obs.append(FaceObservation(stream, track_id, t, self.clock.now + i * step, (10, 10, 90, 110), 0.85,
+                                       float(faces.qualities[i]), "ortho"))  # fmt: skip
+        self.memory.record_faces(obs)
+        self.advance(step * len(faces.qualities), stream)
+        ev = evidence(stream, track_id, self.stream_t[stream], self.clock.now, faces, good, self.bank.jpeg(person))
+        return track_id, self.memory.identify_track(ev)
+
+    def events(self, type_: str | None = None) -> list[MemoryEvent]:
+        """Events since the last call (flushes so they are committed)."""
+        self.memory.flush()
+        new = self.memory.events_after(self.seen_seq, limit=100_000)
+        if new:
+            self.seen_seq = new[-1].seq
+        return [e for e in new if type_ is None or e.type == type_]
+
+
+def evidence(
+    stream: str, track_id: int, t: float, wall: float, faces: Faces, good: bool = True, crop: bytes | None = None
+) -> TrackEvidence:
+    k = len(faces.qualities)
+    return TrackEvidence(
+        stream, track_id, t, wall, faces.embeddings, faces.qualities, np.full(k, 0.85, np.float32),
+        np.full(k, good), crop, float(faces.qualities.max()),
+    )  # fmt: skip
