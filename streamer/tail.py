@@ -70,8 +70,8 @@ class TailFormatter:
 
     def _event(self, e: dict[str, Any]) -> str:
         kind, node = e.get("type", "?"), e.get("node")
-        if kind == "node.created" and isinstance(node, int) and "kind" in e:
-            self._nodes.setdefault(node, {"kind": e["kind"]})
+        if isinstance(node, int) and "kind" in e:
+            self._nodes.setdefault(node, {})["kind"] = e["kind"]
         if kind == "node.labelled" and isinstance(node, int):
             self._nodes.setdefault(node, {})["label"] = e.get("label")
         if kind in ("node.merged", "node.split"):
