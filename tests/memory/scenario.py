@@ -46,7 +46,7 @@ class Scene:
         track_id: int | None = None,
         step: float = 0.25,
     ) -> tuple[int, int | None]:
-        """One track of `person` seen on n frames, embedded once; returns (track id, its node)."""
+        """One track of `person` seen and embedded on n frames `step` apart; returns (track id, its node)."""
         faces = faces or self.bank.faces(person, n, hard)
         track_id = self.memory.new_track_id() if track_id is None else track_id
         t0 = self.stream_t.get(stream, 0.0)
@@ -56,9 +56,13 @@ class Scene:
             obs.append(FaceObservation(stream, track_id, t, self.clock.now + i * step, (10, 10, 90, 110), 0.85,
                                        float(faces.qualities[i]), "ortho"))  # fmt: skip
         self.memory.record_faces(obs)
-        self.advance(step * len(faces.qualities), stream)
-        ev = evidence(stream, track_id, self.stream_t[stream], self.clock.now, faces, good, self.bank.jpeg(person))
-        return track_id, self.memory.identify_track(ev)
+        node = None
+        for i, o in enumerate(obs):
+            one = Faces(faces.embeddings[i : i + 1], faces.qualities[i : i + 1])
+            crop = self.bank.jpeg(person) if i == 0 else None
+            node = self.memory.identify_track(evidence(stream, track_id, o.t, o.wall_time, one, good, crop))
+        self.advance(step * len(obs), stream)
+        return track_id, node
 
     def events(self, type_: str | None = None) -> list[MemoryEvent]:
         """Events since the last call (flushes so they are committed)."""
