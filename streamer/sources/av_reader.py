@@ -127,6 +127,8 @@ class AvReader:
                 with open_container(self.url, live=True, defaults=self.defaults) as container:
                     self._play(container)
                 reason = "stream ended"  # a live stream only ends when the camera goes away
+            except (av.error.ExitError, av.error.TimeoutError):  # PyAV's interrupt: our timeouts fired
+                reason = "timed out waiting for the source"
             except (av.error.FFmpegError, OSError) as e:
                 reason = one_line(e)
             except Exception as e:  # unknown trouble is still no reason to give a camera up

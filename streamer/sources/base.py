@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 # close() waits this long for the reader thread; one stuck in a network read exits by itself
 # within the read timeout, and touches nothing shared once stopped.
-CLOSE_JOIN_SECONDS = 2.0
+CLOSE_JOIN_SECONDS = 0.5
 
 StateCallback = Callable[[str, SourceState], None]
 

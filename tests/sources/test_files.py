@@ -82,6 +82,27 @@ def test_back_pressure_never_drops(clip: Path) -> None:
     assert len(asyncio.run(slow())) == 15
 
 
+def test_decoding_never_blocks_the_loop(clip: Path) -> None:
+    async def run() -> float:
+        worst = 0.0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal worst
+            while not done.is_set():
+                t0 = time.monotonic()
+                await asyncio.sleep(0.005)
+                worst = max(worst, time.monotonic() - t0 - 0.005)
+
+        tick = asyncio.create_task(ticker())
+        await collect(source(clip, fps=25))
+        done.set()
+        await tick
+        return worst
+
+    assert asyncio.run(run()) < 0.1
+
+
 def test_realtime_is_paced_by_timestamps(clip: Path) -> None:
     t0 = time.monotonic()
     frames = read_all(source(clip, realtime=True))
@@ -129,6 +150,13 @@ def test_break_out_of_the_loop_closes(clip: Path) -> None:
         return src
 
     assert asyncio.run(run()).stats.state == SourceState.STOPPED
+
+
+def test_frames_can_be_iterated_once(clip: Path) -> None:
+    src = source(clip)
+    read_all(src)
+    with pytest.raises(RuntimeError, match="only once"):
+        read_all(src)
 
 
 def test_corrupt_bytes_midway_are_skipped_and_counted(clip: Path, media: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -97,6 +98,25 @@ def test_hung_server_is_left_within_the_timeouts_and_recovers(camera: RtspServer
             print(f"left live {left:.1f}s after the hang, live again {back:.1f}s after it ended")
 
     run(test, 50)
+
+
+@pytest.mark.timeout(40)
+def test_close_during_a_hung_read_returns_at_once(camera: RtspServer, live_defaults: SourceDefaults) -> None:
+    async def test() -> None:
+        src = live(camera.url, live_defaults)
+        async with Watcher(src) as w:
+            await w.until_frames(5, OPEN_SECONDS)
+            camera.freeze()
+            await asyncio.sleep(0.3)  # the reader is now blocked in a read
+            assert await w.close() < 1.0
+        assert src.stats.state == SourceState.STOPPED
+        # the thread itself leaves once its read times out
+        t0 = time.monotonic()
+        while any(t.name == "source-cam" for t in threading.enumerate()):
+            assert time.monotonic() - t0 < 3 * live_defaults.read_timeout_seconds, "reader thread still running"
+            await asyncio.sleep(0.05)
+
+    run(test, 30)
 
 
 @pytest.mark.timeout(30)

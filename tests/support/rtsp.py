@@ -13,7 +13,6 @@ import selectors
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")

@@ -1,7 +1,7 @@
 """A small RTSP server for tests, built on gst-rtsp-server.
 
 Runs under the system python that has PyGObject (python3-gi); tests drive it through
-`tests.support.rtsp.RtspServer`. Prints "READY <port>" on stdout once it accepts clients.
+`support.rtsp.RtspServer` (tests/support/rtsp.py). Prints "READY <port>" on stdout once it accepts clients.
 
     python3 rtsp_server.py --port 8554 --mount /cam --file clip.mp4   # an H.264 MP4, no transcoding
     python3 rtsp_server.py --port 8554 --mount /cam --pattern ball    # an endless live test pattern
