@@ -22,7 +22,7 @@ from .config import MemoryConfig
 from .crops import CropShelf
 from .errors import MemoryGraphError, NodeNotFound
 from .gallery import Gallery, Vectors
-from .graph import Clips, OpenClip, characters, episodic_text
+from .graph import Clips, OpenClip, connected_groups, episodic_text
 from .index import NodeIndex
 from .presence import Presence, PresenceBoard
 from .recluster import FaceBuffer, cluster, pairs, plan_merges, plan_splits
@@ -413,7 +413,7 @@ class Memory:
         self._last_recluster = self._clock()
         self._buffer.new_faces = 0
         tracks = self._buffer.track_means()
-        labels = cluster(tracks.units, self.cfg.recluster.min_cluster_size)
+        labels = cluster(tracks.units, self.cfg.recluster)
         for node_id, groups in plan_splits(tracks, labels, self._node_map(tracks.track_ids), self.cfg.recluster):
             for group in groups:
                 self._split(node_id, group, manual=False)
@@ -633,7 +633,7 @@ class Memory:
     def characters(self) -> list[list[int]]:
         """Face and voice nodes grouped by equivalences (after merges); nodes without one are left out."""
         links = [(self.resolve(f), self.resolve(v)) for f, v in self._store.equivalences()]
-        return characters((f, v) for f, v in links if self._live(f) and self._live(v))
+        return connected_groups((f, v) for f, v in links if self._live(f) and self._live(v))
 
     def _kind(self, node_id: int) -> NodeKind | None:
         node = self._nodes.get(node_id)

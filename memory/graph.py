@@ -61,8 +61,9 @@ def episodic_text(tags: list[str], stream: str, start_wall: float, end_wall: flo
     return f"{names} {verb} seen in camera '{stream}' from {clock_time(start_wall)} to {clock_time(end_wall)}"
 
 
-def characters(links: Iterable[tuple[int, int]]) -> list[list[int]]:
-    """Connected groups of linked ids (union-find, as M3-Agent's refresh_equivalences), sorted."""
+def connected_groups(links: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """Connected groups of linked ids, each sorted, by union-find (M3-Agent's refresh_equivalences
+    builds characters from face-voice equivalences this way)."""
     parent: dict[int, int] = {}
 
     def find(x: int) -> int:

@@ -22,6 +22,7 @@ from sklearn.cluster import HDBSCAN
 
 from .config import ReclusterConfig
 from .gallery import Vectors
+from .graph import connected_groups
 
 MAX_TRACKS = 1500
 
@@ -77,14 +78,33 @@ class FaceBuffer:
         return TrackMeans(ids, units.astype(np.float32), np.array([counts[t] for t in ids], np.int64))
 
 
-def cluster(units: Vectors, min_cluster_size: int) -> npt.NDArray[np.int64]:
-    """HDBSCAN labels (-1 = noise) of unit vectors."""
-    if len(units) < max(min_cluster_size, 2):
+def cluster(units: Vectors, cfg: ReclusterConfig) -> npt.NDArray[np.int64]:
+    """HDBSCAN labels (-1 = noise) of unit vectors, then clusters as close as a merge accepts are joined.
+
+    The join is one addition to M3-Agent: HDBSCAN keeps a person's sharp and blurred faces as two
+    clusters (each is dense on its own), which is exactly the duplicate this pass exists to find.
+    HDBSCAN's cluster_selection_epsilon would do this inside the tree, but scikit-learn's
+    implementation fails with numpy 2, so it is done on the cluster means."""
+    if len(units) < max(cfg.min_cluster_size, 2):
         return np.full(len(units), -1, np.int64)
     distance = np.clip(1.0 - units.astype(np.float64) @ units.T.astype(np.float64), 0.0, None)
     np.fill_diagonal(distance, 0.0)
-    model = HDBSCAN(min_cluster_size=min_cluster_size, metric="precomputed", copy=False)
-    return model.fit_predict(distance).astype(np.int64)
+    model = HDBSCAN(min_cluster_size=cfg.min_cluster_size, metric="precomputed", copy=False)
+    labels = model.fit_predict(distance).astype(np.int64)
+    return _join_close_clusters(units, labels, cfg.merge_min_similarity)
+
+
+def _join_close_clusters(units: Vectors, labels: npt.NDArray[np.int64], min_similarity: float) -> npt.NDArray[np.int64]:
+    found = sorted(set(labels.tolist()) - {-1})
+    if len(found) < 2:
+        return labels
+    means = np.stack([_unit(units[labels == c].sum(axis=0)) for c in found])
+    i, j = np.nonzero(np.triu(means @ means.T >= min_similarity, k=1))
+    joined = labels.copy()
+    for group in connected_groups(zip(i.tolist(), j.tolist())):
+        for member in group[1:]:
+            joined[labels == found[member]] = found[group[0]]
+    return joined
 
 
 def _unit(v: Vectors) -> Vectors:
