@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from realfaces import FaceBank
-from scenario import Clock, Scene
 
-from memory import Memory, MemoryConfig
+sys.path.insert(0, str(Path(__file__).parent))  # this folder's helpers (realfaces, scenario), whatever the import mode
+
+from realfaces import FaceBank  # noqa: E402
+from scenario import Clock, Scene  # noqa: E402
+
+from memory import Memory, MemoryConfig  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -81,3 +81,11 @@ def evidence(
         stream, track_id, t, wall, faces.embeddings, faces.qualities, np.full(k, 0.85, np.float32),
         np.full(k, good), crop, float(faces.qualities.max()),
     )  # fmt: skip
+
+
+def voices(speaker: int, n: int) -> Faces:
+    """Voice embeddings (a speaker model's 192-d unit vectors) of one speaker; no voice model ships here."""
+    rng = np.random.default_rng(speaker)
+    e = rng.standard_normal(192) + 0.3 * rng.standard_normal((n, 192))
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    return Faces(e.astype(np.float32), np.full(n, 20.0, np.float32))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from scenario import Scene, evidence
+from scenario import Scene, evidence, voices
 
 from memory import MemoryGraphError, NodeKind, NodeNotFound, NodeStatus
 
@@ -46,7 +45,7 @@ def test_merge_moves_everything_and_old_id_resolves(scene: Scene) -> None:
 def test_merge_refuses_mixed_kinds_and_unknown_ids(scene: Scene) -> None:
     _, face = scene.show(scene.bank.distinct()[0])
     voice = scene.memory.identify_track(evidence("door", scene.memory.new_track_id(), 1.0, scene.clock.now,
-                                                 _voice(0, 3)), kind=NodeKind.VOICE)  # fmt: skip
+                                                 voices(0, 3)), kind=NodeKind.VOICE)  # fmt: skip
     assert voice is not None
     with pytest.raises(MemoryGraphError):
         scene.memory.merge(face, voice)
@@ -87,14 +86,3 @@ def test_split_refuses_tracks_of_other_nodes(scene: Scene) -> None:
         scene.memory.split(node, [b_track])
     with pytest.raises(MemoryGraphError):
         scene.memory.split(node, [])
-
-
-def _voice(seed: int, n: int):  # type: ignore[no-untyped-def]
-    """Voice embeddings (a speaker model's 192-d unit vectors) around one speaker."""
-    from realfaces import Faces
-
-    rng = np.random.default_rng(seed)
-    centre = rng.standard_normal(192)
-    e = centre + 0.3 * rng.standard_normal((n, 192))
-    e /= np.linalg.norm(e, axis=1, keepdims=True)
-    return Faces(e.astype(np.float32), np.full(n, 20.0, np.float32))
