@@ -20,7 +20,7 @@ from memory import Memory
 from memory.records import FaceObservation, TrackEvidence
 
 from .config import Config
-from .faces.align import align_faces, crop_jpeg
+from .faces.align import align_faces, appearance_signatures, crop_jpeg
 from .faces.detector import FaceDetector
 from .faces.embedder import FaceEmbedder
 from .faces.tracker import FaceTracker, SceneCutDetector
@@ -53,8 +53,11 @@ class FrameResult:
     nodes: list[int | None]  # per face
 
 
-def _detect(detector: FaceDetector, cuts: SceneCutDetector, image: npt.NDArray[np.uint8]) -> tuple[FaceDetections, bool]:
-    return detector.detect(image), cuts(image)
+def _detect(
+    detector: FaceDetector, cuts: SceneCutDetector, image: npt.NDArray[np.uint8]
+) -> tuple[FaceDetections, bool, npt.NDArray[np.float32]]:
+    faces = detector.detect(image)
+    return faces, cuts(image), appearance_signatures(image, faces.kps)
 
 
 class StreamAnalyzer:
@@ -83,9 +86,11 @@ class StreamAnalyzer:
     async def process(self, frame: Frame) -> FrameResult:
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        faces, cut = await loop.run_in_executor(self._executor, _detect, self._detector, self._cuts, frame.image)
+        faces, cut, signatures = await loop.run_in_executor(
+            self._executor, _detect, self._detector, self._cuts, frame.image
+        )
         t1 = time.perf_counter()
-        due = self.tracker.update(faces, frame.t, scene_cut=cut)
+        due = self.tracker.update(faces, frame.t, scene_cut=cut, signatures=signatures)
         evidence: list[TrackEvidence] = []
         if len(due):
             aligned = await loop.run_in_executor(self._executor, align_faces, frame.image, faces.kps[due])

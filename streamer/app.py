@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from memory import Memory
+from memory.records import NodeKind, NodeStatus
 
 from .analyzer import AnalyzerStats, StreamAnalyzer, face_payload
 from .config import Config
@@ -34,7 +35,8 @@ class RunSummary:
 
 
 def _count_identities(memory: Memory) -> int:
-    return len(memory.nodes())
+    """Confirmed face identities (provisional ones may still expire)."""
+    return sum(n.status == NodeStatus.CONFIRMED for n in memory.nodes(NodeKind.FACE))
 
 
 class App:

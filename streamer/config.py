@@ -52,8 +52,15 @@ class TrackerConfig(StrictModel):
     min_self_similarity: float = Field(
         0.2, ge=-1, le=1, description="A new embedding below this cosine to its track's mean breaks the track."
     )
+    min_appearance_similarity: float = Field(
+        0.7,
+        ge=-1,
+        le=1,
+        description="Correlation of a face's grey thumbnail with the same track's previous one under which it is "
+        "embedded again (someone else may stand there now).",
+    )
     scene_cut_threshold: float = Field(
-        40.0, gt=0, description="Mean absolute grey-level change (0-255) between sampled frames that counts as a cut."
+        30.0, gt=0, description="Mean absolute grey-level change (0-255) between sampled frames that counts as a cut."
     )
 
 

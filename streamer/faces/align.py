@@ -40,6 +40,21 @@ def align_faces(image: npt.NDArray[np.uint8], kps: npt.NDArray[np.float32], size
     return out
 
 
+def appearance_signatures(image: npt.NDArray[np.uint8], kps: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """(n, 5, 2) keypoints -> (n, 624) zero-mean unit grey thumbnails of the aligned faces.
+
+    Their dot product is a normalised correlation: about 0.85 for one face in consecutive sampled
+    frames of real footage, at most about 0.67 between two different people. Cheap enough for every
+    face of every frame, unlike an embedding.
+    """
+    if len(kps) == 0:
+        return np.zeros((0, 26 * 24), np.float32)
+    grey = np.stack([cv2.cvtColor(t, cv2.COLOR_BGR2GRAY) for t in align_faces(image, kps, size=32)]).astype(np.float32)
+    flat = grey[:, 4:30, 4:28].reshape(len(grey), -1)  # the face itself, not the border
+    flat -= flat.mean(axis=1, keepdims=True)
+    return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-6)
+
+
 def crop_jpeg(image: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32], margin: float = 0.25) -> bytes:
     """The face box grown by `margin` on each side, as JPEG."""
     h, w = image.shape[:2]

@@ -31,6 +31,7 @@ class Track:
     quality: float | None = None  # of the latest embedding
     node: int | None = None
     hits: int = 0
+    signature: npt.NDArray[np.float32] | None = None  # appearance at the last sighting
 
     def mean_similarity(self, emb: npt.NDArray[np.float32]) -> float:
         if self.emb_sum is None:
@@ -79,8 +80,18 @@ class FaceTracker:
     def _end(self, track_id: int) -> None:
         self.ended.append(self.tracks.pop(track_id))
 
-    def update(self, faces: FaceDetections, t: float, scene_cut: bool = False) -> npt.NDArray[np.int64]:
-        """Set faces.track_id; return the indices of faces due for an embedding."""
+    def update(
+        self,
+        faces: FaceDetections,
+        t: float,
+        scene_cut: bool = False,
+        signatures: npt.NDArray[np.float32] | None = None,
+    ) -> npt.NDArray[np.int64]:
+        """Set faces.track_id; return the indices of faces due for an embedding.
+
+        `signatures` (see align.appearance_signatures) lets a sudden change of appearance inside a
+        track, a possible swap of people, make the face due at once rather than at the next re-embed.
+        """
         if scene_cut:
             for tid in list(self.tracks):
                 self._end(tid)
@@ -107,8 +118,14 @@ class FaceTracker:
             track.hits += 1
             box = faces.xyxy[i]
             size_score = float(faces.det_score[i] * (box[2] - box[0]) * (box[3] - box[1]))
+            changed = False
+            if signatures is not None:
+                if track.signature is not None:
+                    changed = float(signatures[i] @ track.signature) < self._cfg.min_appearance_similarity
+                track.signature = signatures[i]
             if (
                 track.n_emb == 0
+                or changed
                 or size_score > track.best_size_score * self._cfg.quality_gain
                 or t - track.last_embed_t >= self._cfg.reembed_every_seconds
             ):
