@@ -77,7 +77,8 @@ def _tls_context(cfg: MqttConfig) -> ssl.SSLContext:
 
 @dataclass(frozen=True)
 class Connection:
-    """Everything needed to open a client, checked once so that reconnects cannot fail on config."""
+    """Everything needed to open a client, checked once so that reconnects cannot fail on config.
+    The client speaks MQTT 3.1.1, which MQTT 5 brokers speak too."""
 
     address: BrokerAddress
     keepalive: int

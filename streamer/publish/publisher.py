@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 100  # events per round trip to the memory thread and per concurrent publish burst
 POLL_SECONDS = 1.0  # events are also looked for without notify(), e.g. written by another caller
+STABLE_SECONDS = 10.0  # a session this long resets the reconnect backoff
 STOP_SECONDS = 5.0  # at stop, time to flush statuses and say offline before giving up on the broker
 ONLINE, OFFLINE = b"online", b"offline"
 
@@ -150,12 +151,12 @@ class Publisher:
         backoff, outage_logged = Backoff(), False
         will = aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True)
         while not self._stopping.is_set():
+            started: float | None = None
             try:
                 async with self._connection.client(will) as client:
                     self._first_attempt_done()
+                    started = time.monotonic()
                     log.info("MQTT connected to %s, publishing under %s/", address, self.topics.prefix)
-                    backoff.reset()
-                    outage_logged = False
                     await self._session(client)
                     return
             except aiomqtt.MqttError as exc:
@@ -163,6 +164,13 @@ class Publisher:
                 if fatal and self._first_attempt is not None and not self._first_attempt.done():
                     self._first_attempt_done(PublishError(message))
                     return
+                if started is not None:
+                    message = f"lost the connection to MQTT broker {address} ({exc})"
+                    if time.monotonic() - started >= STABLE_SECONDS:
+                        backoff.reset()
+                        outage_logged = False
+                    else:  # e.g. mosquitto drops a client right after a publish its ACL denies
+                        message += f"; if it has an ACL, check that it allows publishing to {self.topics.everything}"
                 # One warning per outage; the retries are debug noise.
                 (log.debug if outage_logged else log.warning)("%s; retrying", message)
                 outage_logged = True
