@@ -62,6 +62,7 @@ class Publisher:
         self._wake_events = asyncio.Event()
         self._wake_live = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._cursor = 0  # seq of the last event acknowledged by the broker (as stored by mark_published)
         self.connected = False
 
     # ---- lifecycle
@@ -186,6 +187,7 @@ class Publisher:
     async def _session(self, client: aiomqtt.Client) -> None:
         """Runs until stop (then returns) or until the connection fails (MqttError)."""
         await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
+        self._cursor = await self.feed.published_seq()
         self.connected = True
         self._live.resend_all_status()  # a restarted broker may have lost its retained messages
         self._wake_live.set()
@@ -204,7 +206,9 @@ class Publisher:
         for task in done:
             if task is not stopping:
                 raise task.exception() or RuntimeError(f"{task.get_name()} ended")
-        await self._publish_all(client, self._status_messages())
+        # Stopping: what memory holds by now goes out before `offline`.
+        await self._publish_outbox(client)
+        self._raise_first(await self._publish_all(client, self._status_messages()))
         await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
 
     async def _watch(self, client: aiomqtt.Client) -> None:
@@ -229,38 +233,42 @@ class Publisher:
     async def _pump_events(self, client: aiomqtt.Client) -> None:
         states = await self.feed.identity_states()
         self._raise_first(await self._publish_all(client, self._node_messages(states)))
-        cursor = await self.feed.published_seq()
         while True:
             self._wake_events.clear()  # before reading, so a notify() during the read is not lost
-            events = await self.feed.events_after(cursor, BATCH)
-            if events:
-                cursor = await self._publish_events(client, events, cursor)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake_events.wait(), POLL_SECONDS)
+            await self._publish_outbox(client)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_events.wait(), POLL_SECONDS)
+
+    async def _publish_outbox(self, client: aiomqtt.Client) -> None:
+        while events := await self.feed.events_after(self._cursor, BATCH):
+            await self._publish_events(client, events)
 
     def _node_messages(self, states: dict[int, NodeState | None]) -> list[Message]:
         # An empty retained payload deletes the retained message: no ghosts of merged or expired nodes.
         return [(self.topics.node(i), b"" if s is None else encode(s), 1, True) for i, s in states.items()]
 
-    async def _publish_events(self, client: aiomqtt.Client, events: list[MemoryEvent], cursor: int) -> int:
-        """Publishes a batch (events, then the retained state of the nodes they touched) and advances
-        the cursor past the longest prefix of events that was fully acknowledged."""
-        touched = [event_node_ids(e) for e in events]
-        states = await self.feed.node_states(set().union(*touched))
-        last_touch = {node: i for i, ids in enumerate(touched) for node in ids if node in states}
+    async def _publish_events(self, client: aiomqtt.Client, events: list[MemoryEvent]) -> None:
+        """Publishes a batch, then the retained state of the nodes it touched, and moves the cursor
+        past the longest prefix of events that was fully acknowledged."""
         messages = [(self.topics.events, encode(e.to_json_dict()), 1, False) for e in events]
-        nodes = list(states)
-        errors = await self._publish_all(client, messages + self._node_messages(states))
-        failed = [err is not None for err in errors[: len(events)]]
-        for node, err in zip(nodes, errors[len(events) :], strict=True):
+        # The events go on the wire while the memory thread looks up the node states.
+        sending = asyncio.create_task(self._publish_all(client, messages))
+        try:
+            touched = [event_node_ids(e) for e in events]
+            states = await self.feed.node_states(set().union(*touched))
+            node_errors = await self._publish_all(client, self._node_messages(states))
+            errors = await sending
+        finally:
+            sending.cancel()
+        failed = [err is not None for err in errors]
+        last_touch = {node: i for i, ids in enumerate(touched) for node in ids}
+        for node, err in zip(states, node_errors, strict=True):
             failed[last_touch[node]] |= err is not None  # a node's state counts with the last event that touched it
         acked = failed.index(True) if True in failed else len(events)
         if acked:
-            cursor = events[acked - 1].seq
-            await self.feed.mark_published(cursor)
-        self._raise_first(errors)
-        return cursor
+            self._cursor = events[acked - 1].seq
+            await self.feed.mark_published(self._cursor)
+        self._raise_first(errors + node_errors)
 
     # ---- plumbing
 
