@@ -21,7 +21,7 @@ from memory.records import FaceObservation, TrackEvidence
 
 from .config import Config
 from .faces.align import align_faces, appearance_signatures, crop_jpeg
-from .faces.detector import FaceDetector
+from .faces.detector import DetectionSchedule, FaceDetector
 from .faces.embedder import FaceEmbedder
 from .faces.tracker import FaceTracker, SceneCutDetector
 from .memory_worker import MemoryWorker
@@ -54,9 +54,9 @@ class FrameResult:
 
 
 def _detect(
-    detector: FaceDetector, cuts: SceneCutDetector, image: npt.NDArray[np.uint8]
+    detector: FaceDetector, cuts: SceneCutDetector, image: npt.NDArray[np.uint8], coarse: bool
 ) -> tuple[FaceDetections, bool, npt.NDArray[np.float32]]:
-    faces = detector.detect(image)
+    faces = detector.detect(image, coarse)
     return faces, cuts(image), appearance_signatures(image, faces.kps)
 
 
@@ -79,6 +79,7 @@ class StreamAnalyzer:
         self._memory = memory
         self._executor = infer_executor
         self._cuts = SceneCutDetector(cfg.tracker.scene_cut_threshold)
+        self._schedule = DetectionSchedule(cfg.models)
         self.tracker = FaceTracker(cfg.tracker, lambda: next(track_ids))
         self._best_crop_quality: dict[int, float] = {}
         self.stats = AnalyzerStats()
@@ -86,8 +87,9 @@ class StreamAnalyzer:
     async def process(self, frame: Frame) -> FrameResult:
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
+        coarse = self._schedule.coarse(frame.t, frame.image.shape, self.tracker.smallest_face())
         faces, cut, signatures = await loop.run_in_executor(
-            self._executor, _detect, self._detector, self._cuts, frame.image
+            self._executor, _detect, self._detector, self._cuts, frame.image, coarse
         )
         t1 = time.perf_counter()
         due = self.tracker.update(faces, frame.t, scene_cut=cut, signatures=signatures)

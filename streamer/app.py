@@ -64,8 +64,10 @@ class App:
         memory = await asyncio.to_thread(Memory, cfg.memory)
         worker = MemoryWorker(memory)
         infer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        embedder = FaceEmbedder(pack.recognizer, infer, cfg.embedder.batch_size, cfg.embedder.max_wait_ms)
-        detector = FaceDetector(pack.detector, cfg.models.det_size, cfg.models.min_face_px)
+        # With one source nobody else can fill a batch, so waiting for one would only add latency.
+        wait_ms = cfg.embedder.max_wait_ms if len(sources) > 1 else 0.0
+        embedder = FaceEmbedder(pack.recognizer, infer, cfg.embedder.batch_size, wait_ms)
+        detector = FaceDetector(pack.detector, cfg.models)
         track_ids = itertools.count(await worker.call(Memory.new_track_id))
         analyzers = {
             s.name: StreamAnalyzer(s.name, cfg, gates, detector, embedder, worker, infer, track_ids) for s in sources

@@ -28,7 +28,22 @@ class ModelConfig(StrictModel):
         None, description="Folder of an insightface pack (buffalo_l, antelopev2, ...). None: the bundled buffalo_s pair."
     )
     providers: Literal["auto", "cpu", "cuda"] = Field("auto", description="onnxruntime execution provider.")
-    det_size: int = Field(640, ge=160, le=1280, multiple_of=32, description="Detector input size (square).")
+    det_size: int = Field(
+        640, ge=160, le=1280, multiple_of=32, description="Detector input size along the frame's longer side."
+    )
+    coarse_det_size: int = Field(
+        320,
+        ge=0,
+        le=1280,
+        multiple_of=32,
+        description="Between full passes, detect at this smaller size while every tracked face is big enough; 0: never.",
+    )
+    full_detect_every_seconds: float = Field(
+        1.0, gt=0, description="A full-size detection pass at least this often, to catch new small faces."
+    )
+    coarse_min_face_px: int = Field(
+        24, ge=8, description="Smallest tracked face, in pixels at the coarse size, that still allows a coarse pass."
+    )
     det_threshold: float = Field(0.5, gt=0, lt=1, description="Lowest detection score reported as a face.")
     min_face_px: int = Field(20, ge=4, description="Faces smaller than this (shorter side, pixels) are ignored.")
 

@@ -19,7 +19,7 @@ def pack() -> ModelPack:
 
 @pytest.fixture(scope="session")
 def detector(pack: ModelPack) -> FaceDetector:
-    return FaceDetector(pack.detector, 640, 20)
+    return FaceDetector(pack.detector, ModelConfig())
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ def main() -> None:
     p.add_argument("--fps", type=float, default=5.0)
     args = p.parse_args()
     pack = load_pack(ModelConfig(model_dir=args.model_dir))
-    detector = FaceDetector(pack.detector, 640, 20)
+    detector = FaceDetector(pack.detector, ModelConfig(model_dir=args.model_dir))
     print(f"pack {pack.name}; current default gates: detection >= {pack.gates[0]}, quality >= {pack.gates[1]}")
     for path in args.videos:
         dets: list[float] = []

@@ -21,7 +21,6 @@ import numpy as np
 from sklearn.cluster import HDBSCAN
 
 from streamer.faces.align import align_faces
-from streamer.faces.detector import FaceDetector
 from streamer.faces.embedder import embed_now
 from streamer.faces.models import ModelPack
 
@@ -75,7 +74,6 @@ def _match(nodes: list[list[np.ndarray]], embs: np.ndarray) -> None:
 def run_m3(path: str, pack: ModelPack, det_size: int = 640) -> Result:
     random.seed(0)
     res = Result()
-    detector = FaceDetector(pack.detector, det_size, min_face_px=1)
     t0 = time.perf_counter()
     clips = _clips(path)
     res.decode = time.perf_counter() - t0
@@ -84,14 +82,14 @@ def run_m3(path: str, pack: ModelPack, det_size: int = 640) -> Result:
         for b64 in clip:
             t0 = time.perf_counter()
             image = cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR)
-            faces = detector.detect(image)
+            boxes, kps = pack.detector.detect(image, input_size=(det_size, det_size))
             t1 = time.perf_counter()
-            e = embed_now(pack.recognizer, align_faces(image, faces.kps))
+            e = embed_now(pack.recognizer, align_faces(image, kps))
             res.embed += time.perf_counter() - t1
             res.detect += t1 - t0
             res.frames += 1
             embs.extend(e.vectors)
-            dets.extend(faces.det_score)
+            dets.extend(boxes[:, 4])
             quals.extend(e.quality)
         res.faces += len(embs)
         if len(embs) < 2:

@@ -40,7 +40,7 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     video = out / "demo.mp4"
     pack = load_pack(cfg.models)
     print(f"building {video} from the photos shipped with the face models...", file=sys.stderr)
-    cast = load_cast(FaceDetector(pack.detector, cfg.models.det_size, cfg.models.min_face_px))
+    cast = load_cast(FaceDetector(pack.detector, cfg.models))
     render_video(video, cast, SCRIPT)
     db = out / "memory.db" if args.db is None else Path(args.db)
     db.unlink(missing_ok=True)

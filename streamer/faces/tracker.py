@@ -148,6 +148,12 @@ class FaceTracker:
         track.best_size_score = max(track.best_size_score, size_score)
         return track
 
+    def smallest_face(self) -> float | None:
+        """Shorter side, in pixels, of the smallest face tracked now."""
+        if not self.tracks:
+            return None
+        return float(min(min(t.xyxy[2] - t.xyxy[0], t.xyxy[3] - t.xyxy[1]) for t in self.tracks.values()))
+
     def drain_ended(self) -> list[Track]:
         ended, self.ended = self.ended, []
         return ended
