@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from memory.errors import MemoryGraphError
 
 from .config import Config, load_config
@@ -84,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("what", choices=["faces", "nodes", "events"])
     _add_common(export)
 
+    picture = sub.add_parser("timeline", help="draw who was seen when, with each identity's best face, as a PNG")
+    picture.add_argument("--out", default="timeline.png", help="PNG file to write")
+    _add_common(picture)
+
     node = sub.add_parser("node", help="label, merge or split identities by hand")
     node.add_argument("action", choices=["label", "merge", "split"])
     node.add_argument("node_id", type=int)
@@ -129,7 +135,8 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
     async def main() -> None:
         install_signal_handlers(app)
-        summary = await app.run()
+        with logging_redirect_tqdm():
+            summary = await app.run()
         faces = sum(s.faces for s in summary.streams.values())
         print(f"done: {faces} faces, {summary.identities} identities, memory in {cfg.memory.db}", file=sys.stderr)
 
@@ -150,6 +157,19 @@ def _cmd_export(args: argparse.Namespace, cfg: Config) -> int:
         }[args.what]()
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
+    return 0
+
+
+def _cmd_timeline(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+
+    from .report import timeline_png
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        drawn = timeline_png(memory, args.out)
+    print(f"{args.out}: {drawn} identities")
     return 0
 
 
@@ -191,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args, cfg)
         if args.command == "export":
             return _cmd_export(args, cfg)
+        if args.command == "timeline":
+            return _cmd_timeline(args, cfg)
         return _cmd_node(args, cfg)
     except (StreamerError, MemoryGraphError) as e:
         print(f"streamer: error: {e}", file=sys.stderr)

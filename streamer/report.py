@@ -42,6 +42,13 @@ def timeline_png(memory: Memory, path: str | Path) -> int:
             x = int(left + t * scale)
             cv2.rectangle(img, (x, y + 8), (x + 3, y + THUMB - 8), colour, -1)
     longest = max(end.values(), default=0.0)
-    cv2.putText(img, f"0 s ... {longest:.0f} s of stream time", (left, height - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    if longest > 0:
+        scale = (WIDTH - left - 10) / longest
+        step = next(s for s in (1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600, 1e9) if longest / s <= 12)
+        for k in range(int(longest // step) + 1):
+            x = int(left + k * step * scale)
+            cv2.line(img, (x, height - 28), (x, height - 22), (0, 0, 0), 1)
+            cv2.putText(img, f"{k * step:g}", (x - 4, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "s", (WIDTH - 14, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), img)
     return len({node for _, node in rows})

@@ -94,6 +94,12 @@ def test_run_and_export_on_a_real_video(tmp_path: Path, cast, media_dir: Path) -
     assert len(nodes) == 1
     exported = [json.loads(line) for line in streamer("export", "nodes", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
     assert [n["id"] for n in exported] == list(nodes)
+    drawn = streamer("timeline", "--db", "m.db", "--out", "t.png", cwd=tmp_path)
+    assert drawn.returncode == 0 and "1 identities" in drawn.stdout
+    import cv2
+
+    picture = cv2.imread(str(tmp_path / "t.png"))
+    assert picture is not None and picture.shape[1] == 900
 
 
 def test_stream_names() -> None:

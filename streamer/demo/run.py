@@ -7,6 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from memory import Memory
 
 from ..app import App, install_signal_handlers
@@ -50,14 +52,21 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
 
     async def main() -> None:
         install_signal_handlers(app)
-        await app.run(pack)
+        with logging_redirect_tqdm():
+            await app.run(pack)
 
     asyncio.run(main())
     with Memory(cfg.memory) as memory:
         picture = out / "timeline.png"
         drawn = timeline_png(memory, picture)
         print(f"\n{PEOPLE} people appeared; the memory holds {drawn} identities:")
+        spans: dict[int, list[float]] = {}
+        for face in memory.export_faces():
+            if face["node"] is not None:
+                spans.setdefault(face["node"], []).append(face["t"])
         for node in memory.export_nodes():
-            print(f"  face_{node['id']}: {node.get('n_observations', '?')} faces, seen {node.get('first_seen')} .. {node.get('last_seen')}")
+            ts = spans.get(node["id"], [])
+            when = f"seen in the video from {min(ts):.1f} s to {max(ts):.1f} s" if ts else "not seen in this run"
+            print(f"  face_{node['id']}: {node['n_observations']} faces, {when}")
         print(f"\ntimeline picture: {picture}\nmemory database:  {db}\nexport faces:     streamer export faces --db {db}")
     return 0
