@@ -9,6 +9,8 @@ from typing import Any
 
 from memory.records import MemoryEvent, Node, NodeKind
 
+from ..sources.state import SourceStats
+
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 IDENTITY_KINDS = (NodeKind.FACE, NodeKind.VOICE)  # the nodes with a retained topic; episodic/semantic grow without bound
 NODE_ID_KEYS = ("node", "from", "into")  # event data keys that name nodes, as an id or a list of ids
@@ -45,6 +47,21 @@ def event_node_ids(event: MemoryEvent) -> set[int]:
             if isinstance(v, int) and not isinstance(v, bool):
                 ids.add(v)
     return ids
+
+
+def source_status(stats: SourceStats) -> dict[str, Any]:
+    """A source's counters as the `status` argument of Publisher.publish_stream_status."""
+    return {
+        "state": stats.state.value,
+        "fps_in": round(stats.fps_in, 2),
+        "fps_analysed": round(stats.fps_sampled, 2),
+        "frames_decoded": stats.frames_decoded,
+        "dropped_frames": stats.dropped,
+        "decode_errors": stats.decode_errors,
+        "reconnects": stats.reconnects,
+        "last_frame_time": stats.last_frame_wall,
+        "last_error": stats.last_error,
+    }
 
 
 def stream_status_payload(stream: str, status: dict[str, Any], wall_time: float) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def test_disabled_publishes_nothing_and_binds_nothing(rig: MemoryRig) -> None:
     async def run() -> None:
         async with publishing(mqtt_config(None, embedded_port=port, enabled=False), rig) as pub:
             pub.notify()
-            pub.publish_stream_status("door", {"state": "connected"})
+            pub.publish_stream_status("door", {"state": "live"})
             pub.publish_faces("door", [{"track": 1, "bbox": [0, 0, 1, 1], "node": None}])
             with socket.socket() as s:
                 s.bind(("127.0.0.1", port))  # nobody listens there

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from streamer.publish import Publisher
+from streamer.publish.payloads import source_status
+from streamer.sources.state import SourceState, SourceStats
 from support.mosquitto import Mosquitto
 
 from .helpers import MemoryRig, events, mqtt_config, publishing, seqs, subscribed
@@ -115,7 +117,7 @@ def test_retained_state_is_republished_after_the_broker_lost_it(broker: Mosquitt
     async def run() -> None:
         async with publishing(mqtt_config(broker.url), rig) as pub:
             node = await rig.new_face()
-            pub.publish_stream_status("door", {"state": "connected"})
+            pub.publish_stream_status("door", {"state": "live"})
             await asyncio.to_thread(broker.restart)  # no persistence: the retained messages are gone
             async with subscribed(broker.port) as sub:
                 await sub.wait_for(
@@ -134,19 +136,19 @@ def test_stream_status_latest_wins_and_faces_flow(broker: Mosquitto, rig: Memory
     async def run() -> None:
         async with subscribed(broker.port) as sub, publishing(mqtt_config(broker.url), rig) as pub:
             await sub.wait_for("online", lambda ms: any(m.topic == "status" for m in ms))
-            for state in ("connecting", "connected"):
-                pub.publish_stream_status("door", {"state": state, "fps_in": 25.0, "fps_analysed": 5.0, "dropped_frames": 0})
+            for state in (SourceState.CONNECTING, SourceState.LIVE):
+                pub.publish_stream_status("door", source_status(SourceStats(state=state, fps_in=25.0, fps_sampled=5.0)))
             pub.publish_faces("door", [{"track": 7, "bbox": [10, 10, 60, 80], "node": None, "det_score": 0.9}])
             got = await sub.wait_for("a faces message", lambda ms: any(m.topic == "streams/door/faces" for m in ms))
             faces = next(m.json() for m in got if m.topic == "streams/door/faces")
             assert faces["faces"][0]["track"] == 7 and faces["stream"] == "door"
             await sub.wait_for(
-                "the connected status",
-                lambda ms: any(m.topic == "streams/door/status" and m.json()["state"] == "connected" for m in ms),
+                "the live status",
+                lambda ms: any(m.topic == "streams/door/status" and m.json()["state"] == "live" for m in ms),
             )
         async with subscribed(broker.port) as fresh:
             await fresh.barrier()
-            assert [m.json()["state"] for m in fresh.retained("streams/door/status")] == ["connected"]
+            assert [m.json()["state"] for m in fresh.retained("streams/door/status")] == ["live"]
 
     asyncio.run(run())
 

@@ -51,7 +51,7 @@ def test_tail_prints_one_readable_line_per_message(broker: Mosquitto, rig: Memor
     async def work(pub: Publisher) -> None:
         node = await rig.new_face("door")
         await rig.label(node, "Alice")
-        pub.publish_stream_status("door", {"state": "connected", "fps_in": 25.0, "fps_analysed": 5.0})
+        pub.publish_stream_status("door", {"state": "live", "fps_in": 25.0, "fps_analysed": 5.0})
         pub.notify()
 
     lines = asyncio.run(_tail_while(broker, rig, False, work, "node.labelled"))

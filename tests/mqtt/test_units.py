@@ -13,7 +13,14 @@ from memory.records import MemoryEvent, Node, NodeKind, NodeStatus
 from streamer.config import ConfigError, MqttConfig
 from streamer.publish.client import Backoff, Connection, broker_address, redact_url
 from streamer.publish.live import FaceRateLimit, LiveBuffer
-from streamer.publish.payloads import event_node_ids, faces_payload, node_payload, stream_status_payload
+from streamer.publish.payloads import (
+    event_node_ids,
+    faces_payload,
+    node_payload,
+    source_status,
+    stream_status_payload,
+)
+from streamer.sources.state import SourceState, SourceStats
 from streamer.publish.topics import Topics
 from streamer.tail import TailFormatter
 
@@ -128,9 +135,10 @@ def test_event_node_ids() -> None:
 
 
 def test_live_payloads_match_schema() -> None:
-    status = {"state": "connected", "fps_in": 25.0, "fps_analysed": 5.0, "dropped_frames": 0,
-              "last_frame_time": time.time(), "errors": 0, "last_error": None}  # fmt: skip
-    jsonschema.validate(stream_status_payload("door", status, time.time()), SCHEMAS["stream_status"])
+    busy = SourceStats(state=SourceState.LIVE, frames_decoded=100, dropped=1, decode_errors=2, reconnects=3,
+                       last_frame_wall=time.time(), last_error="eof", fps_in=25.0, fps_sampled=5.0)  # fmt: skip
+    for stats in (SourceStats(), busy):
+        jsonschema.validate(stream_status_payload("door", source_status(stats), time.time()), SCHEMAS["stream_status"])
     faces = [{"track": 7, "bbox": [1, 2, 30, 40], "node": None, "det_score": 0.9}]
     jsonschema.validate(faces_payload("door", faces, time.time()), SCHEMAS["faces"])
 
@@ -171,8 +179,8 @@ def test_tail_lines() -> None:
     assert f.line("streamer/memory/events", merged, 0.0).endswith("#44 node.merged node_4 into face_3 (Alice)")
     assert f.line("streamer/memory/nodes/4", b"", 0.0).endswith("memory/nodes/4 (cleared)")
     assert f.line("streamer/status", b"online", 0.0).endswith(" status online")
-    status = json.dumps({"stream": "door", "time": 0, "state": "connected", "fps_in": 25, "fps_analysed": 5}).encode()
-    assert f.line("streamer/streams/door/status", status, 0.0).endswith("connected 25.0/5.0 fps, 0 dropped")
+    status = json.dumps({"stream": "door", "time": 0, "state": "live", "fps_in": 25, "fps_analysed": 5}).encode()
+    assert f.line("streamer/streams/door/status", status, 0.0).endswith("live 25.0/5.0 fps, 0 dropped")
     faces = json.dumps(faces_payload("door", [{"track": 7, "bbox": [0, 0, 1, 1], "node": 3}], 0.0)).encode()
     assert f.line("streamer/streams/door/faces", faces, 0.0).endswith("track 7 face_3 (Alice)")
     assert json.loads(f.json_line("streamer/status", b"online", True)) == {
