@@ -48,6 +48,8 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     db.unlink(missing_ok=True)
     cfg = cfg.model_copy(update={"cameras": [CameraConfig(name="demo", url=str(video))]})
     cfg.memory.db = str(db)
+    if cfg.mqtt.url is None:  # the demo publishes only to a broker the user names
+        cfg.mqtt.enabled = False
     app = App(cfg, realtime=False, progress=Progress(enabled=not args.quiet))
 
     async def main() -> None:
