@@ -9,7 +9,6 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from memory import Memory
 from memory.records import NodeKind, NodeStatus
@@ -22,6 +21,7 @@ from .faces.models import ModelPack, load_pack
 from .memory_worker import MemoryWorker
 from .progress import Progress
 from .publish import MemoryThreadFeed, Publisher
+from .publish.payloads import source_status
 from .sources import Source, open_source
 
 log = logging.getLogger(__name__)
@@ -41,21 +41,6 @@ class RunSummary:
 def _count_identities(memory: Memory) -> int:
     """Confirmed face identities (provisional ones may still expire)."""
     return sum(n.status == NodeStatus.CONFIRMED for n in memory.nodes(NodeKind.FACE))
-
-
-def stream_status(source: Source) -> dict[str, Any]:
-    st = source.stats
-    return {
-        "state": st.state.value,
-        "fps_in": round(st.fps_in, 2),
-        "fps_analysed": round(st.fps_sampled, 2),
-        "frames_decoded": st.frames_decoded,
-        "dropped_frames": st.dropped,
-        "decode_errors": st.decode_errors,
-        "reconnects": st.reconnects,
-        "last_frame_time": st.last_frame_wall,
-        "last_error": st.last_error,
-    }
 
 
 class App:
@@ -149,7 +134,7 @@ class App:
         for s in self.sources:
             await s.close()
             await worker.call(Memory.end_stream, s.name)
-            publisher.publish_stream_status(s.name, stream_status(s))
+            publisher.publish_stream_status(s.name, source_status(s.stats))
         self.identities = await worker.call(_count_identities)
         for task in background:
             task.cancel()
@@ -186,7 +171,7 @@ class App:
             publisher.notify()
             self.identities = await worker.call(_count_identities)
             for s in self.sources:
-                publisher.publish_stream_status(s.name, stream_status(s))
+                publisher.publish_stream_status(s.name, source_status(s.stats))
             self.progress.live_line([self._live_part(s) for s in self.sources if s.is_live])
 
     def _live_part(self, source: Source) -> str:
