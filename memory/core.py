@@ -69,13 +69,13 @@ class Memory:
         self._presence = PresenceBoard(cfg.absent_after_seconds)
         self._clips = Clips(cfg.interval_seconds)
         self._buffer = FaceBuffer(cfg.recluster.buffer_size)
-        self._cannot_link = pairs(self._store.cannot_links())
         self._last_update_event: dict[int, float] = {}
         self._update_due: set[int] = set()
         self._next_node_id = self._store.max_node_id() + 1
         self._next_track_id = self._track_id_limit = int(self._store.meta("next_track_id", "1") or 1)
         self._last_flush = self._last_recluster = self._last_prune = now
         self._load_nodes()
+        self._cannot_link = pairs((self.resolve(a), self.resolve(b)) for a, b in self._store.cannot_links())
 
     def _load_nodes(self) -> None:
         means: dict[NodeKind, tuple[list[int], list[Vectors]]] = {}
@@ -481,8 +481,7 @@ class Memory:
         self._move_tracks(other, None, keep)
         self._crops.move(other, keep)
         self._store.move_edges(other, keep)
-        self._cannot_link = {(keep if a == other else a, keep if b == other else b) for a, b in self._cannot_link}
-        self._cannot_link = pairs(self._cannot_link)
+        self._cannot_link = pairs((keep if a == other else a, keep if b == other else b) for a, b in self._cannot_link)
         self._emit("node.merged", None, {"from": [other], "into": keep, "manual": manual})
         for stream, presence in self._presence.drop(other):
             self._announce(keep, stream, self._presence.put(stream, keep, presence))

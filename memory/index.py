@@ -4,7 +4,8 @@ M3-Agent scores a query track against a node by the mean of all pairwise cosines
 embeddings. For unit vectors that is dot(mean(query), mean(node)), so the index holds one mean
 vector per node and every reported score is that exact dot product.
 
-Up to FLAT_MAX nodes a matrix product over all means is fastest. Above it an HNSW graph over the
+Up to FLAT_MAX nodes a scan over all means is fastest (faiss's single-threaded SIMD scan: numpy's
+multithreaded BLAS takes ~2 ms for one 1000 x 512 product on a busy 2-core machine). Above it an HNSW graph over the
 *unit* means proposes candidates, which are re-scored exactly from the stored means. HNSW cannot
 delete, so deletion is lazy: the graph may hold stale entries (removed nodes, older versions of a
 node's mean, slots reused by another node). They are harmless because every candidate is re-scored
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 Vector = npt.NDArray[np.float32]
 
-FLAT_MAX = 4096  # a 4k x 512 product takes ~0.3 ms on one core
+FLAT_MAX = 4096  # scanning 4k x 512 takes ~0.2 ms on one core
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128  # recall@1 ~0.95 at 100k nodes (tools/bench_memory.py), under 1 ms
@@ -44,10 +45,8 @@ class NodeIndex:
         self.dim = dim
         self.flat_max = flat_max
         self._means = np.zeros((64, dim), np.float32)
-        self._ids = np.full(64, -1, np.int64)  # node id per slot, -1 when free
+        self._ids = np.full(64, -1, np.int64)  # node id per slot; slots [0, len(self)) are the live ones
         self._slot: dict[int, int] = {}
-        self._free: list[int] = []
-        self._high = 0  # slots [0, _high) have been used
         self._hnsw: faiss.IndexIDMap | None = None
         self._entry: dict[int, int] = {}  # slot -> its latest entry in the graph
 
@@ -79,31 +78,38 @@ class NodeIndex:
             self._rebuild()
 
     def remove(self, node_id: int) -> None:
+        """Swap-remove: the last slot fills the hole, so live slots stay contiguous for the scan."""
         slot = self._slot.pop(node_id, None)
         if slot is None:
             return
-        self._ids[slot] = -1
-        self._means[slot] = 0.0
+        last = len(self._slot)
         self._entry.pop(slot, None)
-        self._free.append(slot)
+        if slot != last:
+            moved = int(self._ids[last])
+            self._means[slot], self._ids[slot], self._slot[moved] = self._means[last], moved, slot
+            self._entry.pop(last, None)
+            if self._hnsw is not None:
+                self._index_slot(slot)  # its old entry now names another slot's node
+        self._ids[last] = -1
+        self._means[last] = 0.0
         if self._hnsw is not None and len(self._slot) < self.flat_max // 2:
             self._hnsw = None  # small again: the flat product is faster and exact
             self._entry.clear()
 
     def search(self, query: Vector) -> tuple[int, float] | None:
         """Best node for a query mean vector and its exact score, or None when empty."""
-        if not self._slot:
+        n = len(self._slot)
+        if n == 0:
             return None
-        if self._hnsw is None:
-            scores = self._means[: self._high] @ query
-            scores[self._ids[: self._high] < 0] = -np.inf
-            slot = int(np.argmax(scores))
-            return int(self._ids[slot]), float(scores[slot])
-        unit = (query / max(float(np.linalg.norm(query)), 1e-12)).astype(np.float32)
         # One query gains nothing from OpenMP, and on a busy CPU its thread hand-offs cost ~10x the
         # search itself. The setting is per calling thread (an OpenMP ICV), so nothing else slows.
         faiss.omp_set_num_threads(1)
-        _, found = self._hnsw.search(unit[None, :], CANDIDATES)
+        query = np.ascontiguousarray(query, np.float32)
+        if self._hnsw is None:
+            _, found = faiss.knn(query[None, :], self._means[:n], min(CANDIDATES, n), metric=faiss.METRIC_INNER_PRODUCT)
+        else:
+            unit = (query / max(float(np.linalg.norm(query)), 1e-12)).astype(np.float32)
+            _, found = self._hnsw.search(unit[None, :], CANDIDATES)
         slots = np.unique(found[0][found[0] >= 0])
         slots = slots[self._ids[slots] >= 0]
         if len(slots) == 0:
@@ -117,13 +123,9 @@ class NodeIndex:
         return self._means[[self._slot[n] for n in node_ids]] @ query
 
     def _take_slot(self, node_id: int) -> int:
-        if self._free:
-            slot = self._free.pop()
-        else:
-            if self._high == len(self._ids):
-                self._grow()
-            slot = self._high
-            self._high += 1
+        slot = len(self._slot)
+        if slot == len(self._ids):
+            self._grow()
         self._slot[node_id] = slot
         self._ids[slot] = node_id
         return slot

@@ -57,7 +57,7 @@ def bench_matching(n_nodes: int, n_queries: int, rng: np.random.Generator) -> No
     started = time.perf_counter()
     found = [index.search(q) for q in queries]
     per_query = (time.perf_counter() - started) / n_queries
-    exact = [int(np.argmax(index._means[: index._high] @ q)) for q in queries[: min(n_queries, 200)]]
+    exact = [int(np.argmax(means @ q)) for q in queries[: min(n_queries, 200)]]  # node i is row i
     recall = np.mean([f is not None and f[0] == e for f, e in zip(found, exact)])
     kind = "flat" if index._hnsw is None else "HNSW + exact re-score"
     print(f"match  {n_nodes:>7} nodes  {per_query * 1e3:7.3f} ms/query  recall@1 {recall:.3f}  ({kind}; load {build:.1f} s)")

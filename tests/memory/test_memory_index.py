@@ -99,3 +99,24 @@ def test_gallery_never_exceeds_capacity_and_keeps_track_ids() -> None:
         assert len(g) == min(10, 4 * (track + 1))
     assert set(g.track_ids.tolist()) <= set(range(6))
     assert g.embeddings.shape == (10, 64)
+
+
+def test_random_churn_matches_brute_force() -> None:
+    """Creations, updates and removals in any order (crossing the flat/HNSW boundary both ways)."""
+    rng = np.random.default_rng(9)
+    index = NodeIndex(64, flat_max=60)
+    truth: dict[int, np.ndarray] = {}
+    for step in range(1500):
+        node = int(rng.integers(0, 150))
+        if rng.random() < 0.3 and node in truth:
+            index.remove(node)
+            del truth[node]
+        else:
+            truth[node] = (unit_rows(rng, 1)[0] * rng.uniform(0.5, 1.0)).astype(np.float32)
+            index.upsert(node, truth[node])
+        if step % 50 == 0:
+            probe = truth[next(iter(truth))] + 0.05 * unit_rows(rng, 1)[0]
+            hit = index.search(probe)
+            best = max(truth, key=lambda n: float(truth[n] @ probe))
+            assert hit is not None and hit[0] == best and hit[1] == pytest.approx(float(truth[best] @ probe), abs=1e-5)
+    assert len(index) == len(truth)

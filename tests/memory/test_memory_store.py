@@ -14,7 +14,7 @@ import pytest
 from realfaces import FaceBank
 from scenario import Clock, Scene
 
-from memory import Memory, MemoryConfig, NodeStatus, StoreError
+from memory import FaceObservation, Memory, MemoryConfig, NodeStatus, StoreError
 from memory.core import PRUNE_EVERY_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,8 +119,6 @@ def test_export_formats(scene: Scene) -> None:
     track, node = scene.show(a, 2)
     scene.show(a, 1, good=False, track_id=scene.memory.new_track_id())  # matched, so it has a node
     stray = scene.memory.new_track_id()
-    from memory import FaceObservation
-
     scene.memory.record_faces([FaceObservation("hall", stray, 3.5, 1.7e9, (1, 2, 30, 44), 0.55, None, "side")])
     faces = list(scene.memory.export_faces())
     assert all(set(f) == {"stream", "t", "wall_time", "bbox", "det_score", "quality", "face_type", "node"} for f in faces)
