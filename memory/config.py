@@ -36,7 +36,9 @@ class MemoryConfig(StrictModel):
     max_img_embeddings: int = Field(10, ge=1, description="Face embeddings kept per node (M3-Agent: 10).")
     audio_matching_threshold: float = Field(0.6, gt=0, le=1, description="Same for voice nodes (M3-Agent: 0.6).")
     max_audio_embeddings: int = Field(20, ge=1, description="Voice embeddings kept per node (M3-Agent: 20).")
-    confirm_min_faces: int = Field(3, ge=1, description="Good faces a provisional node needs to be confirmed.")
+    confirm_min_faces: int = Field(
+        3, ge=1, description="Face observations (at least one of them good) a provisional node needs to be confirmed."
+    )
     confirm_min_seconds: float = Field(0.5, ge=0, description="...seen over at least this span of stream time.")
     provisional_ttl_seconds: float = Field(20.0, gt=0, description="A provisional node not confirmed in this time expires.")
     interval_seconds: float = Field(30.0, gt=0, description="Clip length per stream; each closed clip gets an episodic memory.")

@@ -60,6 +60,8 @@ class Memory:
         self._index: dict[NodeKind, NodeIndex] = {}
         self._galleries: dict[int, Gallery] = {}  # LRU cache, most recent last
         self._provisional: set[int] = set()
+        # Stream-time span over which each provisional node was observed, for confirmation.
+        self._provisional_span: dict[int, tuple[float, float]] = {}
         self._dirty_nodes: set[int] = set()
         self._dirty_galleries: set[int] = set()
         self._tracks: dict[int, _Track] = {}
@@ -236,6 +238,10 @@ class Memory:
         node.last_seen_wall = wall if node.last_seen_wall is None else max(node.last_seen_wall, wall)
         node.streams.add(stream)
         self._dirty_nodes.add(node_id)
+        if node.status == NodeStatus.PROVISIONAL:
+            first, last = self._provisional_span.get(node_id, (t, t))
+            self._provisional_span[node_id] = (min(first, t), max(last, t))
+            self._maybe_confirm(node_id)
         self._announce(node_id, stream, self._presence.seen(stream, node_id, t, now))
 
     def _announce(self, node_id: int, stream: str, presence: Presence) -> None:
@@ -270,13 +276,17 @@ class Memory:
         self._updated(node_id, now)
 
     def _maybe_confirm(self, node_id: int) -> None:
+        """Seen enough: confirm_min_faces observations (embedded or not: the streamer embeds a
+        steady face only now and then) over confirm_min_seconds of stream time, one of them good."""
         node = self._nodes[node_id]
-        if node.status != NodeStatus.PROVISIONAL or node.good_faces < self.cfg.confirm_min_faces:
+        if node.status != NodeStatus.PROVISIONAL or node.good_faces < 1 or node.n_observations < self.cfg.confirm_min_faces:
             return
-        if (node.last_good_t or 0.0) - (node.first_good_t or 0.0) < self.cfg.confirm_min_seconds:
+        first, last = self._provisional_span.get(node_id, (0.0, 0.0))
+        if last - first < self.cfg.confirm_min_seconds:
             return
         node.status = NodeStatus.CONFIRMED
         self._provisional.discard(node_id)
+        self._provisional_span.pop(node_id, None)
         self._dirty_nodes.add(node_id)
         self._emit("node.confirmed", None, {"node": node_id, "kind": node.kind.value})
         for stream, presence in self._presence.of_node(node_id):
@@ -355,6 +365,7 @@ class Memory:
         node = self._nodes[node_id]
         node.status = NodeStatus.EXPIRED
         self._provisional.discard(node_id)
+        self._provisional_span.pop(node_id, None)
         self._unindex(node_id)
         self._presence.drop(node_id)  # never announced: it was provisional
         self._move_tracks(node_id, None, None)

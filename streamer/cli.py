@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("what", choices=["faces", "nodes", "events"])
     _add_common(export)
 
+    tail = sub.add_parser("tail", help="print the MQTT memory feed as it comes")
+    tail.add_argument("--mqtt", metavar="URL", help="broker to read (default: the embedded broker on 127.0.0.1)")
+    tail.add_argument("--mqtt-prefix", help="MQTT topic prefix (default streamer)")
+    tail.add_argument("--json", action="store_true", help="one JSON object per message")
+    _add_common(tail)
+
     picture = sub.add_parser("timeline", help="draw who was seen when, with each identity's best face, as a PNG")
     picture.add_argument("--out", default="timeline.png", help="PNG file to write")
     _add_common(picture)
@@ -160,6 +166,16 @@ def _cmd_export(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def _cmd_tail(args: argparse.Namespace, cfg: Config) -> int:
+    from .tail import tail
+
+    try:
+        asyncio.run(tail(cfg.mqtt, as_json=args.json))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _cmd_timeline(args: argparse.Namespace, cfg: Config) -> int:
     from memory import Memory
 
@@ -211,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args, cfg)
         if args.command == "export":
             return _cmd_export(args, cfg)
+        if args.command == "tail":
+            return _cmd_tail(args, cfg)
         if args.command == "timeline":
             return _cmd_timeline(args, cfg)
         return _cmd_node(args, cfg)

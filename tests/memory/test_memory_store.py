@@ -126,7 +126,8 @@ def test_export_formats(scene: Scene) -> None:
                          "quality": None, "face_type": "side", "node": None}  # fmt: skip
     assert [f["node"] for f in faces[:-1]] == [node] * 3
     (exported,) = list(scene.memory.export_nodes())
-    assert exported["id"] == node and exported["kind"] == "face" and exported["status"] == "provisional"
+    # three observations over half a second of stream time: seen enough to be confirmed
+    assert exported["id"] == node and exported["kind"] == "face" and exported["status"] == "confirmed"
     assert exported["streams"] == ["door"] and exported["n_observations"] == 3 and exported["n_tracks"] == 2
     assert exported["n_embeddings"] == 2 and exported["first_seen"] <= exported["last_seen"]
 
