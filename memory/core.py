@@ -282,8 +282,11 @@ class Memory:
         if node.status != NodeStatus.PROVISIONAL or node.good_faces < 1 or node.n_observations < self.cfg.confirm_min_faces:
             return
         first, last = self._provisional_span.get(node_id, (0.0, 0.0))
-        if last - first < self.cfg.confirm_min_seconds:
-            return
+        if last - first >= self.cfg.confirm_min_seconds:
+            self._confirm(node_id)
+
+    def _confirm(self, node_id: int) -> None:
+        node = self._nodes[node_id]
         node.status = NodeStatus.CONFIRMED
         self._provisional.discard(node_id)
         self._provisional_span.pop(node_id, None)
@@ -376,7 +379,14 @@ class Memory:
         if presence.announced:
             self._emit("person.left", stream, {"node": node_id, "kind": self._nodes[node_id].kind.value, "t": presence.last_t})
 
-    def end_stream(self, stream: str) -> None:
+    def end_stream(self, stream: str, still: bool = False) -> None:
+        """The stream ended or disconnected. A still photo is one deliberate look at each face in it,
+        not a passer-by: its provisional nodes with a good face are confirmed (still=True)."""
+        if still:
+            for node_id in sorted(self._provisional):
+                node = self._nodes[node_id]
+                if stream in node.streams and node.good_faces > 0:
+                    self._confirm(node_id)
         clip = self._clips.close(stream)
         if clip is not None:
             self._close_clip(clip)

@@ -133,7 +133,8 @@ class App:
         await asyncio.gather(*stream_tasks, return_exceptions=True)
         for s in self.sources:
             await s.close()
-            await worker.call(Memory.end_stream, s.name)
+            still = not s.is_live and self.analyzers[s.name].stats.frames == 1
+            await worker.call(Memory.end_stream, s.name, still)
             publisher.publish_stream_status(s.name, source_status(s.stats))
         self.identities = await worker.call(_count_identities)
         for task in background:

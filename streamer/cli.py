@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -35,11 +36,29 @@ def stream_name_for(url: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]+", "_", raw).strip("_") or "video"
 
 
+MEDIA_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".flv", ".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def expand_folders(sources: Sequence[str]) -> list[str]:
+    """A folder stands for the videos and photos in it, in name order."""
+    out: list[str] = []
+    for src in sources:
+        path = Path(src)
+        if "://" not in src and "=" not in src and path.is_dir():
+            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in MEDIA_SUFFIXES and p.is_file())
+            if not found:
+                raise StreamerError(f"no videos or photos in folder: {src}")
+            out += found
+        else:
+            out.append(src)
+    return out
+
+
 def cameras_from_args(sources: Sequence[str]) -> list[dict[str, Any]]:
     """`NAME=URL` keeps NAME; a bare URL gets a derived name, made unique with a suffix."""
     cams: list[dict[str, Any]] = []
     taken: set[str] = set()
-    for src in sources:
+    for src in expand_folders(sources):
         name, sep, url = src.partition("=")
         if not sep or "/" in name or ":" in name:
             name, url = stream_name_for(src), src
@@ -161,8 +180,15 @@ def _cmd_export(args: argparse.Namespace, cfg: Config) -> int:
             "nodes": memory.export_nodes,
             "events": lambda: (e.to_json_dict() for e in memory.events_after(0, limit=1 << 62)),
         }[args.what]()
-        for row in rows:
-            sys.stdout.write(json.dumps(row) + "\n")
+        try:
+            for row in rows:
+                sys.stdout.write(json.dumps(row) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head`: stop quietly, and keep Python from complaining at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        finally:
+            if hasattr(rows, "close"):
+                rows.close()
     return 0
 
 

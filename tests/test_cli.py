@@ -107,3 +107,27 @@ def test_stream_names() -> None:
     assert stream_name_for("/videos/front door.mp4") == "front_door"
     cams = cameras_from_args(["door=rtsp://h/x", "/a/clip.mp4", "/b/clip.mp4"])
     assert [c["name"] for c in cams] == ["door", "clip", "clip-2"]
+
+
+def test_a_folder_of_photos(tmp_path: Path) -> None:
+    import cv2
+
+    from streamer.demo.cast import shipped_photos
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    group = cv2.imread(str(shipped_photos()[0]))  # six different people
+    cv2.imwrite(str(photos / "group.jpg"), group)
+    cv2.imwrite(str(photos / "mirrored.png"), group[:, ::-1])
+    (photos / "notes.txt").write_text("not media")
+    proc = streamer("run", "photos", "--no-mqtt", "--db", "m.db", "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    faces = [json.loads(line) for line in streamer("export", "faces", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
+    by_photo: dict[str, list[int]] = {}
+    for f in faces:
+        by_photo.setdefault(f["stream"], []).append(f["node"])
+    assert set(by_photo) == {"group", "mirrored"}
+    assert None not in by_photo["group"] and len(set(by_photo["group"])) == 6  # a photo's faces are confirmed at once
+    assert sorted(by_photo["mirrored"]) == sorted(by_photo["group"])  # the mirrored photo: the same six people
+    nodes = [json.loads(line) for line in streamer("export", "nodes", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
+    assert len(nodes) == 6 and {n["status"] for n in nodes} == {"confirmed"}
