@@ -7,8 +7,10 @@ import itertools
 import logging
 import signal
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from memory import Memory
 from memory.records import NodeKind, NodeStatus
@@ -22,7 +24,8 @@ from .memory_worker import MemoryWorker
 from .progress import Progress
 from .publish import MemoryThreadFeed, Publisher
 from .publish.payloads import source_status
-from .sources import Source, open_source
+from .records import Frame
+from .sources import SourceStats, open_source
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +46,42 @@ def _count_identities(memory: Memory) -> int:
     return sum(n.status == NodeStatus.CONFIRMED for n in memory.nodes(NodeKind.FACE))
 
 
-class App:
-    """One run of the streamer. `sources` and `analyzers` are live views for status and tests."""
+class StreamSource(Protocol):
+    """What the app needs of a source: files, cameras (streamer.sources) and WebRTC pushes alike."""
 
-    def __init__(self, cfg: Config, *, realtime: bool = False, progress: Progress | None = None) -> None:
+    name: str
+    is_live: bool
+    duration: float | None
+    stats: SourceStats
+
+    def frames(self) -> AsyncIterator[Frame]: ...
+
+    async def close(self) -> None: ...
+
+
+class App:
+    """One run of the streamer. Sources can be added and removed while it runs (`add_source`,
+    `remove_source`); `sources` and `analyzers` are live views for status and tests.
+
+    Without `keep_running` the run ends when every source has ended (files); live sources never end
+    by themselves, so a run with one lasts until `stop()` (a signal)."""
+
+    def __init__(
+        self, cfg: Config, *, realtime: bool = False, progress: Progress | None = None, keep_running: bool = False
+    ) -> None:
         self.cfg = cfg
         self.realtime = realtime
+        self.keep_running = keep_running
         self.progress = progress or Progress(enabled=False)
         self.summary = RunSummary()
-        self.sources: list[Source] = []
+        self.sources: dict[str, StreamSource] = {}
         self.analyzers: dict[str, StreamAnalyzer] = {}
         self.identities = 0
         self._stop = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._failures: list[BaseException] = []
+        self._ready = asyncio.Event()
 
     def stop(self) -> None:
         self._stop.set()
@@ -66,86 +93,115 @@ class App:
             g.min_quality if g.min_quality is not None else pack.gates[1],
         )
 
+    async def wait_ready(self) -> None:
+        """Until models, memory and publisher are up and sources can be added."""
+        await self._ready.wait()
+
     async def run(self, pack: ModelPack | None = None) -> RunSummary:
         cfg = self.cfg
         start = time.perf_counter()
         # Sources first: a missing or broken file is reported before anything is loaded or stored.
-        self.sources = [open_source(cam, cfg.sources, realtime=self.realtime) for cam in cfg.cameras if cam.enabled]
+        initial = [open_source(cam, cfg.sources, realtime=self.realtime) for cam in cfg.cameras if cam.enabled]
         pack = pack or await asyncio.to_thread(load_pack, cfg.models)
-        gates = self._gates(pack)
-        log.info("quality gates: detection >= %.2f, embedding norm >= %.1f", *gates)
-        worker = MemoryWorker(await asyncio.to_thread(Memory, cfg.memory))
-        publisher = Publisher(cfg.mqtt, MemoryThreadFeed(worker.memory, worker.executor, crops=cfg.mqtt.publish_crops))
-        infer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._gates_used = self._gates(pack)
+        log.info("quality gates: detection >= %.2f, embedding norm >= %.1f", *self._gates_used)
+        self._worker = worker = MemoryWorker(await asyncio.to_thread(Memory, cfg.memory))
+        self._publisher = publisher = Publisher(
+            cfg.mqtt, MemoryThreadFeed(worker.memory, worker.executor, crops=cfg.mqtt.publish_crops)
+        )
+        self._infer = infer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         # With one source nobody else can fill a batch, so waiting for one would only add latency.
-        wait_ms = cfg.embedder.max_wait_ms if len(self.sources) > 1 else 0.0
-        embedder = FaceEmbedder(pack.recognizer, infer, cfg.embedder.batch_size, wait_ms)
-        detector = FaceDetector(pack.detector, cfg.models)
-        track_ids = itertools.count(await worker.call(Memory.new_track_id))
-        self.analyzers = {
-            s.name: StreamAnalyzer(s.name, cfg, gates, detector, embedder, worker, infer, track_ids) for s in self.sources
-        }
+        many = len(initial) > 1 or self.keep_running
+        self._embedder = embedder = FaceEmbedder(
+            pack.recognizer, infer, cfg.embedder.batch_size, cfg.embedder.max_wait_ms if many else 0.0
+        )
+        self._detector = FaceDetector(pack.detector, cfg.models)
+        self._track_ids = itertools.count(await worker.call(Memory.new_track_id))
         background = [asyncio.create_task(embedder.serve(), name="embedder")]
-        stream_tasks: list[asyncio.Task[None]] = []
         try:
             await publisher.start()
-            background.append(asyncio.create_task(self._ticker(worker, publisher), name="ticker"))
-            stream_tasks = [
-                asyncio.create_task(self._run_source(s, self.analyzers[s.name], publisher), name=f"source-{s.name}")
-                for s in self.sources
-            ]
-            await self._until_done(stream_tasks)
+            background.append(asyncio.create_task(self._ticker(), name="ticker"))
+            for source in initial:
+                self.add_source(source)
+            self._ready.set()
+            await self._until_done()
         finally:
-            await self._shutdown(stream_tasks, background, worker, publisher)
+            await self._shutdown(background)
             infer.shutdown(wait=False)
             self.progress.close()
         self.summary.wall_seconds = time.perf_counter() - start
-        self.summary.streams = {name: a.stats for name, a in self.analyzers.items()}
         self.summary.identities = self.identities
         self.summary.embed_batches = embedder.stats.batches
-        # A file that broke mid-way re-raises here, after everything was saved.
-        for task in stream_tasks:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        if self._failures:  # a file that broke mid-way re-raises here, after everything was saved
+            raise self._failures[0]
         return self.summary
 
-    async def _until_done(self, stream_tasks: list[asyncio.Task[None]]) -> None:
-        stop_wait = asyncio.create_task(self._stop.wait())
-        try:
-            pending = set(stream_tasks)
-            while pending and not self._stop.is_set():
-                done, pending = await asyncio.wait(pending | {stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-                pending.discard(stop_wait)
-                if any(not t.cancelled() and t.exception() is not None for t in done if t is not stop_wait):
-                    break
-        finally:
-            stop_wait.cancel()
+    def add_source(self, source: StreamSource) -> None:
+        if source.name in self._tasks:
+            raise ValueError(f"a stream named {source.name!r} is already running")
+        analyzer = StreamAnalyzer(
+            source.name, self.cfg, self._gates_used, self._detector, self._embedder, self._worker, self._infer, self._track_ids
+        )
+        self.sources[source.name] = source
+        self.analyzers[source.name] = analyzer
+        self.summary.streams[source.name] = analyzer.stats
+        self._tasks[source.name] = asyncio.create_task(self._run_source(source, analyzer), name=f"source-{source.name}")
+        self._changed.set()
 
-    async def _shutdown(
-        self,
-        stream_tasks: list[asyncio.Task[None]],
-        background: list[asyncio.Task[None]],
-        worker: MemoryWorker,
-        publisher: Publisher,
-    ) -> None:
-        for task in stream_tasks:
+    async def remove_source(self, name: str) -> None:
+        """Stop one stream (its clip closes, its people leave) while the others go on."""
+        task = self._tasks.pop(name, None)
+        if task is not None:
             task.cancel()
-        await asyncio.gather(*stream_tasks, return_exceptions=True)
-        for s in self.sources:
-            await s.close()
-            still = not s.is_live and self.analyzers[s.name].stats.frames == 1
-            await worker.call(Memory.end_stream, s.name, still)
-            publisher.publish_stream_status(s.name, source_status(s.stats))
-        self.identities = await worker.call(_count_identities)
+            await asyncio.gather(task, return_exceptions=True)
+        source = self.sources.pop(name, None)
+        if source is not None:
+            await self._end_stream(source)
+        self._changed.set()
+
+    async def _end_stream(self, source: StreamSource) -> None:
+        await source.close()
+        still = not source.is_live and self.analyzers[source.name].stats.frames == 1
+        await self._worker.call(Memory.end_stream, source.name, still)
+        self._publisher.publish_stream_status(source.name, source_status(source.stats))
+        self._publisher.notify()
+
+    async def _until_done(self) -> None:
+        while not self._stop.is_set() and not self._failures:
+            if not self._tasks and not self.keep_running:
+                return
+            self._changed.clear()
+            waiters = [asyncio.create_task(self._stop.wait()), asyncio.create_task(self._changed.wait())]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+
+    async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
+        for name in list(self._tasks):
+            await self.remove_source(name)
+        self.identities = await self._worker.call(_count_identities)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        await worker.call(Memory.flush)
-        publisher.notify()
-        await publisher.stop()
-        await asyncio.to_thread(worker.close)
+        await self._worker.call(Memory.flush)
+        self._publisher.notify()
+        await self._publisher.stop()
+        await asyncio.to_thread(self._worker.close)
 
-    async def _run_source(self, source: Source, analyzer: StreamAnalyzer, publisher: Publisher) -> None:
+    async def _run_source(self, source: StreamSource, analyzer: StreamAnalyzer) -> None:
+        try:
+            await self._analyse(source, analyzer)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a file that cannot be read: report it once the run is saved
+            self._failures.append(e)
+        # Ended by itself (a file, a finished push): close its clip and let the run go on.
+        self._tasks.pop(source.name, None)
+        self.sources.pop(source.name, None)
+        await self._end_stream(source)
+        self._changed.set()
+
+    async def _analyse(self, source: StreamSource, analyzer: StreamAnalyzer) -> None:
         if not source.is_live:
             self.progress.add_file(source.name, source.duration)
         async for frame in source.frames():
@@ -158,24 +214,24 @@ class App:
                 continue
             self.summary.video_seconds[source.name] = frame.t
             if len(result.faces):
-                publisher.publish_faces(source.name, face_payload(result), frame.wall_time)
-                publisher.notify()
+                self._publisher.publish_faces(source.name, face_payload(result), frame.wall_time)
+                self._publisher.notify()
             if not source.is_live:
                 self.progress.file_at(source.name, frame.t, analyzer.stats.faces, self.identities)
         if not source.is_live:
             self.progress.file_done(source.name)
 
-    async def _ticker(self, worker: MemoryWorker, publisher: Publisher) -> None:
+    async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            await worker.call(Memory.tick)
-            publisher.notify()
-            self.identities = await worker.call(_count_identities)
-            for s in self.sources:
-                publisher.publish_stream_status(s.name, source_status(s.stats))
-            self.progress.live_line([self._live_part(s) for s in self.sources if s.is_live])
+            await self._worker.call(Memory.tick)
+            self._publisher.notify()
+            self.identities = await self._worker.call(_count_identities)
+            for s in list(self.sources.values()):
+                self._publisher.publish_stream_status(s.name, source_status(s.stats))
+            self.progress.live_line([self._live_part(s) for s in self.sources.values() if s.is_live])
 
-    def _live_part(self, source: Source) -> str:
+    def _live_part(self, source: StreamSource) -> str:
         st = source.stats
         return (
             f"{source.name}: {st.state.value} {st.fps_in:.1f}/{st.fps_sampled:.1f} fps "

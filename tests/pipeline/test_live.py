@@ -52,13 +52,13 @@ def test_camera_killed_and_restarted(cast: list[Person], media_dir: Path, pack: 
             run = asyncio.create_task(app.run(pack))
             await _until(lambda: "door" in app.analyzers and app.analyzers["door"].stats.faces_with_node > 3, 30, "an identity")
             server.kill()
-            await _until(lambda: app.sources[0].stats.state == SourceState.RECONNECTING, 10, "reconnecting")
+            await _until(lambda: app.sources["door"].stats.state == SourceState.RECONNECTING, 10, "reconnecting")
             before = app.analyzers["door"].stats.faces
             await asyncio.sleep(1.0)
             assert not run.done()  # a camera that disappears is not the end of the process
             server.restart()
             await _until(lambda: app.analyzers["door"].stats.faces_with_node > before + 3, 30, "faces after the restart")
-            assert app.sources[0].stats.reconnects >= 1
+            assert app.sources["door"].stats.reconnects >= 1
             app.stop()
             await asyncio.wait_for(run, 20)
 
