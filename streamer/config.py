@@ -133,6 +133,24 @@ class MqttConfig(StrictModel):
         return v
 
 
+class IceServer(StrictModel):
+    urls: list[str] = Field(description="stun:, turn: or turns: URLs of one STUN or TURN server.")
+    username: str | None = None
+    credential: str | None = Field(None, repr=False)
+
+
+class WebRtcConfig(StrictModel):
+    whip_enabled: bool = Field(False, description="Accept camera pushes over WHIP at http://HOST:PORT/whip/<stream>.")
+    whip_host: str = Field("127.0.0.1", description="Address the WHIP server listens on (0.0.0.0: every interface).")
+    whip_port: int = Field(8080, ge=0, le=65535, description="WHIP server port (0: any free port).")
+    whip_token: str | None = Field(
+        None, repr=False, description="Bearer token a push must send; None: anyone who reaches the port may push."
+    )
+    ice_servers: list[IceServer] = Field(
+        default_factory=list, description="STUN/TURN servers for WHIP and WHEP peers; none: host candidates only."
+    )
+
+
 class Config(StrictModel):
     models: ModelConfig = Field(default_factory=ModelConfig)
     gates: GateConfig = Field(default_factory=GateConfig)
@@ -142,6 +160,7 @@ class Config(StrictModel):
     cameras: list[CameraConfig] = Field(default_factory=list)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    webrtc: WebRtcConfig = Field(default_factory=WebRtcConfig)
 
     @field_validator("cameras")
     @classmethod
