@@ -94,6 +94,16 @@ def test_run_and_export_on_a_real_video(tmp_path: Path, cast, media_dir: Path) -
     assert len(nodes) == 1
     exported = [json.loads(line) for line in streamer("export", "nodes", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
     assert [n["id"] for n in exported] == list(nodes)
+    (node,) = nodes
+    labelled = streamer("node", "label", str(node), "Ada", "Lovelace", "--db", "m.db", cwd=tmp_path)
+    assert labelled.returncode == 0, labelled.stderr
+    exported = [json.loads(line) for line in streamer("export", "nodes", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
+    assert exported[0]["label"] == "Ada Lovelace"
+    events = [json.loads(line) for line in streamer("export", "events", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
+    assert events[-1]["type"] == "node.labelled" and events[-1]["node"] == node
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    missing = streamer("node", "label", "999", "Nobody", "--db", "m.db", cwd=tmp_path)
+    _assert_one_line_error(missing, "999")
     drawn = streamer("timeline", "--db", "m.db", "--out", "t.png", cwd=tmp_path)
     assert drawn.returncode == 0 and "1 identities" in drawn.stdout
     import cv2
