@@ -34,6 +34,10 @@ def _decode(payload: bytes) -> Any:
         return text
 
 
+def json_line(topic: str, payload: bytes, retain: bool) -> str:
+    return json.dumps({"topic": topic, "retain": retain, "payload": _decode(payload)}, ensure_ascii=False)
+
+
 class TailFormatter:
     """Turns messages into readable lines; remembers node kinds and labels from the retained node
     topics (sent first on subscribe) so that events can say `face_3 (Alice)`."""
@@ -41,9 +45,6 @@ class TailFormatter:
     def __init__(self, topics: Topics) -> None:
         self.topics = topics
         self._nodes: dict[int, dict[str, Any]] = {}
-
-    def json_line(self, topic: str, payload: bytes, retain: bool) -> str:
-        return json.dumps({"topic": topic, "retain": retain, "payload": _decode(payload)}, ensure_ascii=False)
 
     def line(self, topic: str, payload: bytes, now: float) -> str:
         rel = self.topics.relative(topic)
@@ -56,7 +57,8 @@ class TailFormatter:
         if parts[0] == "streams" and len(parts) == 3 and isinstance(body, dict):
             text = self._faces(body) if parts[2] == "faces" else self._stream_status(body)
             return f"{_clock(now)} {rel} {text}"
-        return f"{_clock(now)} {rel} {'(cleared)' if body is None else json.dumps(body) if isinstance(body, dict) else body}"
+        text = "(cleared)" if body is None else json.dumps(body) if isinstance(body, (dict, list)) else str(body)
+        return f"{_clock(now)} {rel} {text}"
 
     def _name(self, node_id: Any) -> str:
         node = self._nodes.get(node_id) if isinstance(node_id, int) else None
@@ -119,11 +121,7 @@ async def tail(cfg: MqttConfig, *, as_json: bool, out: TextIO = sys.stdout) -> N
                 async for msg in client.messages:
                     payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload or "").encode()
                     topic = str(msg.topic)
-                    line = (
-                        formatter.json_line(topic, payload, msg.retain)
-                        if as_json
-                        else formatter.line(topic, payload, time.time())
-                    )
+                    line = json_line(topic, payload, msg.retain) if as_json else formatter.line(topic, payload, time.time())
                     out.write(line + "\n")
                     out.flush()
         except aiomqtt.MqttError as exc:

@@ -61,6 +61,3 @@ class LiveBuffer:
         out = list(self.faces)
         self.faces.clear()
         return out
-
-    def __bool__(self) -> bool:
-        return bool(self.unsent_status or self.faces)

@@ -32,14 +32,14 @@ log = logging.getLogger(__name__)
 BATCH = 100  # events per round trip to the memory thread and per concurrent publish burst
 POLL_SECONDS = 1.0  # events are also looked for without notify(), e.g. written by another caller
 STABLE_SECONDS = 10.0  # a session this long resets the reconnect backoff
-STOP_SECONDS = 5.0  # at stop, time to flush statuses and say offline before giving up on the broker
+STOP_SECONDS = 5.0  # at stop, time to drain the outbox and say offline before giving up on the broker
 ONLINE, OFFLINE = b"online", b"offline"
 
 Message = tuple[str, bytes, int, bool]  # topic, payload, qos, retain
 
 
 class Publisher:
-    """`await start()` ... `await stop()` on the event loop that runs the pipeline.
+    """`await start()` ... `await stop()` (once each) on the event loop that runs the pipeline.
 
     With `cfg.enabled` False every method is a no-op; with `cfg.url` None an embedded broker runs on
     127.0.0.1:`cfg.embedded_port`. `start` raises PublishError for what retrying cannot fix (login
@@ -48,7 +48,6 @@ class Publisher:
     """
 
     def __init__(self, cfg: MqttConfig, feed: MemoryFeed) -> None:
-        self.cfg = cfg
         self.feed = feed
         self.topics = Topics(cfg.prefix)
         self._connection = Connection.from_config(cfg) if cfg.enabled else None
@@ -86,9 +85,10 @@ class Publisher:
             raise
 
     async def stop(self) -> None:
-        """Flush stream statuses, publish `offline` (retained) and disconnect; the unpublished rest
-        of the event outbox goes out on the next start."""
+        """Publishes what the outbox holds and the latest stream statuses, then `offline` (retained),
+        and disconnects; gives up after STOP_SECONDS (the rest goes out on the next start)."""
         self._stopping.set()
+        self._wake_events.set()
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, STOP_SECONDS)
@@ -186,9 +186,9 @@ class Publisher:
 
     async def _session(self, client: aiomqtt.Client) -> None:
         """Runs until stop (then returns) or until the connection fails (MqttError)."""
+        self.connected = True  # before `online` goes out, so faces given after a subscriber saw it are kept
         await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
         self._cursor = await self.feed.published_seq()
-        self.connected = True
         self._live.resend_all_status()  # a restarted broker may have lost its retained messages
         self._wake_live.set()
         workers = [
@@ -196,18 +196,16 @@ class Publisher:
             asyncio.create_task(self._send_live(client), name="mqtt-live"),
             asyncio.create_task(self._watch(client), name="mqtt-watch"),
         ]
-        stopping = asyncio.create_task(self._stopping.wait())
         try:
-            done, _ = await asyncio.wait([*workers, stopping], return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (*workers, stopping):
+            for task in workers:
                 task.cancel()
-            await asyncio.gather(*workers, stopping, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
         for task in done:
-            if task is not stopping:
-                raise task.exception() or RuntimeError(f"{task.get_name()} ended")
-        # Stopping: what memory holds by now goes out before `offline`.
-        await self._publish_outbox(client)
+            if (exc := task.exception()) is not None:
+                raise exc
+        # The pump returned: stopping, and the outbox is drained. The latest statuses, then goodbye.
         self._raise_first(await self._publish_all(client, self._status_messages()))
         await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
 
@@ -235,13 +233,12 @@ class Publisher:
         self._raise_first(await self._publish_all(client, self._node_messages(states)))
         while True:
             self._wake_events.clear()  # before reading, so a notify() during the read is not lost
-            await self._publish_outbox(client)
+            while events := await self.feed.events_after(self._cursor, BATCH):
+                await self._publish_events(client, events)
+            if self._stopping.is_set():
+                return  # only between batches, so that no acknowledged batch misses mark_published
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_events.wait(), POLL_SECONDS)
-
-    async def _publish_outbox(self, client: aiomqtt.Client) -> None:
-        while events := await self.feed.events_after(self._cursor, BATCH):
-            await self._publish_events(client, events)
 
     def _node_messages(self, states: dict[int, NodeState | None]) -> list[Message]:
         # An empty retained payload deletes the retained message: no ghosts of merged or expired nodes.

@@ -22,7 +22,7 @@ from streamer.publish.payloads import (
 )
 from streamer.sources.state import SourceState, SourceStats
 from streamer.publish.topics import Topics
-from streamer.tail import TailFormatter
+from streamer.tail import TailFormatter, json_line
 
 from .helpers import SCHEMAS
 
@@ -158,7 +158,7 @@ def test_live_buffer_latest_status_wins_and_faces_are_bounded() -> None:
     buf = LiveBuffer()
     buf.put_status("door", b"1")
     buf.put_status("door", b"2")
-    assert buf.take_status() == [("door", b"2")] and not buf
+    assert buf.take_status() == [("door", b"2")] and buf.take_status() == []
     buf.resend_all_status()
     assert buf.take_status() == [("door", b"2")]
     for i in range(1000):
@@ -183,5 +183,5 @@ def test_tail_lines() -> None:
     assert f.line("streamer/streams/door/status", status, 0.0).endswith("live 25.0/5.0 fps, 0 dropped")
     faces = json.dumps(faces_payload("door", [{"track": 7, "bbox": [0, 0, 1, 1], "node": 3}], 0.0)).encode()
     assert f.line("streamer/streams/door/faces", faces, 0.0).endswith("track 7 face_3 (Alice)")
-    assert json.loads(f.json_line("streamer/status", b"online", True)) == {
+    assert json.loads(json_line("streamer/status", b"online", True)) == {
         "topic": "streamer/status", "retain": True, "payload": "online"}  # fmt: skip
