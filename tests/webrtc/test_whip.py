@@ -1,0 +1,163 @@
+"""WHIP pushes into a running App from real aiortc peers: auth, names, ends, audio, and identities."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+
+from memory import Memory
+from streamer.app import App
+from streamer.config import Config
+from streamer.demo.cast import Person
+from streamer.demo.compose import Appearance, render_video
+from streamer.faces.models import ModelPack
+from streamer.sources import SourceState
+from streamer.webrtc.audio import AUDIO_RATE, CHUNK_SAMPLES
+from streamer.webrtc.peer import new_peer
+
+from .conftest import TOKEN, app_config, gathered_offer, push_file, running_app, until
+
+A, B = 0, 1
+SCRIPT = [Appearance(A, 0, 6, 0.3), Appearance(B, 1.5, 7.5, 0.7)]  # both in view from 2 s to 5.5 s
+WIDTH = 640
+
+
+@pytest.fixture(scope="module")
+def two_people(cast: list[Person], media_dir: Path) -> Path:
+    path = media_dir / "whip_two_people.mp4"
+    render_video(path, cast, SCRIPT, fps=10)  # the pipeline samples 5 fps; fewer frames to encode on the wire
+    return path
+
+
+def _person_at(t: float, cx: float) -> int | None:
+    for a in SCRIPT:
+        if a.start + 0.6 <= t < a.end - 0.6 and abs(cx - a.x * WIDTH) < 70:
+            return a.person
+    return None
+
+
+def _identities(cfg: Config) -> tuple[dict[int, Counter[int | None]], float]:
+    """Per scripted person, how often each node was given to their faces; and the share of faces with a node."""
+    seen: dict[int, Counter[int | None]] = {}
+    total = with_node = 0
+    with Memory(cfg.memory) as memory:
+        for face in memory.export_faces():
+            total += 1
+            with_node += face["node"] is not None
+            x1, _, x2, _ = face["bbox"]
+            person = _person_at(face["t"], (x1 + x2) / 2)
+            if person is not None:
+                seen.setdefault(person, Counter())[face["node"]] += 1
+    return seen, with_node / max(1, total)
+
+
+def _assert_one_identity_each(seen: dict[int, Counter[int | None]], coverage: float) -> None:
+    node = {person: counts.most_common(1)[0][0] for person, counts in seen.items()}
+    assert set(node) == {A, B}
+    assert None not in node.values()
+    assert len(set(node.values())) == 2, f"each person one identity, got {node}"
+    for person, counts in seen.items():
+        assert set(counts) <= {node[person], None}, f"person {person} split over {counts}"
+    assert coverage >= 0.85
+
+
+@pytest.mark.timeout(120)
+def test_a_push_builds_the_same_identities_as_the_file(two_people: Path, pack: ModelPack, tmp_path: Path) -> None:
+    file_cfg = app_config(tmp_path / "file.db", cameras=[{"name": "cam", "url": str(two_people)}])
+    file_summary = asyncio.run(App(file_cfg).run(pack))
+    assert file_summary.identities == 2
+    _assert_one_identity_each(*_identities(file_cfg))
+
+    push_cfg = app_config(tmp_path / "push.db")
+
+    async def push() -> int:
+        async with running_app(push_cfg, pack) as running:
+            sent_at = time.monotonic()
+            p = await push_file(running.base, "robot", two_people)
+            source = running.app.sources["robot"]
+            first = await until("first frame", lambda: source.stats.frames_decoded > 0, 10)
+            print(f"first frame {time.monotonic() - sent_at:.2f} s after the offer was sent ({first:.2f} s after the answer)")
+            assert source.stats.state in (SourceState.LIVE, SourceState.FROZEN)
+            await until("the end of the video", lambda: p.player.video.readyState == "ended", 30)
+            await asyncio.sleep(0.5)  # the last frames are still on the wire
+            assert await p.delete(running.base) == 200
+            await p.close()
+            await until("the stream to end", lambda: "robot" not in running.app.sources, 5)
+            assert source.stats.state == SourceState.STOPPED
+            assert not running.task.done(), "the app must keep running after a push ends"
+            return running.app.analyzers["robot"].stats.frames
+
+    frames = asyncio.run(asyncio.wait_for(push(), 100))
+    assert frames >= 0.8 * 7.5 * 5, f"only {frames} frames of 7.5 s at 5 fps were analysed"
+    seen, coverage = _identities(push_cfg)
+    print(f"pushed: {frames} frames analysed, {coverage:.0%} of faces with an identity, {dict(seen)}")
+    _assert_one_identity_each(seen, coverage)
+    with Memory(push_cfg.memory) as memory:
+        assert sum(1 for n in memory.export_nodes() if n["status"] == "confirmed") == file_summary.identities
+
+
+@pytest.mark.timeout(60)
+def test_refusals_and_ends(tone_clip: Path, pack: ModelPack, tmp_path: Path) -> None:
+    async def test() -> None:
+        async with running_app(app_config(tmp_path / "m.db"), pack) as running:
+            base = running.base
+            probe = new_peer()
+            probe.addTransceiver("video", direction="sendonly")
+            offer = await gathered_offer(probe)
+            await probe.close()
+
+            async def post(stream: str, auth: str | None) -> int:
+                headers = {"Content-Type": "application/sdp"} | ({"Authorization": auth} if auth else {})
+                async with aiohttp.ClientSession() as http:
+                    async with http.post(f"{base}/whip/{stream}", data=offer, headers=headers) as r:
+                        return r.status
+
+            assert await post("cam", None) == 401
+            assert await post("cam", "Bearer wrong") == 401
+            assert await post("cam", f"Basic {TOKEN}") == 401
+            assert await post("bad.name", f"Bearer {TOKEN}") == 400
+            assert not running.app.sources
+
+            # A push gets its stream, audio included; a second push to the same name is refused.
+            p = await push_file(base, "cam", tone_clip)
+            source = running.app.sources["cam"]
+            await until("live", lambda: source.stats.state == SourceState.LIVE, 10)
+            assert await post("cam", f"Bearer {TOKEN}") == 409
+            await until("a second of audio", lambda: len(source.audio.chunks) >= AUDIO_RATE // CHUNK_SAMPLES, 5)
+            _assert_tone(source.audio.chunks, 440)
+
+            # DELETE needs the token and the exact resource.
+            assert await p.delete(base, token="wrong") == 401
+            async with aiohttp.ClientSession() as http:
+                async with http.delete(f"{base}/whip/cam/nope", headers={"Authorization": f"Bearer {TOKEN}"}) as r:
+                    assert r.status == 404
+            assert await p.delete(base) == 200
+            await until("the stream to end", lambda: "cam" not in running.app.sources, 5)
+            assert source.stats.state == SourceState.STOPPED
+            await p.close()
+
+            # The name is free again; a peer that just goes away ends its stream too.
+            p = await push_file(base, "cam", tone_clip)
+            source = running.app.sources["cam"]
+            await until("live", lambda: source.stats.state == SourceState.LIVE, 10)
+            await p.close()
+            await until("the stream to end", lambda: "cam" not in running.app.sources, 5)
+            assert source.stats.state == SourceState.ENDED and source.stats.last_error
+            assert not running.task.done()
+
+    asyncio.run(asyncio.wait_for(test(), 50))
+
+
+def _assert_tone(chunks: object, hz: float) -> None:
+    samples = np.concatenate([c.samples for c in list(chunks)[-AUDIO_RATE // CHUNK_SAMPLES :]])  # type: ignore[attr-defined]
+    assert samples.dtype == np.int16 and samples.ndim == 1 and len(samples) == AUDIO_RATE
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float32)))
+    peak = np.argmax(spectrum) * AUDIO_RATE / len(samples)
+    assert peak == pytest.approx(hz, abs=5), "16 kHz mono: the tone must sit at its own frequency"
+    assert np.abs(samples).max() > 1000, "the tone is audible, not silence"
