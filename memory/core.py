@@ -62,6 +62,8 @@ class Memory:
         self._provisional: set[int] = set()
         # Stream-time span over which each provisional node was observed, for confirmation.
         self._provisional_span: dict[int, tuple[float, float]] = {}
+        # Nodes that only the track that created them has reached: node -> that track.
+        self._founder: dict[int, int] = {}
         self._dirty_nodes: set[int] = set()
         self._dirty_galleries: set[int] = set()
         self._tracks: dict[int, _Track] = {}
@@ -205,6 +207,9 @@ class Memory:
                 if not good.any():
                     return None
                 node_id = self._create(kind, ev.stream, now)
+                self._founder[node_id] = ev.track_id
+            elif self._founder.get(node_id) != ev.track_id:
+                self._founder.pop(node_id, None)
             self._assign(track, node_id)
         if good.any():
             faces = Gallery(ev.embeddings[good], ev.qualities[good], np.full(int(good.sum()), ev.track_id, np.int64))
@@ -213,8 +218,27 @@ class Memory:
                 self._buffer.add(ev.track_id, faces.embeddings, faces.qualities)
             if ev.crop_jpeg is not None:
                 self._crops.offer(node_id, ev.track_id, ev.crop_quality, ev.crop_jpeg)
+            if self._founder.get(node_id) == ev.track_id:
+                node_id = self._catch_up(node_id)
         self._seen(node_id, ev.stream, ev.t, ev.wall_time, now)
         return node_id
+
+    def _catch_up(self, node_id: int) -> int:
+        """A node made by one track, whose faces now match another node, joins it (node.merged).
+
+        A returning person's track can start on a blurred or turned face that matches nobody; its
+        later, better faces show who it is, long before the next re-clustering would. The test is
+        the one that track would have passed had it shown these faces first."""
+        node = self._nodes[node_id]
+        index = self._index.get(node.kind)
+        if node.mean is None or index is None:
+            return node_id
+        hit = index.search(node.mean, exclude=node_id)
+        threshold = self.cfg.img_matching_threshold if node.kind == NodeKind.FACE else self.cfg.audio_matching_threshold
+        if hit is None or hit[1] < threshold or pairs([(hit[0], node_id)]) <= self._cannot_link:
+            return node_id
+        self._merge(hit[0], node_id, manual=False)
+        return hit[0]
 
     def _match(self, track: _Track, ev: TrackEvidence, kind: NodeKind) -> int | None:
         emb = np.asarray(ev.embeddings, np.float32)
@@ -497,6 +521,8 @@ class Memory:
         k.last_seen_wall = _max(k.last_seen_wall, o.last_seen_wall)
         k.streams |= o.streams
         o.status, o.merged_into = NodeStatus.MERGED, keep
+        self._founder.pop(keep, None)
+        self._founder.pop(other, None)
         self._provisional.discard(other)
         self._dirty_nodes.update((keep, other))
         self._move_tracks(other, None, keep)
@@ -526,6 +552,7 @@ class Memory:
         now = self._clock()
         node = self._nodes[node_id]
         moving = set(track_ids)
+        self._founder.pop(node_id, None)
         new_id = self._create(node.kind, None, now, status=node.status)
         new = self._nodes[new_id]
         new.created_wall = node.created_wall  # a provisional part keeps its original deadline

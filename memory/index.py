@@ -96,8 +96,8 @@ class NodeIndex:
             self._hnsw = None  # small again: the flat product is faster and exact
             self._entry.clear()
 
-    def search(self, query: Vector) -> tuple[int, float] | None:
-        """Best node for a query mean vector and its exact score, or None when empty."""
+    def search(self, query: Vector, exclude: int | None = None) -> tuple[int, float] | None:
+        """Best node (other than `exclude`) for a query mean vector and its exact score, or None."""
         n = len(self._slot)
         if n == 0:
             return None
@@ -112,6 +112,8 @@ class NodeIndex:
             _, found = self._hnsw.search(unit[None, :], CANDIDATES)
         slots = np.unique(found[0][found[0] >= 0])
         slots = slots[self._ids[slots] >= 0]
+        if exclude is not None:
+            slots = slots[self._ids[slots] != exclude]
         if len(slots) == 0:
             return None
         scores = self._means[slots] @ query

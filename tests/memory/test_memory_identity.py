@@ -118,3 +118,25 @@ def test_crops_are_kept_best_first(scene: Scene, bank: FaceBank) -> None:
         scene.memory.identify_track(ev)
     ranked = sorted([(q, bytes([i]) * 10) for i, q in enumerate(qualities)] + [(shown, bank.jpeg(a))], reverse=True)
     assert scene.memory.crops(node) == [c for _, c in ranked[: scene.memory.cfg.crops_per_node]]
+
+
+def test_a_returning_track_that_started_unrecognised_joins_its_person(scene: Scene) -> None:
+    """A track whose first face matched nobody (turned away, blurred) makes a provisional node;
+    once its better faces arrive it joins the person it is, with a node.merged event."""
+    from realfaces import Faces
+
+    person = scene.bank.distinct()[0]
+    _, known = scene.show(person, 4)
+    good = scene.bank.faces(person, 4)
+    rng = np.random.default_rng(1)
+    turned = 0.2 * good.embeddings[0] + rng.normal(0, 1 / np.sqrt(512), 512).astype(np.float32)
+    turned /= np.linalg.norm(turned)
+    mean = scene.memory._nodes[known].mean  # noqa: SLF001 - the node's mean, to check the premise
+    assert float(turned @ mean) < scene.memory.cfg.img_matching_threshold
+    track, first = scene.show(person, faces=Faces(turned[None, :], good.qualities[:1]))
+    assert first is not None and first != known
+    _, later = scene.show(person, faces=Faces(good.embeddings[1:3], good.qualities[1:3]), track_id=track)
+    assert later == known
+    assert scene.memory.resolve(first) == known and scene.memory.node_of_track(track) == known
+    merged = scene.events("node.merged")[-1]
+    assert merged.data["from"] == [first] and merged.data["into"] == known and merged.data["manual"] is False
