@@ -27,6 +27,8 @@ from .faces.tracker import FaceTracker, SceneCutDetector
 from .memory_worker import MemoryWorker
 from .records import FaceDetections, Frame
 
+RECENT_WEIGHT = 0.2  # moving average over about the last five frames (one second at 5 fps)
+
 
 @dataclass
 class StageTimes:
@@ -44,6 +46,9 @@ class AnalyzerStats:
     faces_with_node: int = 0
     embedded: int = 0
     times: StageTimes = field(default_factory=StageTimes)
+    recent: StageTimes = field(default_factory=StageTimes)  # seconds per frame, moving average: health now
+    latency: float = 0.0  # seconds from decode (frame.wall_time) to analysis done, summed over frames
+    nodes: set[int] = field(default_factory=set)  # identities seen on this stream
 
 
 @dataclass
@@ -112,9 +117,15 @@ class StreamAnalyzer:
         s.frames += 1
         s.faces += len(faces)
         s.faces_with_node += sum(n is not None for n in nodes)
+        s.nodes.update(n for n in nodes if n is not None)
         s.times.detect += t1 - t0
         s.times.embed += t2 - t1
         s.times.match += t3 - t2
+        r = s.recent
+        r.detect += RECENT_WEIGHT * (t1 - t0 - r.detect)
+        r.embed += RECENT_WEIGHT * (t2 - t1 - r.embed)
+        r.match += RECENT_WEIGHT * (t3 - t2 - r.match)
+        s.latency += max(0.0, time.time() - frame.wall_time)
         return FrameResult(frame, faces, nodes)
 
     def _absorb(
@@ -181,6 +192,17 @@ def _memory_step(
     for ev in evidence:
         memory.identify_track(ev)
     return [memory.node_of_track(t) for t in track_ids]
+
+
+def analysis_status(stats: AnalyzerStats) -> dict[str, Any]:
+    """A stream's analysis health, added to its source's status (see stream_status.schema.json)."""
+    return {
+        "frames_analysed": stats.frames,
+        "faces": stats.faces,
+        "identities": len(stats.nodes),
+        "detect_ms": round(stats.recent.detect * 1000, 1),
+        "embed_ms": round(stats.recent.embed * 1000, 1),
+    }
 
 
 def face_payload(result: FrameResult) -> list[dict[str, Any]]:

@@ -10,17 +10,18 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from memory import Memory
 from memory.records import NodeKind, NodeStatus
 
-from .analyzer import AnalyzerStats, StreamAnalyzer, face_payload
+from .analyzer import AnalyzerStats, StreamAnalyzer, analysis_status, face_payload
 from .config import Config
 from .faces.detector import FaceDetector
 from .faces.embedder import FaceEmbedder
 from .faces.models import ModelPack, load_pack
 from .memory_worker import MemoryWorker
+from .metrics import serve_metrics
 from .progress import Progress
 from .publish import MemoryThreadFeed, Publisher
 from .publish.payloads import source_status
@@ -120,6 +121,9 @@ class App:
         background = [asyncio.create_task(embedder.serve(), name="embedder")]
         try:
             await publisher.start()
+            if cfg.metrics.port is not None:
+                metrics = await serve_metrics(self, embedder.stats, cfg.metrics.host, cfg.metrics.port)
+                background.append(asyncio.create_task(metrics.serve_forever(), name="metrics"))
             background.append(asyncio.create_task(self._ticker(), name="ticker"))
             for source in initial:
                 self.add_source(source)
@@ -163,8 +167,12 @@ class App:
         await source.close()
         still = not source.is_live and self.analyzers[source.name].stats.frames == 1
         await self._worker.call(Memory.end_stream, source.name, still)
-        self._publisher.publish_stream_status(source.name, source_status(source.stats))
+        self._publisher.publish_stream_status(source.name, self.stream_status(source))
         self._publisher.notify()
+
+    def stream_status(self, source: StreamSource) -> dict[str, Any]:
+        """A stream's health: its source's state and counters, and how its analysis goes."""
+        return {**source_status(source.stats), **analysis_status(self.analyzers[source.name].stats)}
 
     async def _until_done(self) -> None:
         while not self._stop.is_set() and not self._failures:
@@ -228,7 +236,7 @@ class App:
             self._publisher.notify()
             self.identities = await self._worker.call(_count_identities)
             for s in list(self.sources.values()):
-                self._publisher.publish_stream_status(s.name, source_status(s.stats))
+                self._publisher.publish_stream_status(s.name, self.stream_status(s))
             self.progress.live_line([self._live_part(s) for s in self.sources.values() if s.is_live])
 
     def _live_part(self, source: StreamSource) -> str:

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="analyse videos and live cameras into the memory")
     run.add_argument("sources", nargs="*", metavar="SOURCE", help="video file, rtsp:// URL, /dev/videoN; NAME=SOURCE names it")
     run.add_argument("--realtime", action="store_true", help="pace files like a live camera")
+    run.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
+    run.add_argument(
+        "--no-reload", action="store_true", help="do not follow changes of the --config file's cameras (file change, SIGHUP)"
+    )
     _add_common(run)
     _add_pipeline(run)
 
@@ -123,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags as dotted config keys, cameras from the command line aside."""
     overrides: dict[str, Any] = {}
     for flag, key in (
         ("db", "memory.db"),
@@ -132,12 +138,18 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ("providers", "models.providers"),
         ("mqtt", "mqtt.url"),
         ("mqtt_prefix", "mqtt.prefix"),
+        ("metrics_port", "metrics.port"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[key] = value
     if getattr(args, "no_mqtt", False):
         overrides["mqtt.enabled"] = False
+    return overrides
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    overrides = overrides_from_args(args)
     if getattr(args, "sources", None):
         overrides["cameras"] = cameras_from_args(args.sources)
     return load_config(args.config, overrides)
@@ -153,15 +165,30 @@ def _setup_logging(args: argparse.Namespace) -> None:
 def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     from .app import App, install_signal_handlers
     from .progress import Progress
+    from .reload import CameraReloader
+    from .sources import is_live_url
 
     if not cfg.cameras:
         raise StreamerError("nothing to analyse: give a video file or camera URL, or cameras in --config")
-    app = App(cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet))
+    # Cameras from a file that has a live one: the run lasts until a signal, so follow the file meanwhile.
+    follow = bool(args.config and not args.sources and not args.no_reload)
+    follow = follow and any("://" in c.url or is_live_url(c.url) for c in cfg.cameras if c.enabled)  # not only files
+    app = App(cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet), keep_running=follow)
 
     async def main() -> None:
         install_signal_handlers(app)
-        with logging_redirect_tqdm():
-            summary = await app.run()
+        reloading: asyncio.Task[None] | None = None
+        if follow:
+            reloader = CameraReloader(app, args.config, overrides_from_args(args))
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.request)
+            reloading = asyncio.create_task(reloader.run(), name="reload")
+        try:
+            with logging_redirect_tqdm():
+                summary = await app.run()
+        finally:
+            if reloading is not None:
+                reloading.cancel()
+                await asyncio.gather(reloading, return_exceptions=True)
         faces = sum(s.faces for s in summary.streams.values())
         print(f"done: {faces} faces, {summary.identities} identities, memory in {cfg.memory.db}", file=sys.stderr)
 

@@ -133,6 +133,17 @@ class MqttConfig(StrictModel):
         return v
 
 
+class MetricsConfig(StrictModel):
+    port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve Prometheus metrics on http://HOST:PORT/metrics (the usual choice: 9108); None: off, "
+        "so several runs on one host never clash over a port.",
+    )
+    host: str = Field("127.0.0.1", description="Address the metrics endpoint binds; 0.0.0.0 exposes it to the network.")
+
+
 class IceServer(StrictModel):
     urls: list[str] = Field(description="stun:, turn: or turns: URLs of one STUN or TURN server.")
     username: str | None = None
@@ -161,6 +172,7 @@ class Config(StrictModel):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     webrtc: WebRtcConfig = Field(default_factory=WebRtcConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @field_validator("cameras")
     @classmethod

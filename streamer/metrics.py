@@ -1,0 +1,150 @@
+"""Prometheus metrics of a running App at http://HOST:PORT/metrics.
+
+The endpoint is served on the App's own event loop, so the collector reads App state on the thread
+that writes it: a scrape sees one consistent moment, and no extra thread touches the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from .errors import StreamerError
+from .faces.embedder import BatchStats
+from .sources import SourceState
+
+if TYPE_CHECKING:
+    from .app import App
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_SECONDS = 5.0  # a client that sends no request within this is dropped
+MAX_HEADER_LINES = 100
+
+
+class AppCollector(Collector):
+    """Per-stream health and the shared embedder's work, read from the App at scrape time."""
+
+    def __init__(self, app: App, embedder: BatchStats) -> None:
+        self._app = app
+        self._embedder = embedder
+
+    def collect(self) -> Iterator[Metric]:
+        app = self._app
+        streams = [(name, src.stats, app.analyzers[name].stats) for name, src in app.sources.items()]
+        labels = ["stream"]
+
+        state = GaugeMetricFamily(
+            "streamer_stream_state", "1 for the stream's current state, 0 for the others.", labels=["stream", "state"]
+        )
+        gauges = {
+            "fps_in": GaugeMetricFamily("streamer_stream_fps_in", "Decoded frames per second, recently.", labels=labels),
+            "fps_sampled": GaugeMetricFamily(
+                "streamer_stream_fps_sampled", "Frames per second sampled for analysis, recently.", labels=labels
+            ),
+            "identities": GaugeMetricFamily(
+                "streamer_stream_identities", "Distinct identities seen on the stream since it started.", labels=labels
+            ),
+            "last_frame": GaugeMetricFamily(
+                "streamer_stream_last_frame_timestamp_seconds", "Unix time of the latest decoded frame.", labels=labels
+            ),
+        }
+        counters = {
+            "decoded": CounterMetricFamily("streamer_stream_frames_decoded", "Frames decoded.", labels=labels),
+            "analysed": CounterMetricFamily("streamer_stream_frames_analysed", "Frames analysed.", labels=labels),
+            "dropped": CounterMetricFamily(
+                "streamer_stream_dropped_frames", "Sampled frames dropped because analysis was behind.", labels=labels
+            ),
+            "decode_errors": CounterMetricFamily(
+                "streamer_stream_decode_errors", "Corrupt packets or frames skipped.", labels=labels
+            ),
+            "reconnects": CounterMetricFamily("streamer_stream_reconnects", "Reconnects of a live source.", labels=labels),
+            "faces": CounterMetricFamily("streamer_stream_faces", "Faces detected in analysed frames.", labels=labels),
+            "embedded": CounterMetricFamily("streamer_stream_faces_embedded", "Faces sent to the recognizer.", labels=labels),
+        }
+        # Summaries (count = frames analysed): rate(sum) / rate(count) is the mean per frame.
+        stage = SummaryMetricFamily(
+            "streamer_stream_stage_seconds", "Time per analysed frame in each stage.", labels=["stream", "stage"]
+        )
+        latency = SummaryMetricFamily(
+            "streamer_stream_latency_seconds", "From a frame's decoding to the end of its analysis.", labels=labels
+        )
+        for name, src, an in streams:
+            for s in SourceState:
+                state.add_metric([name, s.value], float(src.state == s))
+            gauges["fps_in"].add_metric([name], src.fps_in)
+            gauges["fps_sampled"].add_metric([name], src.fps_sampled)
+            gauges["identities"].add_metric([name], len(an.nodes))
+            if src.last_frame_wall is not None:
+                gauges["last_frame"].add_metric([name], src.last_frame_wall)
+            for key, value in (
+                ("decoded", src.frames_decoded),
+                ("analysed", an.frames),
+                ("dropped", src.dropped),
+                ("decode_errors", src.decode_errors),
+                ("reconnects", src.reconnects),
+                ("faces", an.faces),
+                ("embedded", an.embedded),
+            ):
+                counters[key].add_metric([name], value)
+            for stage_name, seconds in (("detect", an.times.detect), ("embed", an.times.embed), ("match", an.times.match)):
+                stage.add_metric([name, stage_name], an.frames, seconds)
+            latency.add_metric([name], an.frames, an.latency)
+        yield state
+        yield from gauges.values()
+        yield from counters.values()
+        yield stage
+        yield latency
+        yield GaugeMetricFamily("streamer_identities", "Confirmed face identities in the memory.", value=app.identities)
+        embed = self._embedder
+        yield CounterMetricFamily("streamer_embed_batches", "Recognizer batches run.", value=embed.batches)
+        yield CounterMetricFamily("streamer_embed_faces", "Faces embedded, all streams.", value=embed.faces)
+        yield CounterMetricFamily("streamer_embed_seconds", "Time in recognizer batches.", value=embed.seconds)
+
+
+async def serve_metrics(app: App, embedder: BatchStats, host: str, port: int) -> asyncio.Server:
+    """Listen now (a taken port fails the start); scrapes are answered until the server is closed."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AppCollector(app, embedder))
+    ProcessCollector(registry=registry)  # CPU seconds and memory of the whole process
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            status, headers, body = await asyncio.wait_for(_respond(reader, registry), REQUEST_TIMEOUT_SECONDS)
+            head = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n{headers}\r\n"
+            writer.write(head.encode() + body)
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError, ValueError, asyncio.IncompleteReadError) as e:
+            log.debug("metrics: dropped a client: %s", e)
+        finally:
+            writer.close()
+
+    try:
+        server = await asyncio.start_server(handle, host, port)
+    except OSError as e:
+        raise StreamerError(f"cannot serve metrics on {host}:{port}: {e.strerror or e}") from None
+    log.info("Prometheus metrics on http://%s:%d/metrics", host, port)
+    return server
+
+
+async def _respond(reader: asyncio.StreamReader, registry: CollectorRegistry) -> tuple[str, str, bytes]:
+    method, path, _ = (await reader.readline()).decode("latin-1").split(" ", 2)
+    accept = ""
+    for _ in range(MAX_HEADER_LINES):
+        line = (await reader.readline()).decode("latin-1").strip()
+        if not line:
+            break
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "accept":
+            accept = value.strip()
+    if method != "GET" or path.split("?")[0] not in ("/", "/metrics"):
+        return "404 Not Found", "Content-Type: text/plain\r\n", b"try /metrics\n"
+    encoder, content_type = choose_encoder(accept)
+    return "200 OK", f"Content-Type: {content_type}\r\n", encoder(registry)
