@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -21,6 +21,9 @@ from memory.errors import MemoryGraphError
 
 from .config import Config, load_config
 from .errors import StreamerError
+
+if TYPE_CHECKING:
+    from .app import App, RunSummary
 
 log = logging.getLogger("streamer")
 
@@ -71,6 +74,26 @@ def cameras_from_args(sources: Sequence[str]) -> list[dict[str, Any]]:
     return cams
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host or "0.0.0.0", int(port)
+
+
+def _whep_source(text: str) -> str:
+    """A WHEP endpoint as a camera source: http(s):// becomes whep(s)://, NAME= is kept."""
+    name, sep, url = text.partition("=")
+    if not sep or "/" in name or ":" in name:
+        name, sep, url = "", "", text
+    for http, whep in (("http://", "whep://"), ("https://", "wheps://")):
+        if url.lower().startswith(http):
+            url = whep + url[len(http) :]
+    if not url.lower().startswith(("whep://", "wheps://")):
+        raise argparse.ArgumentTypeError(f"expected an http(s):// or whep(s):// URL, got {text!r}")
+    return name + sep + url
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config file (see configs/default.yaml)")
     p.add_argument("--db", help="memory database file (default ./memory.db)")
@@ -94,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="analyse videos and live cameras into the memory")
     run.add_argument("sources", nargs="*", metavar="SOURCE", help="video file, rtsp:// URL, /dev/videoN; NAME=SOURCE names it")
     run.add_argument("--realtime", action="store_true", help="pace files like a live camera")
+    run.add_argument(
+        "--whip", type=_host_port, metavar="HOST:PORT", help="take camera pushes at http://HOST:PORT/whip/<stream> (WHIP)"
+    )
+    run.add_argument("--whip-token", metavar="TOKEN", help="bearer token a WHIP push must send")
+    run.add_argument(
+        "--whep", type=_whep_source, action="append", default=[], metavar="URL", help="pull a stream from a WHEP URL (repeatable)"
+    )
     run.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
     run.add_argument(
         "--no-reload", action="store_true", help="do not follow changes of the --config file's cameras (file change, SIGHUP)"
@@ -138,6 +168,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         ("providers", "models.providers"),
         ("mqtt", "mqtt.url"),
         ("mqtt_prefix", "mqtt.prefix"),
+        ("whip_token", "webrtc.whip_token"),
         ("metrics_port", "metrics.port"),
     ):
         value = getattr(args, flag, None)
@@ -145,20 +176,23 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             overrides[key] = value
     if getattr(args, "no_mqtt", False):
         overrides["mqtt.enabled"] = False
+    if getattr(args, "whip", None) is not None:
+        overrides |= {"webrtc.whip_enabled": True, "webrtc.whip_host": args.whip[0], "webrtc.whip_port": args.whip[1]}
     return overrides
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
     overrides = overrides_from_args(args)
-    if getattr(args, "sources", None):
-        overrides["cameras"] = cameras_from_args(args.sources)
+    sources = [*(getattr(args, "sources", None) or []), *(getattr(args, "whep", None) or [])]
+    if sources:
+        overrides["cameras"] = cameras_from_args(sources)
     return load_config(args.config, overrides)
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("insightface", "amqtt", "transitions"):
+    for noisy in ("insightface", "amqtt", "transitions", "aioice", "aiortc"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -168,12 +202,13 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     from .reload import CameraReloader
     from .sources import is_live_url
 
-    if not cfg.cameras:
-        raise StreamerError("nothing to analyse: give a video file or camera URL, or cameras in --config")
+    if not cfg.cameras and not cfg.webrtc.whip_enabled:
+        raise StreamerError("nothing to analyse: give a video file or camera URL, cameras in --config, or --whip")
     # Cameras from a file that has a live one: the run lasts until a signal, so follow the file meanwhile.
     follow = bool(args.config and not args.sources and not args.no_reload)
     follow = follow and any("://" in c.url or is_live_url(c.url) for c in cfg.cameras if c.enabled)  # not only files
-    app = App(cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet), keep_running=follow)
+    # pushes may come at any time: a WHIP server keeps the run up until a signal
+    app = App(cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet), keep_running=follow or cfg.webrtc.whip_enabled)
 
     async def main() -> None:
         install_signal_handlers(app)
@@ -184,7 +219,7 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
             reloading = asyncio.create_task(reloader.run(), name="reload")
         try:
             with logging_redirect_tqdm():
-                summary = await app.run()
+                summary = await _run_app(app)
         finally:
             if reloading is not None:
                 reloading.cancel()
@@ -194,6 +229,14 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
     asyncio.run(main())
     return 0
+
+
+async def _run_app(app: App) -> RunSummary:
+    if not app.cfg.webrtc.whip_enabled:
+        return await app.run()
+    from .webrtc.whip import run_with_whip  # aiortc loads only for those who take pushes
+
+    return await run_with_whip(app)
 
 
 def _cmd_export(args: argparse.Namespace, cfg: Config) -> int:

@@ -30,6 +30,9 @@ PACK_GATES: dict[str, tuple[float, float]] = {
 }
 
 
+DOWNLOADABLE_PACKS = ("buffalo_l", "buffalo_m", "buffalo_s", "buffalo_sc", "antelopev2")
+
+
 @dataclass
 class ModelPack:
     name: str
@@ -57,6 +60,19 @@ def choose_providers(setting: str) -> list[str]:
     if setting == "cuda":
         raise ModelError("providers: cuda was asked for but onnxruntime has no CUDA provider (install onnxruntime-gpu)")
     return ["CPUExecutionProvider"]
+
+
+def _download(root: Path) -> None:
+    """Fill a missing folder named after one of insightface's packs with insightface's own download."""
+    if root.name not in DOWNLOADABLE_PACKS:
+        raise ModelError(f"model folder not found: {root}")
+    from insightface.utils.storage import download
+
+    log.info("model folder %s is missing: downloading insightface's %s pack", root, root.name)
+    try:
+        download(root.parent.name, root.name, root=str(root.parent.parent))
+    except Exception as e:  # no network, or a partial file: say so in one line
+        raise ModelError(f"model folder not found: {root}, and downloading {root.name} failed: {e}") from None
 
 
 def _sha256(path: Path) -> str:
@@ -96,8 +112,8 @@ def load_pack(cfg: ModelConfig) -> ModelPack:
         root = Path(cfg.model_dir).expanduser()
         name = root.name
         if not root.is_dir():
-            raise ModelError(f"model folder not found: {root}")
-        files = sorted(root.glob("*.onnx"))
+            _download(root)
+        files = sorted(root.rglob("*.onnx"))  # some packs unzip into a nested folder of their name
     detector = recognizer = None
     for path in files:
         if detector is not None and recognizer is not None:
