@@ -64,6 +64,7 @@ class Memory:
         self._provisional_span: dict[int, tuple[float, float]] = {}
         # Nodes that only the track that created them has reached: node -> that track.
         self._founder: dict[int, int] = {}
+        self._unflushed_events = 0
         self._dirty_nodes: set[int] = set()
         self._dirty_galleries: set[int] = set()
         self._tracks: dict[int, _Track] = {}
@@ -110,9 +111,18 @@ class Memory:
     def flush(self) -> None:
         self._write_pending()
         self._store.commit()
+        self._unflushed_events = 0
         self._last_flush = self._clock()
         while len(self._galleries) > GALLERY_CACHE:
             del self._galleries[next(iter(self._galleries))]  # everything is clean right after a write
+
+    def flush_events(self) -> bool:
+        """Commit now if events wait, so the feed can publish them at once (events_after only sees
+        committed ones); True if it did. Cheap when nothing happened, as on most frames."""
+        if not self._unflushed_events:
+            return False
+        self.flush()
+        return True
 
     def _write_pending(self) -> None:
         if self._pending_observations:
@@ -690,6 +700,7 @@ class Memory:
 
     def _emit(self, type_: str, stream: str | None, data: dict[str, Any]) -> None:
         self._store.add_event(uuid.uuid4().hex, type_, self._clock(), stream, data)
+        self._unflushed_events += 1
 
 
 def _public(row: NodeRow) -> Node:

@@ -56,6 +56,7 @@ class FrameResult:
     frame: Frame
     faces: FaceDetections
     nodes: list[int | None]  # per face
+    new_events: bool  # memory events were committed for this frame
 
 
 def _detect(
@@ -107,7 +108,7 @@ class StreamAnalyzer:
             self.stats.embedded += len(due)
         t2 = time.perf_counter()
         observations = self._observations(frame, faces)
-        nodes = await self._memory.call(_memory_step, observations, evidence, [int(t) for t in faces.track_id])
+        nodes, new_events = await self._memory.call(_memory_step, observations, evidence, [int(t) for t in faces.track_id])
         t3 = time.perf_counter()
         for tid, node in zip(faces.track_id, nodes):
             self.tracker.tracks[int(tid)].node = node
@@ -126,7 +127,7 @@ class StreamAnalyzer:
         r.embed += RECENT_WEIGHT * (t2 - t1 - r.embed)
         r.match += RECENT_WEIGHT * (t3 - t2 - r.match)
         s.latency += max(0.0, time.time() - frame.wall_time)
-        return FrameResult(frame, faces, nodes)
+        return FrameResult(frame, faces, nodes, new_events)
 
     def _absorb(
         self,
@@ -186,12 +187,13 @@ class StreamAnalyzer:
 
 def _memory_step(
     memory: Memory, observations: list[FaceObservation], evidence: list[TrackEvidence], track_ids: list[int]
-) -> list[int | None]:
-    """One trip to the memory thread per frame: record, identify, and read back each face's node."""
+) -> tuple[list[int | None], bool]:
+    """One trip to the memory thread per frame: record, identify, read back each face's node, and
+    commit at once if an identity decision made events (the feed publishes only committed ones)."""
     memory.record_faces(observations)
     for ev in evidence:
         memory.identify_track(ev)
-    return [memory.node_of_track(t) for t in track_ids]
+    return [memory.node_of_track(t) for t in track_ids], memory.flush_events()
 
 
 def analysis_status(stats: AnalyzerStats) -> dict[str, Any]:

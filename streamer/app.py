@@ -223,6 +223,7 @@ class App:
             self.summary.video_seconds[source.name] = frame.t
             if len(result.faces):
                 self._publisher.publish_faces(source.name, face_payload(result), frame.wall_time)
+            if result.new_events:
                 self._publisher.notify()
             if not source.is_live:
                 self.progress.file_at(source.name, frame.t, analyzer.stats.faces, self.identities)
@@ -233,7 +234,8 @@ class App:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             await self._worker.call(Memory.tick)
-            self._publisher.notify()
+            if await self._worker.call(Memory.flush_events):
+                self._publisher.notify()
             self.identities = await self._worker.call(_count_identities)
             for s in list(self.sources.values()):
                 self._publisher.publish_stream_status(s.name, self.stream_status(s))
