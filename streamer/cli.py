@@ -208,7 +208,9 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     follow = bool(args.config and not args.sources and not args.no_reload)
     follow = follow and any("://" in c.url or is_live_url(c.url) for c in cfg.cameras if c.enabled)  # not only files
     # pushes may come at any time: a WHIP server keeps the run up until a signal
-    app = App(cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet), keep_running=follow or cfg.webrtc.whip_enabled)
+    app = App(
+        cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet), keep_running=follow or cfg.webrtc.whip_enabled
+    )
 
     async def main() -> None:
         install_signal_handlers(app)
