@@ -101,26 +101,31 @@ class WhipServer:
             raise web.HTTPBadRequest(text="stream names are letters, digits, '_' or '-'")
         if request.content_type != "application/sdp":
             raise web.HTTPUnsupportedMediaType(text="the body must be an SDP offer (application/sdp)")
-        if name in self._pushes or name in self.app.sources:
-            raise web.HTTPConflict(text=f"stream {name!r} is in use")
         offer = await request.text()
         if "m=video" not in offer:
             raise web.HTTPBadRequest(text="the offer has no video")
+        # No await from this check to the reservation: two pushes racing for one name cannot both pass.
+        if name in self._pushes or name in self.app.sources:
+            raise web.HTTPConflict(text=f"stream {name!r} is in use")
         session = secrets.token_urlsafe(12)
         source = PushSource(name, fps=self.app.cfg.sources.fps, defaults=self.app.cfg.sources, on_close=self._released)
-        self._pushes[name] = (session, source)  # holds the name across the awaits below
+        self._pushes[name] = (session, source)
         pc = new_peer(self.cfg.ice_servers)
         source.attach(pc)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
-            self.app.add_source(source)
-        except ValueError as e:  # aiortc's word for an offer it cannot use
+        except (ValueError, AssertionError) as e:  # how aiortc refuses an offer (its SDP parser asserts)
             await source.close()
-            raise web.HTTPBadRequest(text=f"cannot use this offer: {e}") from None
+            raise web.HTTPBadRequest(text=f"cannot use this offer: {e or 'malformed SDP'}") from None
         except BaseException:
             await source.close()
             raise
+        try:
+            self.app.add_source(source)
+        except ValueError:  # a camera of that name started while we negotiated
+            await source.close()
+            raise web.HTTPConflict(text=f"stream {name!r} is in use") from None
         log.info("%s: push from %s", name, request.remote)
         return web.Response(
             status=201,

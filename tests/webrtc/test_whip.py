@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +19,7 @@ from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, render_video
 from streamer.faces.models import ModelPack
 from streamer.sources import SourceState
-from streamer.webrtc.audio import AUDIO_RATE, CHUNK_SAMPLES
+from streamer.webrtc.audio import AUDIO_RATE, CHUNK_SAMPLES, AudioChunk
 from streamer.webrtc.peer import new_peer
 
 from .conftest import TOKEN, app_config, gathered_offer, push_file, running_app, until
@@ -112,16 +113,18 @@ def test_refusals_and_ends(tone_clip: Path, pack: ModelPack, tmp_path: Path) -> 
             offer = await gathered_offer(probe)
             await probe.close()
 
-            async def post(stream: str, auth: str | None) -> int:
+            async def post(stream: str, auth: str | None, sdp: str = offer) -> int:
                 headers = {"Content-Type": "application/sdp"} | ({"Authorization": auth} if auth else {})
                 async with aiohttp.ClientSession() as http:
-                    async with http.post(f"{base}/whip/{stream}", data=offer, headers=headers) as r:
+                    async with http.post(f"{base}/whip/{stream}", data=sdp, headers=headers) as r:
                         return r.status
 
             assert await post("cam", None) == 401
             assert await post("cam", "Bearer wrong") == 401
             assert await post("cam", f"Basic {TOKEN}") == 401
             assert await post("bad.name", f"Bearer {TOKEN}") == 400
+            assert await post("cam", f"Bearer {TOKEN}", "m=video garbage\r\n") == 400
+            assert await post("cam", f"Bearer {TOKEN}", offer.replace("m=video", "m=audio")) == 400
             assert not running.app.sources
 
             # A push gets its stream, audio included; a second push to the same name is refused.
@@ -154,8 +157,10 @@ def test_refusals_and_ends(tone_clip: Path, pack: ModelPack, tmp_path: Path) -> 
     asyncio.run(asyncio.wait_for(test(), 50))
 
 
-def _assert_tone(chunks: object, hz: float) -> None:
-    samples = np.concatenate([c.samples for c in list(chunks)[-AUDIO_RATE // CHUNK_SAMPLES :]])  # type: ignore[attr-defined]
+def _assert_tone(chunks: Iterable[AudioChunk], hz: float) -> None:
+    last = list(chunks)[-AUDIO_RATE // CHUNK_SAMPLES :]
+    assert np.diff([c.t for c in last]) == pytest.approx(CHUNK_SAMPLES / AUDIO_RATE, abs=1e-3), "gap-less 20 ms chunks"
+    samples = np.concatenate([c.samples for c in last])
     assert samples.dtype == np.int16 and samples.ndim == 1 and len(samples) == AUDIO_RATE
     spectrum = np.abs(np.fft.rfft(samples.astype(np.float32)))
     peak = np.argmax(spectrum) * AUDIO_RATE / len(samples)
