@@ -166,3 +166,24 @@ def _assert_tone(chunks: Iterable[AudioChunk], hz: float) -> None:
     peak = np.argmax(spectrum) * AUDIO_RATE / len(samples)
     assert peak == pytest.approx(hz, abs=5), "16 kHz mono: the tone must sit at its own frequency"
     assert np.abs(samples).max() > 1000, "the tone is audible, not silence"
+
+
+@pytest.mark.timeout(60)
+def test_a_peer_that_falls_silent_ends_its_stream(tone_clip: Path, pack: ModelPack, tmp_path: Path) -> None:
+    """A sender that crashed or lost its network says nothing; the read timeout ends its stream."""
+
+    async def test() -> None:
+        cfg = app_config(tmp_path / "m.db", **{"sources.read_timeout_seconds": 1.0})
+        async with running_app(cfg, pack) as running:
+            p = await push_file(running.base, "cam", tone_clip)  # 4 s, then the sender goes quiet, connection open
+            source = running.app.sources["cam"]
+            await until("live", lambda: source.stats.state == SourceState.LIVE, 10)
+            await until("the end of the clip", lambda: p.player.video.readyState == "ended", 10)
+            took = await until("the stream to end", lambda: "cam" not in running.app.sources, 5)
+            assert source.stats.state == SourceState.ENDED
+            assert source.stats.last_error == "no video for 1 s"
+            assert 0.5 < took < 3, took
+            assert not running.task.done()
+            await p.close()
+
+    asyncio.run(asyncio.wait_for(test(), 50))
