@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -15,12 +16,14 @@ import pytest
 from memory import Memory
 from streamer.app import App
 from streamer.config import Config
+from streamer.errors import StreamerError
 from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, render_video
 from streamer.faces.models import ModelPack
 from streamer.sources import SourceState
 from streamer.webrtc.audio import AUDIO_RATE, CHUNK_SAMPLES, AudioChunk
 from streamer.webrtc.peer import new_peer
+from streamer.webrtc.whip import WhipServer
 
 from .conftest import TOKEN, app_config, gathered_offer, push_file, running_app, until
 
@@ -187,3 +190,17 @@ def test_a_peer_that_falls_silent_ends_its_stream(tone_clip: Path, pack: ModelPa
             await p.close()
 
     asyncio.run(asyncio.wait_for(test(), 50))
+
+
+def test_a_taken_port_is_one_clear_error(tmp_path: Path) -> None:
+    async def test() -> None:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            server = WhipServer(App(app_config(tmp_path / "m.db", **{"webrtc.whip_port": port})))
+            with pytest.raises(StreamerError, match=f"cannot listen for WHIP on 127.0.0.1:{port}: "):
+                await server.start()
+            await server.stop()
+
+    asyncio.run(asyncio.wait_for(test(), 10))
