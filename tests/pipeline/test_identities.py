@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from streamer.config import Config, load_config
 from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, Cut, render_video
 from streamer.faces.models import ModelPack
+from support.identities import faces_by_person
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -39,31 +39,6 @@ def _run(cfg: Config, pack: ModelPack) -> RunSummary:
     return asyncio.run(App(cfg).run(pack))
 
 
-def _who(script: list[Appearance | Cut], t: float, cx: float, width: int = 640) -> int | None:
-    """The person the script put at time t near horizontal position cx (None while sliding in or out)."""
-    for item in script:
-        if isinstance(item, Cut) and item.start + 0.3 <= t < item.end - 0.1:
-            return item.person
-        if isinstance(item, Appearance) and item.start + 0.6 <= t < item.end - 0.6 and abs(cx - item.x * width) < 70:
-            return item.person
-    return None
-
-
-def _nodes_by_person(db: Path, script: list[Appearance | Cut]) -> tuple[dict[int, Counter[int | None]], float]:
-    cfg = _config(Path("unused"), db)
-    seen: dict[int, Counter[int | None]] = {}
-    total = with_node = 0
-    with Memory(cfg.memory) as memory:
-        for face in memory.export_faces():
-            total += 1
-            with_node += face["node"] is not None
-            x1, _, x2, _ = face["bbox"]
-            person = _who(script, face["t"], (x1 + x2) / 2)
-            if person is not None:
-                seen.setdefault(person, Counter())[face["node"]] += 1
-    return seen, with_node / max(1, total)
-
-
 @pytest.fixture(scope="module")
 def enter_leave_video(cast: list[Person], media_dir: Path) -> Path:
     path = media_dir / "enter_leave.mp4"
@@ -74,7 +49,7 @@ def enter_leave_video(cast: list[Person], media_dir: Path) -> Path:
 def test_people_entering_leaving_and_returning(enter_leave_video: Path, pack: ModelPack, tmp_path: Path) -> None:
     db = tmp_path / "memory.db"
     summary = _run(_config(enter_leave_video, db), pack)
-    seen, coverage = _nodes_by_person(db, ENTER_LEAVE)
+    seen, coverage = faces_by_person(_config(Path("unused"), db).memory, ENTER_LEAVE)
     node = {person: counts.most_common(1)[0][0] for person, counts in seen.items()}
     assert set(node) == {A, B, C}
     assert None not in node.values()
@@ -89,7 +64,7 @@ def test_people_entering_leaving_and_returning(enter_leave_video: Path, pack: Mo
     summary2 = _run(_config(enter_leave_video, db), pack)
     after = {n["id"] for n in _export_nodes(db)}
     assert after == before
-    seen2, _ = _nodes_by_person(db, ENTER_LEAVE)
+    seen2, _ = faces_by_person(_config(Path("unused"), db).memory, ENTER_LEAVE)
     assert {p: c.most_common(1)[0][0] for p, c in seen2.items()} == node
     assert summary2.identities == 3
 
@@ -104,7 +79,7 @@ def test_hard_cuts_never_carry_an_identity_to_the_next_person(cast: list[Person]
     render_video(video, cast, CUTS)
     db = tmp_path / "memory.db"
     _run(_config(video, db), pack)
-    seen, coverage = _nodes_by_person(db, CUTS)
+    seen, coverage = faces_by_person(_config(Path("unused"), db).memory, CUTS)
     assert set(seen) == {E, F, A}
     node = {person: counts.most_common(1)[0][0] for person, counts in seen.items()}
     assert len(set(node.values())) == 3

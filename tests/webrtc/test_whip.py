@@ -15,7 +15,6 @@ import pytest
 
 from memory import Memory
 from streamer.app import App
-from streamer.config import Config
 from streamer.errors import StreamerError
 from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, render_video
@@ -24,6 +23,7 @@ from streamer.sources import SourceState
 from streamer.webrtc.audio import AUDIO_RATE, CHUNK_SAMPLES, AudioChunk
 from streamer.webrtc.peer import new_peer
 from streamer.webrtc.whip import WhipServer
+from support.identities import faces_by_person
 
 from .conftest import TOKEN, app_config, gathered_offer, push_file, running_app, until
 
@@ -37,28 +37,6 @@ def two_people(cast: list[Person], media_dir: Path) -> Path:
     path = media_dir / "whip_two_people.mp4"
     render_video(path, cast, SCRIPT, fps=10)  # the pipeline samples 5 fps; fewer frames to encode on the wire
     return path
-
-
-def _person_at(t: float, cx: float) -> int | None:
-    for a in SCRIPT:
-        if a.start + 0.6 <= t < a.end - 0.6 and abs(cx - a.x * WIDTH) < 70:
-            return a.person
-    return None
-
-
-def _identities(cfg: Config) -> tuple[dict[int, Counter[int | None]], float]:
-    """Per scripted person, how often each node was given to their faces; and the share of faces with a node."""
-    seen: dict[int, Counter[int | None]] = {}
-    total = with_node = 0
-    with Memory(cfg.memory) as memory:
-        for face in memory.export_faces():
-            total += 1
-            with_node += face["node"] is not None
-            x1, _, x2, _ = face["bbox"]
-            person = _person_at(face["t"], (x1 + x2) / 2)
-            if person is not None:
-                seen.setdefault(person, Counter())[face["node"]] += 1
-    return seen, with_node / max(1, total)
 
 
 def _assert_one_identity_each(seen: dict[int, Counter[int | None]], coverage: float) -> None:
@@ -76,7 +54,7 @@ def test_a_push_builds_the_same_identities_as_the_file(two_people: Path, pack: M
     file_cfg = app_config(tmp_path / "file.db", cameras=[{"name": "cam", "url": str(two_people)}])
     file_summary = asyncio.run(App(file_cfg).run(pack))
     assert file_summary.identities == 2
-    _assert_one_identity_each(*_identities(file_cfg))
+    _assert_one_identity_each(*faces_by_person(file_cfg.memory, SCRIPT, WIDTH))
 
     push_cfg = app_config(tmp_path / "push.db")
 
@@ -99,7 +77,7 @@ def test_a_push_builds_the_same_identities_as_the_file(two_people: Path, pack: M
 
     frames = asyncio.run(asyncio.wait_for(push(), 100))
     assert frames >= 0.8 * 7.5 * 5, f"only {frames} frames of 7.5 s at 5 fps were analysed"
-    seen, coverage = _identities(push_cfg)
+    seen, coverage = faces_by_person(push_cfg.memory, SCRIPT, WIDTH)
     print(f"pushed: {frames} frames analysed, {coverage:.0%} of faces with an identity, {dict(seen)}")
     _assert_one_identity_each(seen, coverage)
     with Memory(push_cfg.memory) as memory:
