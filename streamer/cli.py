@@ -192,7 +192,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("insightface", "amqtt", "transitions", "aioice", "aiortc"):
+    for noisy in ("insightface", "amqtt", "transitions", "aioice", "aiortc", "mqtt"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
