@@ -1,4 +1,4 @@
-"""The MQTT feed of the memory: topics and payloads are documented in TOPICS.md."""
+"""The MQTT feed of the memory: topics and payloads are documented in the README ("MQTT feed")."""
 
 from .feed import MemoryFeed, MemoryThreadFeed
 from .publisher import Publisher

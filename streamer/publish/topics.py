@@ -1,4 +1,4 @@
-"""The feed's topic names, in one place (documented in TOPICS.md)."""
+"""The feed's topic names, in one place (documented in the README, "MQTT feed")."""
 
 from __future__ import annotations
 
