@@ -69,7 +69,10 @@ def test_metrics_endpoint_and_status(people_clip: Path, pack: ModelPack, tmp_pat
             cfg = live_config(tmp_path / "memory.db", [{"name": "door", "url": server.url}], **{"metrics.port": port})
             async with running(App(cfg), pack) as app:
                 await until(lambda: app.analyzers["door"].stats.embedded > 0 and analysed(app, "door") >= 10, 40, "faces")
+                stats = app.sources["door"].stats
+                before = (stats.reconnects, stats.decode_errors)
                 scraped = await scrape(port)
+                after = (stats.reconnects, stats.decode_errors)
                 out = samples(scraped)
                 door = (("stream", "door"),)
                 frames = out[("streamer_stream_frames_analysed_total", door)]
@@ -78,9 +81,10 @@ def test_metrics_endpoint_and_status(people_clip: Path, pack: ModelPack, tmp_pat
                 assert out[("streamer_stream_faces_total", door)] > 0
                 assert out[("streamer_stream_identities", door)] >= 1
                 assert out[("streamer_stream_fps_in", door)] > 0
-                assert out[("streamer_stream_reconnects_total", door)] == 0
+                # the counters are the source's own (a joined live stream may start on a damaged frame)
+                assert before[0] <= out[("streamer_stream_reconnects_total", door)] <= after[0]
+                assert before[1] <= out[("streamer_stream_decode_errors_total", door)] <= after[1]
                 assert out[("streamer_stream_dropped_frames_total", door)] >= 0
-                assert out[("streamer_stream_decode_errors_total", door)] == 0
                 for stage in ("detect", "embed", "match"):
                     key = (("stage", stage), ("stream", "door"))
                     assert out[("streamer_stream_stage_seconds_count", key)] == frames  # one scrape, one moment
