@@ -21,6 +21,8 @@ class Appearance:
     start: float  # seconds
     end: float
     x: float  # horizontal centre, 0..1 of the frame width
+    scale: float = 1.0  # size against the cast photo (further from or nearer to the camera)
+    light: float = 1.0  # brightness factor (another room, another time of day)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,14 @@ def _paste(frame: npt.NDArray[np.uint8], sprite: npt.NDArray[np.uint8], cx: int,
         frame[fy0:fy1, fx0:fx1] = sprite[fy0 - top : fy1 - top, fx0 - x0 : fx1 - x0]
 
 
+def _restyled(sprite: npt.NDArray[np.uint8], scale: float, light: float) -> npt.NDArray[np.uint8]:
+    if scale != 1.0:
+        sprite = cv2.resize(sprite, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    if light != 1.0:
+        sprite = cv2.convertScaleAbs(sprite, alpha=light)
+    return sprite
+
+
 def render_frame(
     t: float, cast: Sequence[Person], script: Sequence[Appearance | Cut], background: npt.NDArray[np.uint8]
 ) -> npt.NDArray[np.uint8]:
@@ -64,7 +74,7 @@ def render_frame(
     for item in script:
         if not isinstance(item, Appearance) or not item.start <= t < item.end:
             continue
-        sprite = cast[item.person].image
+        sprite = _restyled(cast[item.person].image, item.scale, item.light)
         # Slide in from the nearer edge over half a second, sway gently while in view, slide out.
         enter = min(1.0, (t - item.start) / 0.5)
         leave = min(1.0, (item.end - t) / 0.5)

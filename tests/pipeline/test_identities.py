@@ -86,3 +86,25 @@ def test_hard_cuts_never_carry_an_identity_to_the_next_person(cast: list[Person]
     for person, counts in seen.items():
         assert set(counts) <= {node[person], None}, f"person {person} got {counts}"
     assert coverage >= 0.85
+
+
+def test_a_person_returning_smaller_and_in_other_light_keeps_their_identity(
+    cast: list[Person], media_dir: Path, pack: ModelPack, tmp_path: Path
+) -> None:
+    script = [
+        Appearance(A, 0, 4, 0.3),
+        Appearance(B, 4, 8, 0.6),
+        Appearance(A, 8, 12, 0.7, scale=0.7, light=0.6),  # further away, in a darker room
+        Appearance(B, 12, 15, 0.4, scale=1.25, light=1.3),  # nearer, in brighter light
+    ]
+    video = media_dir / "restyled.mp4"
+    render_video(video, cast, script)
+    db = tmp_path / "memory.db"
+    summary = _run(_config(video, db), pack)
+    seen, coverage = faces_by_person(_config(Path("unused"), db).memory, script)
+    node = {person: counts.most_common(1)[0][0] for person, counts in seen.items()}
+    assert set(node) == {A, B} and None not in node.values() and node[A] != node[B]
+    for person, counts in seen.items():
+        assert set(counts) <= {node[person], None}, f"person {person} got {counts}"
+    assert summary.identities == 2
+    assert coverage >= 0.85
