@@ -248,15 +248,17 @@ class Publisher:
         """Publishes a batch, then the retained state of the nodes it touched, and moves the cursor
         past the longest prefix of events that was fully acknowledged."""
         messages = [(self.topics.events, encode(e.to_json_dict()), 1, False) for e in events]
-        # The events go on the wire while the memory thread looks up the node states.
-        sending = asyncio.create_task(self._publish_all(client, messages))
+        touched = [event_node_ids(e) for e in events]
+        # The memory thread looks up the node states while the events go out; the states follow
+        # once the events are acknowledged, so a subscriber never sees a node cleared before the
+        # node.merged event that explains it (concurrent publishes may interleave on the wire).
+        lookup = asyncio.create_task(self.feed.node_states(set().union(*touched)))
         try:
-            touched = [event_node_ids(e) for e in events]
-            states = await self.feed.node_states(set().union(*touched))
-            node_errors = await self._publish_all(client, self._node_messages(states))
-            errors = await sending
+            errors = await self._publish_all(client, messages)
+            states = await lookup
         finally:
-            sending.cancel()
+            lookup.cancel()
+        node_errors = await self._publish_all(client, self._node_messages(states))
         failed = [err is not None for err in errors]
         last_touch = {node: i for i, ids in enumerate(touched) for node in ids}
         for node, err in zip(states, node_errors, strict=True):
