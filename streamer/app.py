@@ -17,6 +17,7 @@ from memory.records import NodeKind, NodeStatus
 
 from .analyzer import AnalyzerStats, StreamAnalyzer, analysis_status, face_payload
 from .config import Config
+from .errors import PublishError
 from .faces.detector import FaceDetector
 from .faces.embedder import FaceEmbedder
 from .faces.models import ModelPack, load_pack
@@ -120,7 +121,7 @@ class App:
         self._track_ids = itertools.count(await worker.call(Memory.new_track_id))
         background = [asyncio.create_task(embedder.serve(), name="embedder")]
         try:
-            await publisher.start()
+            self._publisher = publisher = await self._start_publisher(publisher)
             if cfg.metrics.port is not None:
                 metrics = await serve_metrics(self, embedder.stats, cfg.metrics.host, cfg.metrics.port)
                 background.append(asyncio.create_task(metrics.serve_forever(), name="metrics"))
@@ -139,6 +140,19 @@ class App:
         if self._failures:  # a file that broke mid-way re-raises here, after everything was saved
             raise self._failures[0]
         return self.summary
+
+    async def _start_publisher(self, publisher: Publisher) -> Publisher:
+        """A broker the user named must work; the embedded one is a convenience, so when its port is
+        taken (say by another streamer on this machine) the analysis goes on without the feed."""
+        try:
+            await publisher.start()
+        except PublishError as e:
+            if self.cfg.mqtt.url is not None:
+                raise
+            log.warning("%s; going on without the MQTT feed", e)
+            publisher = Publisher(self.cfg.mqtt.model_copy(update={"enabled": False}), publisher.feed)
+            await publisher.start()
+        return publisher
 
     def add_source(self, source: StreamSource) -> None:
         if source.name in self._tasks:

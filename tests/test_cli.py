@@ -141,3 +141,25 @@ def test_a_folder_of_photos(tmp_path: Path) -> None:
     assert sorted(by_photo["mirrored"]) == sorted(by_photo["group"])  # the mirrored photo: the same six people
     nodes = [json.loads(line) for line in streamer("export", "nodes", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
     assert len(nodes) == 6 and {n["status"] for n in nodes} == {"confirmed"}
+
+
+def test_a_taken_mqtt_port_does_not_stop_the_analysis(tmp_path: Path, cast, media_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import socket
+
+    from streamer.demo.compose import Appearance, render_video
+
+    video = media_dir / "cli_port_taken.mp4"
+    render_video(video, cast, [Appearance(2, 0, 2, 0.5)])
+    with socket.socket() as taken:  # another broker, or another streamer, holds the port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "streamer", "run", str(video), "--db", "m.db", "-q"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=100,
+            env={**os.environ, "STREAMER_MQTT__EMBEDDED_PORT": str(port)},
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"port {port} is in use: pass --mqtt" in proc.stderr and "going on without the MQTT feed" in proc.stderr
+    assert streamer("export", "faces", "--db", "m.db", cwd=tmp_path).stdout.strip()
