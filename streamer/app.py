@@ -84,6 +84,7 @@ class App:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failures: list[BaseException] = []
         self._ready = asyncio.Event()
+        self._file_turns = asyncio.Semaphore(cfg.sources.files_at_once)
 
     def stop(self) -> None:
         self._stop.set()
@@ -126,6 +127,7 @@ class App:
                 metrics = await serve_metrics(self, embedder.stats, cfg.metrics.host, cfg.metrics.port)
                 background.append(asyncio.create_task(metrics.serve_forever(), name="metrics"))
             background.append(asyncio.create_task(self._ticker(), name="ticker"))
+            self.progress.expect_files(sum(not s.is_live for s in initial))
             for source in initial:
                 self.add_source(source)
             self._ready.set()
@@ -224,8 +226,15 @@ class App:
         self._changed.set()
 
     async def _analyse(self, source: StreamSource, analyzer: StreamAnalyzer) -> None:
-        if not source.is_live:
+        if source.is_live:
+            await self._analyse_frames(source, analyzer)
+            return
+        # A folder of a thousand photos should not open a thousand decoders at once.
+        async with self._file_turns:
             self.progress.add_file(source.name, source.duration)
+            await self._analyse_frames(source, analyzer)
+
+    async def _analyse_frames(self, source: StreamSource, analyzer: StreamAnalyzer) -> None:
         async for frame in source.frames():
             try:
                 result = await analyzer.process(frame)

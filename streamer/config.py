@@ -86,6 +86,9 @@ class EmbedderConfig(StrictModel):
 
 class SourceDefaults(StrictModel):
     fps: float = Field(5.0, gt=0, le=60, description="Analysed frames per second, by timestamp (M3-Agent: 5).")
+    files_at_once: int = Field(
+        4, ge=1, description="Files (videos, photos) analysed at the same time; the rest wait their turn."
+    )
     open_timeout_seconds: float = Field(5.0, gt=0, description="Give up opening a live source after this long.")
     read_timeout_seconds: float = Field(5.0, gt=0, description="Give up waiting for a packet after this long.")
     backoff_initial_seconds: float = Field(0.5, gt=0, description="First reconnect delay.")

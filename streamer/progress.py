@@ -9,6 +9,9 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 
+MAX_FILE_BARS = 8
+
+
 class Progress:
     def __init__(self, enabled: bool = True, out: TextIO = sys.stderr, every_seconds: float = 2.0) -> None:
         self._enabled = enabled
@@ -16,9 +19,15 @@ class Progress:
         self._every = every_seconds
         self._bars: dict[str, tqdm[Any]] = {}
         self._last_line = 0.0
+        self._overall: tqdm[Any] | None = None  # one bar counting files, when there are many
+
+    def expect_files(self, count: int) -> None:
+        """With more files than fit on a screen, one bar counts finished files instead."""
+        if self._enabled and count > MAX_FILE_BARS:
+            self._overall = tqdm(total=count, desc="files", unit="file", file=self._out, dynamic_ncols=True)
 
     def add_file(self, stream: str, duration: float | None) -> None:
-        if self._enabled:
+        if self._enabled and self._overall is None:
             self._bars[stream] = tqdm(
                 total=round(duration, 1) if duration else None,
                 desc=stream,
@@ -36,6 +45,8 @@ class Progress:
             bar.refresh()
 
     def file_done(self, stream: str) -> None:
+        if self._overall is not None:
+            self._overall.update(1)
         bar = self._bars.pop(stream, None)
         if bar is not None:
             if bar.total:
@@ -51,5 +62,9 @@ class Progress:
         print(" | ".join(parts), file=self._out, flush=True)
 
     def close(self) -> None:
-        for stream in list(self._bars):
-            self.file_done(stream)
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
+        if self._overall is not None:
+            self._overall.close()
+            self._overall = None

@@ -163,3 +163,27 @@ def test_a_taken_mqtt_port_does_not_stop_the_analysis(tmp_path: Path, cast, medi
     assert proc.returncode == 0, proc.stderr
     assert f"port {port} is in use: pass --mqtt" in proc.stderr and "going on without the MQTT feed" in proc.stderr
     assert streamer("export", "faces", "--db", "m.db", cwd=tmp_path).stdout.strip()
+
+
+def test_a_folder_of_many_photos_of_few_people(tmp_path: Path, cast) -> None:  # type: ignore[no-untyped-def]
+    """More photos than are analysed at once: each person still gets one identity, across photos."""
+    import cv2
+
+    photos = tmp_path / "album"
+    photos.mkdir()
+    people = cast[:4]
+    for i, person in enumerate(people):
+        framed = cv2.copyMakeBorder(person.image, 60, 60, 60, 60, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+        cv2.imwrite(str(photos / f"p{i}_a.jpg"), framed)
+        cv2.imwrite(str(photos / f"p{i}_b.jpg"), framed[:, ::-1])
+        cv2.imwrite(str(photos / f"p{i}_c.png"), cv2.convertScaleAbs(cv2.resize(framed, None, fx=0.7, fy=0.7), alpha=0.7))
+    proc = streamer("run", "album", "--no-mqtt", "--db", "m.db", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "files: 100%" in proc.stderr  # one bar for the whole album, not one per photo
+    faces = [json.loads(line) for line in streamer("export", "faces", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
+    nodes: dict[str, set[int | None]] = {}
+    for f in faces:
+        nodes.setdefault(f["stream"].split("_")[0], set()).add(f["node"])
+    assert len(faces) == 12
+    assert all(len(n) == 1 and None not in n for n in nodes.values()), nodes
+    assert len({next(iter(n)) for n in nodes.values()}) == 4

@@ -104,7 +104,8 @@ class Source:
             if state == old or old.terminal:
                 return
             self.stats.state = state
-        log.info("%s: %s -> %s", self.name, old.value, state.value)
+        # A camera's state matters to whoever watches the log; a file's is just its progress bar.
+        log.log(logging.INFO if self.is_live else logging.DEBUG, "%s: %s -> %s", self.name, old.value, state.value)
         if self.on_state is not None and self._loop is not None:
             try:
                 self._loop.call_soon_threadsafe(self.on_state, self.name, state)
