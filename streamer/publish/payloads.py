@@ -49,6 +49,15 @@ def event_node_ids(event: MemoryEvent) -> set[int]:
     return ids
 
 
+def event_removed_ids(event: MemoryEvent) -> set[int]:
+    """The nodes an event removed (merged away, expired), whose retained topics it clears."""
+    if event.type == "node.merged":
+        return {v for v in event.data.get("from", []) if isinstance(v, int)}
+    if event.type == "node.expired" and isinstance(event.data.get("node"), int):
+        return {event.data["node"]}
+    return set()
+
+
 def source_status(stats: SourceStats) -> dict[str, Any]:
     """A source's counters as the `status` argument of Publisher.publish_stream_status."""
     return {

@@ -24,7 +24,7 @@ from .broker import EmbeddedBroker
 from .client import Backoff, Connection, describe_failure
 from .feed import MemoryFeed, NodeState
 from .live import FaceRateLimit, LiveBuffer
-from .payloads import encode, event_node_ids, faces_payload, stream_status_payload
+from .payloads import encode, event_node_ids, event_removed_ids, faces_payload, stream_status_payload
 from .topics import Topics
 
 log = logging.getLogger(__name__)
@@ -258,6 +258,10 @@ class Publisher:
             states = await lookup
         finally:
             lookup.cancel()
+        # States are read now, not as of the events: a node that is gone already but whose removal
+        # is in a later batch is left alone here, so its topic is cleared after that event, not before.
+        removed = set().union(*(event_removed_ids(e) for e in events))
+        states = {n: s for n, s in states.items() if s is not None or n in removed}
         node_errors = await self._publish_all(client, self._node_messages(states))
         failed = [err is not None for err in errors]
         last_touch = {node: i for i, ids in enumerate(touched) for node in ids}

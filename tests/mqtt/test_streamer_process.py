@@ -5,16 +5,18 @@ publishes what the killed one had stored but not sent, and no event is missing."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from memory import Memory, MemoryConfig
+from memory import Memory, MemoryConfig, MemoryEvent
 from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, render_video
 from support.mosquitto import Mosquitto
@@ -27,11 +29,23 @@ ROOT = Path(__file__).resolve().parents[2]
 KEEPALIVE = 2
 
 
-def _streamer(video: Path, db: Path, broker: Mosquitto) -> subprocess.Popen[bytes]:
+@contextlib.contextmanager
+def streamer_process(video: Path, db: Path, broker: Mosquitto) -> Iterator[subprocess.Popen[bytes]]:
+    """`streamer run` on a video paced like a camera, publishing to the broker; killed at the end."""
     env = {**os.environ, "STREAMER_MQTT__KEEPALIVE": str(KEEPALIVE)}
     cmd = [sys.executable, "-m", "streamer", "run", f"hall={video}", "--realtime", "--db", str(db),
            "--mqtt", broker.url, "--mqtt-prefix", PREFIX, "-q"]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def stored_events(db: Path) -> list[MemoryEvent]:
+    with Memory(MemoryConfig(db=str(db))) as memory:
+        return memory.events_after(0, limit=100_000)
 
 
 def test_killed_streamer_goes_offline_and_a_restart_loses_no_event(
@@ -44,8 +58,7 @@ def test_killed_streamer_goes_offline_and_a_restart_loses_no_event(
     async def scenario() -> None:
         with Mosquitto(tmp_path / "broker") as broker:
             async with subscribed(broker.port) as sub:
-                first = _streamer(video, db, broker)
-                try:
+                with streamer_process(video, db, broker) as first:
                     got = await sub.wait_for(
                         "both people", lambda ms: sum(e["type"] == "person.appeared" for e in events(ms)) >= 2
                     )
@@ -55,18 +68,10 @@ def test_killed_streamer_goes_offline_and_a_restart_loses_no_event(
                     os.kill(first.pid, signal.SIGKILL)
                     await sub.wait_for("the will", lambda ms: [m.payload for m in ms if m.topic == "status"][-1:] == [b"offline"])
                     assert time.monotonic() - killed_at < 1.5 * KEEPALIVE + 2
-                finally:
-                    first.kill()
-                    first.wait()
-                second = _streamer(video, db, broker)
-                try:
+                with streamer_process(video, db, broker) as second:
                     assert second.wait(120) == 0, second.stderr.read().decode() if second.stderr else ""
                     await sub.barrier()
-                finally:
-                    second.kill()
-                    second.wait()
-                with Memory(MemoryConfig(db=str(db))) as memory:
-                    stored = [e.seq for e in memory.events_after(0, limit=100_000)]
+                stored = [e.seq for e in stored_events(db)]
                 received = sorted(set(seqs(sub.messages)))
                 assert received == stored == list(range(1, len(stored) + 1))  # every event, none missing
                 assert [m.payload for m in sub.messages if m.topic == "status"][-1] == b"offline"  # a clean exit too
@@ -95,8 +100,7 @@ def test_broker_away_for_30_seconds_mid_run_loses_no_event(cast: list[Person], m
         # the subscriber itself is reconnecting after the restart.
         with Mosquitto(tmp_path / "broker", persistence=True) as broker:
             async with subscribed(broker.port, session="robot") as sub:
-                proc = _streamer(video, db, broker)
-                try:
+                with streamer_process(video, db, broker) as proc:
                     await sub.wait_for("a first person", lambda ms: any(e["type"] == "person.appeared" for e in events(ms)))
                     before = len(seqs(sub.messages))
                     broker.stop()
@@ -105,12 +109,9 @@ def test_broker_away_for_30_seconds_mid_run_loses_no_event(cast: list[Person], m
                     broker.start()
                     assert proc.wait(120) == 0
                     await sub.barrier()
-                finally:
-                    proc.kill()
-                    proc.wait()
-            with Memory(MemoryConfig(db=str(db))) as memory:
-                stored = [e.seq for e in memory.events_after(0, limit=100_000)]
-                during = [e.seq for e in memory.events_after(0, limit=100_000) if e.type == "person.appeared"]
+            events_stored = stored_events(db)
+            stored = [e.seq for e in events_stored]
+            during = [e.seq for e in events_stored if e.type == "person.appeared"]
             received = seqs(sub.messages)
             assert sorted(set(received)) == stored == list(range(1, len(stored) + 1))
             first_seen = list(dict.fromkeys(received))
