@@ -6,6 +6,7 @@ Everything runs on the event loop except the one costly step, converting a sampl
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import time
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 FRAME_STEP = 1 / 30  # nominal frame step, used only when RTP timestamps jump back
 
 
-class TrackSource:
+class TrackSource(abc.ABC):
     """The StreamSource of one WebRTC stream. `attach(pc)` before the remote description is set, so
     no track is missed; `lost()` says when that peer is gone (connection failed or closed, video
     ended, or no video within the open/read timeouts). Subclasses decide in `_run` what then happens:
@@ -94,9 +95,9 @@ class TrackSource:
         if self.on_close is not None:
             self.on_close(self)
 
+    @abc.abstractmethod
     async def _run(self) -> None:
         """What to do with peers until closed: end after one (a push) or reconnect (a pull)."""
-        raise NotImplementedError
 
     # -- peers
 
