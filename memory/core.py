@@ -284,7 +284,7 @@ class Memory:
             return
         presence.announced = True
         self._emit("person.appeared", stream, {"node": node_id, "kind": self._nodes[node_id].kind.value,
-                                               "label": self._nodes[node_id].label, "t": presence.last_t})  # fmt: skip
+                                               "label": self._nodes[node_id].label, "t": presence.first_t})  # fmt: skip
 
     # --- node life ------------------------------------------------------------------------------
 

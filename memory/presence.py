@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 @dataclass
 class Presence:
+    first_t: float  # stream time of the first sighting: when the person appeared
     last_t: float
     last_clock: float
     announced: bool = False
@@ -28,9 +29,9 @@ class PresenceBoard:
         self._stream_t[stream] = max(self._stream_t.get(stream, t), t)
         p = self._present.get((stream, node_id))
         if p is None:
-            p = self._present[(stream, node_id)] = Presence(t, now)
+            p = self._present[(stream, node_id)] = Presence(t, t, now)
         else:
-            p.last_t, p.last_clock = max(p.last_t, t), now
+            p.first_t, p.last_t, p.last_clock = min(p.first_t, t), max(p.last_t, t), now
         return p
 
     def advance(self, stream: str, t: float) -> None:
@@ -70,6 +71,7 @@ class PresenceBoard:
         if mine is None:
             self._present[(stream, node_id)] = presence
             return presence
+        mine.first_t = min(mine.first_t, presence.first_t)
         mine.last_t, mine.last_clock = max(mine.last_t, presence.last_t), max(mine.last_clock, presence.last_clock)
         mine.announced = mine.announced or presence.announced
         return mine

@@ -140,3 +140,12 @@ def test_a_returning_track_that_started_unrecognised_joins_its_person(scene: Sce
     assert scene.memory.resolve(first) == known and scene.memory.node_of_track(track) == known
     merged = scene.events("node.merged")[-1]
     assert merged.data["from"] == [first] and merged.data["into"] == known and merged.data["manual"] is False
+
+
+def test_a_person_appears_at_their_first_sighting_not_at_confirmation(scene: Scene) -> None:
+    scene.advance(7.0)  # the stream has been running a while
+    person = scene.bank.distinct()[1]
+    _, node = scene.show(person, 4, step=0.25)  # confirmed on its third observation, 0.5 s later
+    (appeared,) = [e for e in scene.events("person.appeared") if e.data["node"] == node]
+    assert appeared.data["t"] == 7.0
+    assert scene.memory.node(node).status == NodeStatus.CONFIRMED
