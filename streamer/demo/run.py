@@ -23,7 +23,7 @@ from .compose import Appearance, Cut, render_video
 # Six people from the shipped photos. A and B overlap, A leaves and comes back, the last scenes are
 # hard cuts between talking heads (a different person where the last one was), then A once more.
 A, B, C, D, E, F = 0, 1, 6, 3, 4, 5
-SCRIPT = [
+SCRIPT: list[Appearance | Cut] = [
     Appearance(A, 0, 6, 0.3),
     Appearance(B, 2, 9, 0.7),
     Appearance(C, 9, 13, 0.5),

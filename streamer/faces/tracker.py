@@ -8,7 +8,7 @@ with its track's mean breaks the track (`confirm_embedding`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
