@@ -22,6 +22,10 @@ class MemoryWorker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: fn(self.memory, *args, **kwargs))
 
+    def call_blocking(self, fn: Callable[Concatenate[Memory, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """The same from another worker thread (the voice path), which may wait."""
+        return self.executor.submit(lambda: fn(self.memory, *args, **kwargs)).result()
+
     def close(self) -> None:
         """Blocking: finish queued calls, then flush and close the database."""
         self.executor.submit(self.memory.close).result()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import av.container
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -94,17 +95,51 @@ def render_video(
     size: tuple[int, int] = (640, 360),
     fps: int = 25,
     seed: int = 0,
+    audio: npt.NDArray[np.float32] | None = None,
+    audio_rate: int = 16_000,
 ) -> float:
-    """Write an H.264 MP4 (keyframe every second, no B-frames); return its duration in seconds."""
+    """Write an H.264 MP4 (keyframe every second, no B-frames), with `audio` (mono float samples) as
+    its AAC soundtrack when given; return its duration in seconds."""
     duration = max(item.end for item in script)
     background = _background(size[0], size[1], seed)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps, options={"preset": "veryfast", "g": str(fps), "bf": "0"})
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        sound = None if audio is None else _Soundtrack(container, audio, audio_rate)
         for i in range(int(round(duration * fps))):
             image = render_frame(i / fps, cast, script, background)
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 container.mux(packet)
+            if sound is not None:
+                sound.write_until((i + 1) / fps)  # interleaved, as a camera would send it
         for packet in stream.encode():
             container.mux(packet)
+        if sound is not None:
+            sound.finish()
     return duration
+
+
+class _Soundtrack:
+    """Encodes mono float samples to AAC in step with the video."""
+
+    def __init__(self, container: av.container.OutputContainer, samples: npt.NDArray[np.float32], rate: int) -> None:
+        self._container = container
+        self._stream = container.add_stream("aac", rate=rate, layout="mono")
+        self._samples = np.clip(samples.astype(np.float32), -1, 1)
+        self._rate = rate
+        self._done = 0
+
+    def write_until(self, t: float) -> None:
+        end = min(len(self._samples), int(t * self._rate))
+        if end <= self._done:
+            return
+        frame = av.AudioFrame.from_ndarray(self._samples[None, self._done : end], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = self._rate, self._done
+        self._done = end
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def finish(self) -> None:
+        self.write_until(len(self._samples) / self._rate)
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
