@@ -40,7 +40,10 @@ def stream_name_for(url: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]+", "_", raw).strip("_") or "video"
 
 
-MEDIA_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".flv", ".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+MEDIA_SUFFIXES = {
+    ".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".flv", ".jpg", ".jpeg", ".png", ".bmp", ".webp",
+    ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus",
+}  # fmt: skip
 
 
 def expand_folders(sources: Sequence[str]) -> list[str]:
@@ -108,6 +111,8 @@ def _add_pipeline(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mqtt", metavar="URL", help="mqtt://[user:pass@]host:port or mqtts://...; default: embedded broker")
     p.add_argument("--no-mqtt", action="store_true", help="do not publish over MQTT")
     p.add_argument("--mqtt-prefix", help="MQTT topic prefix (default streamer)")
+    p.add_argument("--no-voices", action="store_true", help="ignore audio: no voices, no transcripts (faces only)")
+    p.add_argument("--no-asr", action="store_true", help="voices without transcripts (no speech recognition)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(demo)
     _add_pipeline(demo)
 
-    export = sub.add_parser("export", help="print stored faces or identities as JSON lines")
-    export.add_argument("what", choices=["faces", "nodes", "events"])
+    export = sub.add_parser("export", help="print stored faces, speech turns, identities or events as JSON lines")
+    export.add_argument("what", choices=["faces", "voices", "nodes", "events"])
     _add_common(export)
 
     tail = sub.add_parser("tail", help="print the MQTT memory feed as it comes")
@@ -174,8 +179,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, flag, None)
         if value is not None:
             overrides[key] = value
-    if getattr(args, "no_mqtt", False):
-        overrides["mqtt.enabled"] = False
+    for flag, key in (("no_mqtt", "mqtt.enabled"), ("no_voices", "voices.enabled"), ("no_asr", "asr.enabled")):
+        if getattr(args, flag, False):
+            overrides[key] = False
     if getattr(args, "whip", None) is not None:
         overrides |= {"webrtc.whip_enabled": True, "webrtc.whip_host": args.whip[0], "webrtc.whip_port": args.whip[1]}
     return overrides
@@ -249,6 +255,7 @@ def _cmd_export(args: argparse.Namespace, cfg: Config) -> int:
     with Memory(cfg.memory) as memory:
         rows: Any = {
             "faces": memory.export_faces,
+            "voices": memory.export_voices,
             "nodes": memory.export_nodes,
             "events": lambda: (e.to_json_dict() for e in memory.events_after(0, limit=1 << 62)),
         }[args.what]()
