@@ -2,10 +2,10 @@
 
 import logging
 
-from .config import MemoryConfig, ReclusterConfig
+from .config import MemoryConfig, ReclusterConfig, VoiceReclusterConfig
 from .core import Memory
 from .errors import MemoryGraphError, NodeNotFound, StoreError
-from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, TrackEvidence
+from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, SpeechTurn, TrackEvidence
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -20,6 +20,8 @@ __all__ = [
     "NodeNotFound",
     "NodeStatus",
     "ReclusterConfig",
+    "SpeechTurn",
     "StoreError",
     "TrackEvidence",
+    "VoiceReclusterConfig",
 ]

@@ -1,12 +1,16 @@
 """Settings of the memory library. Composed into the streamer's one config model.
 
 Names follow M3-Agent where it has one (`img_matching_threshold`, `max_img_embeddings`,
-`audio_matching_threshold`, `max_audio_embeddings`, `interval_seconds`).
+`audio_matching_threshold`, `max_audio_embeddings`, `interval_seconds`). Voice settings that
+M3-Agent lacks carry a `voice_` prefix beside their face counterparts.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# M3-Agent's value, set for ERes2NetV2; the voice path calibrates it for its own speaker model.
+AUDIO_MATCHING_THRESHOLD = 0.6
 
 
 class StrictModel(BaseModel):
@@ -28,22 +32,55 @@ class ReclusterConfig(StrictModel):
     )
 
 
+class VoiceReclusterConfig(ReclusterConfig):
+    """The same pass over good speech turns. Speaker embeddings sit closer together than face
+    embeddings (same speaker's turns ~0.57-0.82 cosine, different speakers' ~0.38-0.46 with CAM++),
+    so the merge guard is higher and a split needs less separation than for faces."""
+
+    every_faces: int = Field(20, ge=1, description="...or after this many new buffered good speech turns.")
+    buffer_size: int = Field(2000, ge=10, description="Most recent good speech turns kept for re-clustering.")
+    merge_min_similarity: float = Field(
+        0.6, gt=0, le=1, description="Two voice nodes in one cluster merge only if their mean vectors are this similar."
+    )
+    split_max_similarity: float = Field(
+        0.45, ge=-1, le=1, description="A voice node splits only if its clusters' mean vectors are at most this similar."
+    )
+
+
 class MemoryConfig(StrictModel):
     db: str = Field("memory.db", description="SQLite file holding the whole memory graph.")
     img_matching_threshold: float = Field(
         0.3, gt=0, le=1, description="Accept a face node when the mean pairwise cosine is at least this (M3-Agent: 0.3)."
     )
     max_img_embeddings: int = Field(10, ge=1, description="Face embeddings kept per node (M3-Agent: 10).")
-    audio_matching_threshold: float = Field(0.6, gt=0, le=1, description="Same for voice nodes (M3-Agent: 0.6).")
-    max_audio_embeddings: int = Field(20, ge=1, description="Voice embeddings kept per node (M3-Agent: 20).")
+    audio_matching_threshold: float = Field(
+        AUDIO_MATCHING_THRESHOLD, gt=0, le=1, description="Same for voice nodes (M3-Agent: 0.6)."
+    )
+    max_audio_embeddings: int = Field(20, ge=1, description="Voice embeddings (one per good turn) kept per node (M3-Agent: 20).")
     confirm_min_faces: int = Field(
         3, ge=1, description="Face observations (at least one of them good) a provisional node needs to be confirmed."
     )
     confirm_min_seconds: float = Field(0.5, ge=0, description="...seen over at least this span of stream time.")
     provisional_ttl_seconds: float = Field(20.0, gt=0, description="A provisional node not confirmed in this time expires.")
+    voice_confirm_speech_seconds: float = Field(
+        3.0, ge=0, description="Good speech (seconds) a provisional voice node needs to be confirmed..."
+    )
+    voice_confirm_min_turns: int = Field(2, ge=1, description="...spread over at least this many good turns...")
+    voice_confirm_long_turn_seconds: float = Field(
+        6.0, gt=0, description="...or one good turn at least this long confirms it alone."
+    )
+    voice_provisional_ttl_seconds: float = Field(
+        300.0, gt=0, description="A provisional voice node not confirmed in this time expires (people speak in bursts)."
+    )
     interval_seconds: float = Field(30.0, gt=0, description="Clip length per stream; each closed clip gets an episodic memory.")
     absent_after_seconds: float = Field(5.0, gt=0, description="A person not seen in a stream for this long has left it.")
+    voice_absent_after_seconds: float = Field(
+        30.0, gt=0, description="A voice not heard in a stream for this long has left it (pauses between turns are long)."
+    )
     crops_per_node: int = Field(5, ge=0, description="Best face crops (JPEG) kept per node.")
-    retention_days: float = Field(30.0, gt=0, description="Observations older than this are pruned; nodes and crops stay.")
+    retention_days: float = Field(
+        30.0, gt=0, description="Observations and speech turns older than this are pruned; nodes and crops stay."
+    )
     flush_every_seconds: float = Field(1.0, gt=0, description="Buffered writes are committed at least this often.")
     recluster: ReclusterConfig = Field(default_factory=ReclusterConfig)
+    voice_recluster: VoiceReclusterConfig = Field(default_factory=VoiceReclusterConfig)

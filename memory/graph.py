@@ -2,7 +2,7 @@
 
 Clips follow M3-Agent: a stream is cut into intervals of `interval_seconds` of stream time, clip
 number floor(t / interval_seconds). Without a language model, a closed clip's episodic memory is a
-templated sentence naming the identities seen in it.
+templated sentence naming the identities seen and heard in it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Clips:
         self._open: dict[str, OpenClip] = {}
 
     def observe(self, stream: str, t: float, wall: float, track_id: int) -> OpenClip | None:
-        """Adds a face to its stream's clip; returns the clip it closed when t is beyond that clip's end."""
+        """Adds a face or a speech turn's end to its stream's clip; returns the clip it closed when t is beyond that clip's end."""
         index = int(t // self.interval)
         clip = self._open.get(stream)
         closed = None
@@ -40,7 +40,7 @@ class Clips:
             clip = None
         if clip is None:
             clip = self._open[stream] = OpenClip(stream, index, t, t, wall, wall)
-        # a late face (index below the open clip's) counts in the open clip rather than reopening one
+        # a late face or turn (index below the open clip's) counts in the open clip rather than reopening one
         clip.first_t, clip.last_t = min(clip.first_t, t), max(clip.last_t, t)
         clip.first_wall, clip.last_wall = min(clip.first_wall, wall), max(clip.last_wall, wall)
         clip.track_ids.add(track_id)
@@ -54,11 +54,15 @@ def clock_time(wall: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(wall))
 
 
-def episodic_text(tags: list[str], stream: str, start_wall: float, end_wall: float) -> str:
-    """'<face_3> and <face_7> were seen in camera 'door' from 10:02:30 to 10:02:41'."""
-    names = tags[0] if len(tags) == 1 else ", ".join(tags[:-1]) + " and " + tags[-1]
-    verb = "was" if len(tags) == 1 else "were"
-    return f"{names} {verb} seen in camera '{stream}' from {clock_time(start_wall)} to {clock_time(end_wall)}"
+def episodic_text(seen: list[str], heard: list[str], stream: str, start_wall: float, end_wall: float) -> str:
+    """'<face_3> and <face_7> were seen in camera 'door' from 10:02:30 to 10:02:41', with the tags
+    of faces seen and of voices heard ('<face_3> was seen and <voice_9> was heard in camera ...')."""
+    parts = [f"{_names(tags)} {'was' if len(tags) == 1 else 'were'} {verb}" for tags, verb in ((seen, "seen"), (heard, "heard")) if tags]
+    return f"{' and '.join(parts)} in camera '{stream}' from {clock_time(start_wall)} to {clock_time(end_wall)}"
+
+
+def _names(tags: list[str]) -> str:
+    return tags[0] if len(tags) == 1 else ", ".join(tags[:-1]) + " and " + tags[-1]
 
 
 def connected_groups(links: Iterable[tuple[int, int]]) -> list[list[int]]:

@@ -1,8 +1,9 @@
 """Who is in which stream now.
 
-A node is present in a stream from its first observation there until no face of it has been seen
-for `absent_after_seconds` of that stream's time (the latest t any face of the stream carried) or
-of the memory's clock (a stream that stops producing faces does not advance its own time).
+A node is present in a stream from its first observation there until it has not been seen (or
+heard) for its kind's absence time, in that stream's time (the latest t any face or speech turn of
+the stream carried) or in the memory's clock (a stream that stops producing faces and speech does
+not advance its own time). Voices get a longer absence time than faces: people pause between turns.
 Whether a presence has been announced is kept here; the memory decides when to announce.
 """
 
@@ -16,22 +17,23 @@ class Presence:
     first_t: float  # stream time of the first sighting: when the person appeared
     last_t: float
     last_clock: float
+    absent_after: float  # seconds of absence that end it
     announced: bool = False
 
 
 class PresenceBoard:
-    def __init__(self, absent_after_seconds: float) -> None:
-        self.absent_after = absent_after_seconds
+    def __init__(self) -> None:
         self._present: dict[tuple[str, int], Presence] = {}
         self._stream_t: dict[str, float] = {}
 
-    def seen(self, stream: str, node_id: int, t: float, now: float) -> Presence:
-        self._stream_t[stream] = max(self._stream_t.get(stream, t), t)
+    def seen(self, stream: str, node_id: int, first_t: float, last_t: float, now: float, absent_after: float) -> Presence:
+        """The node was seen (or heard) in the stream from stream time first_t to last_t."""
+        self.advance(stream, last_t)
         p = self._present.get((stream, node_id))
         if p is None:
-            p = self._present[(stream, node_id)] = Presence(t, t, now)
+            p = self._present[(stream, node_id)] = Presence(first_t, last_t, now, absent_after)
         else:
-            p.first_t, p.last_t, p.last_clock = min(p.first_t, t), max(p.last_t, t), now
+            p.first_t, p.last_t, p.last_clock = min(p.first_t, first_t), max(p.last_t, last_t), now
         return p
 
     def advance(self, stream: str, t: float) -> None:
@@ -45,7 +47,7 @@ class PresenceBoard:
         ended = [
             (s, n, p)
             for (s, n), p in self._present.items()
-            if self._stream_t[s] - p.last_t > self.absent_after or now - p.last_clock > self.absent_after
+            if self._stream_t[s] - p.last_t > p.absent_after or now - p.last_clock > p.absent_after
         ]
         for s, n, _ in ended:
             del self._present[(s, n)]

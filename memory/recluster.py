@@ -1,4 +1,4 @@
-"""Periodic re-clustering of recent faces, as M3-Agent does, to repair online mistakes.
+"""Periodic re-clustering of recent faces (and, separately, voices), as M3-Agent does, to repair online mistakes.
 
 Online matching sees one track at a time, so it can create two nodes for one person (first seen
 blurred, then sharp) or, rarely, attach two people to one node. Every so often the recent good
@@ -35,8 +35,9 @@ class TrackMeans:
 
 
 class FaceBuffer:
-    """The most recent good faces: (track id, unit embedding, quality). The node is looked up
-    through the track at clustering time, so it is current after any merge or split."""
+    """The most recent good faces (or good speech turns, in the voices' own buffer): (track id,
+    unit embedding, quality). The node is looked up through the track at clustering time, so it is
+    current after any merge or split."""
 
     def __init__(self, size: int) -> None:
         self._faces: deque[tuple[int, Vectors, float]] = deque(maxlen=size)

@@ -56,6 +56,29 @@ class TrackEvidence:
 
 
 @dataclass
+class SpeechTurn:
+    """One speaker turn, handed to Memory.add_turn. A turn is a one-turn track of kind voice."""
+
+    stream: str
+    track_id: int  # from Memory.new_track_id()
+    t_start: float  # stream seconds, the same clock as the stream's faces
+    t_end: float
+    wall_time: float  # unix seconds at t_start
+    embedding: npt.NDArray[np.float32] | None  # (d,), L2-normalised; None: not embedded (too short)
+    good: bool  # long and clean enough to create or reshape a voice identity; others only match
+
+    def __post_init__(self) -> None:
+        if self.t_end < self.t_start:
+            raise ValueError(f"a speech turn ends ({self.t_end}) before it starts ({self.t_start})")
+        if self.good and self.embedding is None:
+            raise ValueError("a good speech turn needs an embedding")
+
+    @property
+    def seconds(self) -> float:
+        return self.t_end - self.t_start
+
+
+@dataclass
 class Node:
     id: int
     kind: NodeKind
@@ -81,7 +104,7 @@ class MemoryEvent:
     seq: int
     id: str  # uuid4 hex, for consumers that dedupe
     type: str  # node.created, node.confirmed, node.updated, node.merged, node.split, node.expired,
-    # node.labelled, person.appeared, person.left, clip.closed
+    # node.labelled, person.appeared, person.left, clip.closed, speech
     wall_time: float
     stream: str | None
     data: dict[str, Any]

@@ -1,4 +1,4 @@
-"""The SQLite file: schema, batched writes and the reads the memory needs.
+"""The SQLite file: batched writes and the reads the memory needs (the schema is memory.schema).
 
 One connection, WAL mode. Writes go into one open transaction that `commit` closes, so a batch
 of faces costs one fsync-free commit instead of one per row; a kill -9 loses at most the open
@@ -13,54 +13,15 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import StoreError
 from .gallery import Gallery, Vectors
-from .records import MemoryEvent, NodeKind, NodeStatus
+from .records import MemoryEvent, NodeKind, NodeStatus, SpeechTurn
+from .schema import connect
 
 log = logging.getLogger(__name__)
-
-APPLICATION_ID = 0x4C4D454D  # "LMEM" in the SQLite header: tells a memory DB from any other SQLite file
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE nodes (
-    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, label TEXT, merged_into INTEGER,
-    created_wall REAL NOT NULL, first_seen_wall REAL, last_seen_wall REAL,
-    n_observations INTEGER NOT NULL, n_embeddings INTEGER NOT NULL,
-    good_faces INTEGER NOT NULL, first_good_t REAL, last_good_t REAL,
-    streams TEXT NOT NULL, mean BLOB);
-CREATE TABLE embeddings (node_id INTEGER NOT NULL, track_id INTEGER NOT NULL, quality REAL NOT NULL, vec BLOB NOT NULL);
-CREATE INDEX embeddings_node ON embeddings (node_id);
-CREATE TABLE tracks (
-    id INTEGER PRIMARY KEY, stream TEXT NOT NULL, node_id INTEGER,
-    first_t REAL NOT NULL, last_t REAL NOT NULL, first_wall REAL NOT NULL, last_wall REAL NOT NULL);
-CREATE INDEX tracks_node ON tracks (node_id);
-CREATE TABLE observations (
-    id INTEGER PRIMARY KEY, track_id INTEGER NOT NULL, stream TEXT NOT NULL, t REAL NOT NULL, wall_time REAL NOT NULL,
-    x1 INTEGER NOT NULL, y1 INTEGER NOT NULL, x2 INTEGER NOT NULL, y2 INTEGER NOT NULL,
-    det_score REAL NOT NULL, quality REAL, face_type TEXT NOT NULL);
-CREATE INDEX observations_wall ON observations (wall_time);
-CREATE TABLE crops (id INTEGER PRIMARY KEY, node_id INTEGER NOT NULL, track_id INTEGER NOT NULL, quality REAL NOT NULL, jpeg BLOB NOT NULL);
-CREATE INDEX crops_node ON crops (node_id);
-CREATE TABLE clips (
-    id INTEGER PRIMARY KEY, stream TEXT NOT NULL, idx INTEGER NOT NULL, first_t REAL NOT NULL, last_t REAL NOT NULL,
-    start_wall REAL NOT NULL, end_wall REAL NOT NULL, text_node INTEGER);
-CREATE TABLE text_nodes (node_id INTEGER PRIMARY KEY, clip_id INTEGER, text TEXT NOT NULL);
-CREATE INDEX text_nodes_clip ON text_nodes (clip_id);
-CREATE TABLE edges (src INTEGER NOT NULL, dst INTEGER NOT NULL, weight REAL NOT NULL, PRIMARY KEY (src, dst));
-CREATE INDEX edges_dst ON edges (dst);
-CREATE TABLE equivalences (face_id INTEGER NOT NULL, voice_id INTEGER NOT NULL, PRIMARY KEY (face_id, voice_id));
-CREATE TABLE cannot_link (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a, b));
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
-    wall_time REAL NOT NULL, stream TEXT, data TEXT NOT NULL);
-"""
 
 NODE_COLUMNS = (
     "id, kind, status, label, merged_into, created_wall, first_seen_wall, last_seen_wall, n_observations, "
@@ -126,7 +87,7 @@ class TrackStats:
 class Store:
     def __init__(self, path: str) -> None:
         self.path = path
-        self.db = _connect(path)
+        self.db = connect(path)
         self.committed_seq = self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
 
     # --- transactions -------------------------------------------------------------------------
@@ -235,7 +196,11 @@ class Store:
 
     def track_stats(self, track_ids: Sequence[int]) -> TrackStats:
         marks = ", ".join("?" * len(track_ids))
-        n = self._scalar(f"SELECT COUNT(*) FROM observations WHERE track_id IN ({marks})", list(track_ids))
+        n = self._scalar(
+            f"SELECT (SELECT COUNT(*) FROM observations WHERE track_id IN ({marks})) "
+            f"+ (SELECT COUNT(*) FROM speech_turns WHERE track_id IN ({marks}))",
+            list(track_ids) * 2,
+        )  # a track holds faces or one speech turn: either counts as an observation
         rows = self.db.execute(f"SELECT stream, first_wall, last_wall FROM tracks WHERE id IN ({marks})", list(track_ids)).fetchall()
         return TrackStats(
             int(n), {r[0] for r in rows}, min((r[1] for r in rows), default=None), max((r[2] for r in rows), default=None)
@@ -258,6 +223,29 @@ class Store:
         yield from self.db.execute(
             "SELECT o.stream, o.t, o.wall_time, o.x1, o.y1, o.x2, o.y2, o.det_score, o.quality, o.face_type, tr.node_id "
             "FROM observations o LEFT JOIN tracks tr ON tr.id = o.track_id ORDER BY o.id"
+        )
+
+    # --- speech turns ---------------------------------------------------------------------------
+
+    def add_turns(self, turns: Sequence[SpeechTurn]) -> None:
+        sql = "INSERT OR REPLACE INTO speech_turns (track_id, stream, t_start, t_end, wall_time, good) VALUES (?, ?, ?, ?, ?, ?)"
+        self._write_many(sql, ((t.track_id, t.stream, t.t_start, t.t_end, t.wall_time, int(t.good)) for t in turns))
+
+    def set_turn_text(self, track_id: int, text: str | None) -> tuple[str, float, float] | None:
+        """Stores a turn's transcript; returns the turn's (stream, t_start, t_end), None if there is no such turn."""
+        found = self.db.execute("SELECT stream, t_start, t_end FROM speech_turns WHERE track_id = ?", (track_id,)).fetchone()
+        if found is not None:
+            self._write("UPDATE speech_turns SET text = ? WHERE track_id = ?", (text, track_id))
+        return found
+
+    def prune_turns(self, before_wall: float) -> int:
+        return self._write("DELETE FROM speech_turns WHERE wall_time < ?", (before_wall,)).rowcount
+
+    def turns(self) -> Iterator[tuple[Any, ...]]:
+        """(stream, t_start, t_end, wall_time, text, node id) of every stored turn, in time order."""
+        yield from self.db.execute(
+            "SELECT s.stream, s.t_start, s.t_end, s.wall_time, s.text, tr.node_id "
+            "FROM speech_turns s LEFT JOIN tracks tr ON tr.id = s.track_id ORDER BY s.wall_time, s.track_id"
         )
 
     # --- crops ----------------------------------------------------------------------------------
@@ -342,34 +330,3 @@ class Store:
             (seq, self.committed_seq, limit),
         )
         return [MemoryEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
-
-
-def _connect(path: str) -> sqlite3.Connection:
-    file = Path(path)
-    if file.is_dir():
-        raise StoreError(f"{path} is a directory, not a memory database")
-    try:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # one user at a time, any thread
-        app_id = db.execute("PRAGMA application_id").fetchone()[0]
-        tables = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError as e:
-        raise StoreError(f"{path} is not a memory database ({e})") from e
-    if app_id != APPLICATION_ID and tables:
-        db.close()
-        raise StoreError(f"{path} is an SQLite file of another application, not a memory database")
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    if not tables:
-        db.execute("BEGIN")
-        for statement in SCHEMA.split(";"):  # executescript would commit halfway
-            if statement.strip():
-                db.execute(statement)
-        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        db.execute("COMMIT")
-        log.info("created memory database %s", path)
-    version = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
-    if version != SCHEMA_VERSION:
-        db.close()
-        raise StoreError(f"{path} has memory schema version {version}; this library reads version {SCHEMA_VERSION}")
-    return db

@@ -27,7 +27,7 @@ def test_merge_moves_everything_and_old_id_resolves(scene: Scene) -> None:
     scene.events()
     assert scene.memory.merge(keep, other) == keep
     (event,) = scene.events("node.merged")
-    assert event.data == {"from": [other], "into": keep, "manual": True}
+    assert event.data == {"from": [other], "into": keep, "kind": "face", "manual": True}
     assert scene.memory.resolve(other) == keep and scene.memory.node(other).id == keep
     assert scene.memory.node_of_track(b_track) == keep == scene.memory.node_of_track(a_track)
     merged = scene.memory.node(keep)
@@ -63,7 +63,7 @@ def test_split_moves_tracks_embeddings_and_faces(scene: Scene) -> None:
     scene.events()
     new = scene.memory.split(node, [b_track])  # ...undone by hand
     (event,) = scene.events("node.split")
-    assert event.data == {"from": node, "into": [new], "tracks": [b_track], "manual": True}
+    assert event.data == {"from": node, "into": [new], "kind": "face", "tracks": [b_track], "manual": True}
     assert scene.memory.node_of_track(b_track) == new
     assert all(scene.memory.node_of_track(t) == node for t in a_tracks)
     assert scene.memory.node(new).n_embeddings == 3 and scene.memory.node(node).n_embeddings == 6

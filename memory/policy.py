@@ -1,0 +1,138 @@
+"""What differs between face and voice identities; everything else is one machinery.
+
+A policy reads the live config on every call, so a setting changed at run time (a test, a
+calibration) takes effect at once, as it did when the numbers were read in place.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from .config import MemoryConfig, ReclusterConfig
+from .records import NodeKind
+from .store import NodeRow
+
+
+@dataclass
+class Progress:
+    """What a provisional node has shown so far, toward its confirmation (kept in memory only)."""
+
+    first_t: float  # stream-time span over which it was observed
+    last_t: float
+    good_seconds: float = 0.0  # voices: good speech, its number of turns and the longest one
+    good_turns: int = 0
+    longest_turn: float = 0.0
+
+    def add_speech(self, seconds: float) -> None:
+        self.good_seconds += seconds
+        self.good_turns += 1
+        self.longest_turn = max(self.longest_turn, seconds)
+
+    def absorb_speech(self, other: Progress) -> None:
+        self.good_seconds += other.good_seconds
+        self.good_turns += other.good_turns
+        self.longest_turn = max(self.longest_turn, other.longest_turn)
+
+
+class KindPolicy(ABC):
+    kind: NodeKind
+
+    def __init__(self, cfg: MemoryConfig) -> None:
+        self.cfg = cfg
+
+    @property
+    @abstractmethod
+    def matching_threshold(self) -> float:
+        ...
+
+    @property
+    @abstractmethod
+    def capacity(self) -> int:
+        ...
+
+    @property
+    @abstractmethod
+    def provisional_ttl(self) -> float:
+        ...
+
+    @property
+    @abstractmethod
+    def absent_after(self) -> float:
+        ...
+
+    @property
+    @abstractmethod
+    def recluster(self) -> ReclusterConfig:
+        ...
+
+    @abstractmethod
+    def ready(self, node: NodeRow, progress: Progress) -> bool:
+        """Has a provisional node been seen (or heard) enough to be confirmed?"""
+        ...
+
+
+class FacePolicy(KindPolicy):
+    kind = NodeKind.FACE
+
+    @property
+    def matching_threshold(self) -> float:
+        return self.cfg.img_matching_threshold
+
+    @property
+    def capacity(self) -> int:
+        return self.cfg.max_img_embeddings
+
+    @property
+    def provisional_ttl(self) -> float:
+        return self.cfg.provisional_ttl_seconds
+
+    @property
+    def absent_after(self) -> float:
+        return self.cfg.absent_after_seconds
+
+    @property
+    def recluster(self) -> ReclusterConfig:
+        return self.cfg.recluster
+
+    def ready(self, node: NodeRow, progress: Progress) -> bool:
+        """confirm_min_faces observations (embedded or not: the streamer embeds a steady face only
+        now and then) over confirm_min_seconds of stream time, one of them good."""
+        if node.good_faces < 1 or node.n_observations < self.cfg.confirm_min_faces:
+            return False
+        return progress.last_t - progress.first_t >= self.cfg.confirm_min_seconds
+
+
+class VoicePolicy(KindPolicy):
+    kind = NodeKind.VOICE
+
+    @property
+    def matching_threshold(self) -> float:
+        return self.cfg.audio_matching_threshold
+
+    @property
+    def capacity(self) -> int:
+        return self.cfg.max_audio_embeddings
+
+    @property
+    def provisional_ttl(self) -> float:
+        return self.cfg.voice_provisional_ttl_seconds
+
+    @property
+    def absent_after(self) -> float:
+        return self.cfg.voice_absent_after_seconds
+
+    @property
+    def recluster(self) -> ReclusterConfig:
+        return self.cfg.voice_recluster
+
+    def ready(self, node: NodeRow, progress: Progress) -> bool:
+        """Enough good speech over a few turns (one voice heard twice), or one long good turn."""
+        cfg = self.cfg
+        if progress.longest_turn >= cfg.voice_confirm_long_turn_seconds:
+            return True
+        return progress.good_turns >= cfg.voice_confirm_min_turns and progress.good_seconds >= cfg.voice_confirm_speech_seconds
+
+
+def policies(cfg: MemoryConfig) -> dict[NodeKind, KindPolicy]:
+    return {p.kind: p for p in (FacePolicy(cfg), VoicePolicy(cfg))}

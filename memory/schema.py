@@ -1,0 +1,112 @@
+"""The SQLite file's schema, how a file is opened, and how an older file is brought up to date.
+
+A file is told apart from any other SQLite file by its application id. Every schema version
+after the first has one migration that takes a file from the version before; a file is migrated
+step by step in one transaction, so it is either fully on the new version or untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from .errors import StoreError
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x4C4D454D  # "LMEM" in the SQLite header: tells a memory DB from any other SQLite file
+
+SPEECH_TURNS = """
+CREATE TABLE speech_turns (
+    track_id INTEGER PRIMARY KEY, stream TEXT NOT NULL, t_start REAL NOT NULL, t_end REAL NOT NULL,
+    wall_time REAL NOT NULL, good INTEGER NOT NULL, text TEXT);
+CREATE INDEX speech_turns_wall ON speech_turns (wall_time);
+"""
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE nodes (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, label TEXT, merged_into INTEGER,
+    created_wall REAL NOT NULL, first_seen_wall REAL, last_seen_wall REAL,
+    n_observations INTEGER NOT NULL, n_embeddings INTEGER NOT NULL,
+    good_faces INTEGER NOT NULL, first_good_t REAL, last_good_t REAL,
+    streams TEXT NOT NULL, mean BLOB);
+CREATE TABLE embeddings (node_id INTEGER NOT NULL, track_id INTEGER NOT NULL, quality REAL NOT NULL, vec BLOB NOT NULL);
+CREATE INDEX embeddings_node ON embeddings (node_id);
+CREATE TABLE tracks (
+    id INTEGER PRIMARY KEY, stream TEXT NOT NULL, node_id INTEGER,
+    first_t REAL NOT NULL, last_t REAL NOT NULL, first_wall REAL NOT NULL, last_wall REAL NOT NULL);
+CREATE INDEX tracks_node ON tracks (node_id);
+CREATE TABLE observations (
+    id INTEGER PRIMARY KEY, track_id INTEGER NOT NULL, stream TEXT NOT NULL, t REAL NOT NULL, wall_time REAL NOT NULL,
+    x1 INTEGER NOT NULL, y1 INTEGER NOT NULL, x2 INTEGER NOT NULL, y2 INTEGER NOT NULL,
+    det_score REAL NOT NULL, quality REAL, face_type TEXT NOT NULL);
+CREATE INDEX observations_wall ON observations (wall_time);
+CREATE TABLE crops (id INTEGER PRIMARY KEY, node_id INTEGER NOT NULL, track_id INTEGER NOT NULL, quality REAL NOT NULL, jpeg BLOB NOT NULL);
+CREATE INDEX crops_node ON crops (node_id);
+CREATE TABLE clips (
+    id INTEGER PRIMARY KEY, stream TEXT NOT NULL, idx INTEGER NOT NULL, first_t REAL NOT NULL, last_t REAL NOT NULL,
+    start_wall REAL NOT NULL, end_wall REAL NOT NULL, text_node INTEGER);
+CREATE TABLE text_nodes (node_id INTEGER PRIMARY KEY, clip_id INTEGER, text TEXT NOT NULL);
+CREATE INDEX text_nodes_clip ON text_nodes (clip_id);
+CREATE TABLE edges (src INTEGER NOT NULL, dst INTEGER NOT NULL, weight REAL NOT NULL, PRIMARY KEY (src, dst));
+CREATE INDEX edges_dst ON edges (dst);
+CREATE TABLE equivalences (face_id INTEGER NOT NULL, voice_id INTEGER NOT NULL, PRIMARY KEY (face_id, voice_id));
+CREATE TABLE cannot_link (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a, b));
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
+    wall_time REAL NOT NULL, stream TEXT, data TEXT NOT NULL);
+""" + SPEECH_TURNS
+
+# version reached -> the statements that take a file there from the version before
+MIGRATIONS = {
+    2: SPEECH_TURNS,  # voices: speech turns (their identity goes through the tracks table, like faces')
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Opens (creating or migrating as needed) a memory database; StoreError if it is not one."""
+    if Path(path).is_dir():
+        raise StoreError(f"{path} is a directory, not a memory database")
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # one user at a time, any thread
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{path} is not a memory database ({e})") from e
+    if app_id != APPLICATION_ID and tables:
+        db.close()
+        raise StoreError(f"{path} is an SQLite file of another application, not a memory database")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    if not tables:
+        db.execute("BEGIN")
+        _statements(db, SCHEMA)
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute("COMMIT")
+        log.info("created memory database %s", path)
+    version = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        db.close()
+        raise StoreError(f"{path} has memory schema version {version}; this library reads version {SCHEMA_VERSION}")
+    if version < SCHEMA_VERSION:
+        _migrate(db, version)
+        log.info("migrated memory database %s from schema version %d to %d", path, version, SCHEMA_VERSION)
+    return db
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    db.execute("BEGIN")
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        _statements(db, MIGRATIONS[step])
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+    db.execute("COMMIT")
+
+
+def _statements(db: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):  # executescript would commit halfway
+        if statement.strip():
+            db.execute(statement)
