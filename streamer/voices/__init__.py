@@ -1,0 +1,1 @@
+"""The voice path: voice activity, speaker turns, speaker embeddings and transcripts."""

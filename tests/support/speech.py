@@ -1,0 +1,131 @@
+"""Real recorded speech for tests: the pyannote sample (two real speakers, with its RTTM) taken from
+the pyannote-audio wheel, and sentences spoken by festival's voices (each recorded from a different
+real person). Everything comes back as 16 kHz mono float32 or as wav files; downloads and synthesis
+are cached in $STREAMER_TEST_CACHE (default: .cache/test-media in the repository, git-ignored)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16_000
+PYANNOTE_VERSION = "4.0.7"
+FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
+
+
+@dataclass(frozen=True)
+class SpeakerSpan:
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass(frozen=True)
+class Recording:
+    samples: npt.NDArray[np.float32]  # (n,) 16 kHz mono
+    spans: list[SpeakerSpan]  # reference speaker time (RTTM); may overlap
+
+    @property
+    def speakers(self) -> list[str]:
+        return sorted({s.speaker for s in self.spans})
+
+
+def cache_dir() -> Path:
+    default = Path(__file__).resolve().parents[2] / ".cache" / "test-media"
+    path = Path(os.environ.get("STREAMER_TEST_CACHE", default))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def read_audio(path: Path) -> npt.NDArray[np.float32]:
+    """Any file PyAV decodes, as 16 kHz mono float32."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    parts = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def write_wav(path: Path, samples: npt.NDArray[np.float32]) -> Path:
+    """16-bit PCM mono wav at 16 kHz."""
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with av.open(str(path), "w", format="wav") as container:
+        stream = container.add_stream("pcm_s16le", rate=SAMPLE_RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def read_rttm(text: str) -> list[SpeakerSpan]:
+    spans = []
+    for line in text.splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            spans.append(SpeakerSpan(float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    return sorted(spans, key=lambda s: s.start)
+
+
+def pyannote_wheel() -> Path:
+    """The pyannote-audio wheel (never installed: it pulls torch), downloaded once."""
+    root = cache_dir()
+    found = sorted(root.glob(f"pyannote_audio-{PYANNOTE_VERSION}-*.whl"))
+    if not found:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"pyannote-audio=={PYANNOTE_VERSION}", "-d", str(root)],
+            check=True,
+        )
+        found = sorted(root.glob(f"pyannote_audio-{PYANNOTE_VERSION}-*.whl"))
+    return found[0]
+
+
+def pyannote_sample_files() -> tuple[Path, Path]:
+    """sample.wav (30 s, two real speakers) and sample.rttm from the wheel, unpacked into the cache."""
+    root = cache_dir() / "pyannote-sample"
+    wav, rttm = root / "sample.wav", root / "sample.rttm"
+    if not (wav.is_file() and rttm.is_file()):
+        root.mkdir(exist_ok=True)
+        with zipfile.ZipFile(pyannote_wheel()) as z:
+            for target in (wav, rttm):
+                with z.open(f"pyannote/audio/sample/{target.name}") as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    return wav, rttm
+
+
+def pyannote_sample() -> Recording:
+    wav, rttm = pyannote_sample_files()
+    return Recording(read_audio(wav), read_rttm(rttm.read_text()))
+
+
+def festival_wav(voice: str, text: str) -> Path:
+    """A wav of `text` spoken by one of festival's voices (FESTIVAL_VOICES), synthesised once."""
+    key = hashlib.sha256(f"{voice}\n{text}".encode()).hexdigest()[:16]
+    path = cache_dir() / "festival" / f"{voice}-{key}.wav"
+    if not path.is_file():
+        path.parent.mkdir(exist_ok=True)
+        raw = path.with_suffix(".raw.wav")
+        subprocess.run(
+            ["text2wave", "-eval", f"(voice_{voice})", "-o", str(raw)], input=text.encode(), check=True, capture_output=True
+        )
+        write_wav(path, read_audio(raw))  # festival voices differ in rate: store all at 16 kHz
+        raw.unlink()
+    return path
+
+
+def festival_sentence(voice: str, text: str) -> npt.NDArray[np.float32]:
+    return read_audio(festival_wav(voice, text))
