@@ -1,4 +1,4 @@
-"""Records that flow through the video pipeline: frames, and faces as parallel arrays."""
+"""Records that flow through the pipeline: frames, audio chunks, and faces as parallel arrays."""
 
 from __future__ import annotations
 
@@ -15,6 +15,25 @@ class Frame:
     t: float  # seconds from the stream start, by PTS
     wall_time: float  # unix seconds when decoded
     image: npt.NDArray[np.uint8]  # (h, w, 3) BGR
+
+
+SAMPLE_RATE = 16_000  # every audio chunk is mono at this rate, whatever the source sent
+
+
+@dataclass
+class AudioChunk:
+    stream: str
+    t: float  # stream time of the first sample, seconds, on the same clock as Frame.t
+    wall_time: float  # unix seconds when decoded
+    samples: npt.NDArray[np.float32]  # (n,) mono at SAMPLE_RATE, in [-1, 1]
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+    @property
+    def t_end(self) -> float:
+        return self.t + self.seconds
 
 
 @dataclass

@@ -1,6 +1,7 @@
-"""The worker thread of a source: open with PyAV, decode, sample, hand sampled frames on.
+"""The worker thread of a source: open with PyAV, demux video and audio, decode, sample, hand on.
 
-Everything here blocks, so it runs in its own thread; it talks to the loop only through its sink.
+Everything here blocks, so it runs in its own thread; it talks to the loop only through its sink,
+and to the voice path through its audio buffer.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ from typing import Protocol
 import av
 import av.container
 import av.error
-import av.video
+import av.stream
 
 from ..config import SourceDefaults
 from ..errors import SourceError
-from ..records import Frame
-from .state import SourceState, SourceStats
+from ..records import AudioChunk, Frame
+from .audio_buffer import AudioBuffer
+from .audio_chunker import AudioChunker
+from .audio_track import AudioTrack
 from .clock import StreamClock
+from .devices import parse_device
 from .frozen import FrozenDetector
 from .rate import Backoff, RateMeter
 from .sampler import TimestampSampler
+from .state import SourceState, SourceStats
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +47,14 @@ def one_line(err: BaseException) -> str:
     return text.strip().splitlines()[0]
 
 
+def media_noun(audio: bool) -> str:
+    return "media file" if audio else "video file"
+
+
 def open_container(url: str, *, live: bool, defaults: SourceDefaults) -> av.container.InputContainer:
     if not live:
         return av.open(url, mode="r")
+    device = parse_device(url)
     options: dict[str, str] = {}
     if url.startswith(NETWORK_PREFIXES):
         # FFmpeg's own socket timeout (microseconds) plus PyAV's interrupt timeouts below: without
@@ -53,29 +63,41 @@ def open_container(url: str, *, live: bool, defaults: SourceDefaults) -> av.cont
     if url.startswith(("rtsp://", "rtsps://")):
         options["rtsp_transport"] = "tcp"  # no UDP loss, and it passes NAT and firewalls
     return av.open(
-        url,
+        device.name if device else url,
         mode="r",
-        format="v4l2" if url.startswith("/dev/video") else None,
+        format=device.format if device else None,
         options=options,
         timeout=(defaults.open_timeout_seconds, defaults.read_timeout_seconds),
     )
 
 
-def probe_file(path: str) -> float | None:
-    """Open a video file once to fail early with a clear line; returns its duration in seconds if known."""
+def probe_file(path: str, *, audio: bool = False) -> float | None:
+    """Open a file once to fail early with a clear line; returns its duration in seconds if known.
+    With `audio`, a file with only audio (a recording) is a source too."""
+    noun = media_noun(audio)
     try:
         with av.open(path, mode="r") as container:
-            has_video = bool(container.streams.video)
+            has_video, has_audio = bool(container.streams.video), bool(container.streams.audio)
             duration = container.duration / av.time_base if container.duration is not None else None
     except (av.error.FFmpegError, OSError) as e:
-        raise SourceError(f"cannot open video file {path}: {one_line(e)}") from None
-    if not has_video:
-        raise SourceError(f"cannot open video file {path}: no video stream")
+        raise SourceError(f"cannot open {noun} {path}: {one_line(e)}") from None
+    if not has_video and not (audio and has_audio):
+        raise SourceError(f"cannot open {noun} {path}: {'no video and no audio stream' if audio else 'no video stream'}")
     return duration
 
 
+def start_of(streams: list[av.stream.Stream]) -> float | None:
+    """The earliest start time (seconds) the container declares for `streams`; None if any is unknown."""
+    starts = [float(s.start_time * s.time_base) for s in streams if s.start_time is not None and s.time_base]
+    return min(starts) if starts and len(starts) == len(streams) else None
+
+
 class AvReader:
-    """Runs in the source's thread until the file ends or `stop` is set; a live source reconnects forever."""
+    """Runs in the source's thread until the file ends or `stop` is set; a live source reconnects forever.
+
+    With an `audio` buffer, the first audio track is demuxed and decoded in the same loop as the
+    video (one open, one set of timeouts and reconnects); without one, audio is never demuxed.
+    """
 
     def __init__(
         self,
@@ -89,15 +111,19 @@ class AvReader:
         stats: SourceStats,
         sink: ReaderSink,
         stop: threading.Event,
+        audio: AudioBuffer | None = None,
     ) -> None:
         self.name, self.url, self.live, self.realtime = name, url, live, realtime
         self.defaults, self.stats, self.sink, self.stop = defaults, stats, sink, stop
+        self.audio = audio
         self._sampler = TimestampSampler(fps)
         self._clock = StreamClock(live=live)
+        self._audio_track = AudioTrack(name, AudioChunker(name, self._clock, live=live), stats) if audio else None
         self._frozen = FrozenDetector(defaults.frozen_after_seconds, defaults.frozen_max_diff)
         self._backoff = Backoff(defaults.backoff_initial_seconds, defaults.backoff_max_seconds)
         self._fps_in, self._fps_sampled = RateMeter(), RateMeter()
         self._pace_origin: float | None = None  # monotonic time of t=0 when paced in real time
+        self._flowing = False  # this connection has delivered its first frame (or audio, without video)
 
     def run(self) -> None:
         try:
@@ -105,20 +131,24 @@ class AvReader:
         except Exception as e:  # a bug must end the iterator loudly, not leave the reader waiting forever
             log.exception("%s: reader failed", self.name)
             self.sink.end(SourceError(f"{self.name}: reader failed: {one_line(e)}"))
+        finally:
+            self._end_audio()
 
     def _run_file(self) -> None:
+        noun = media_noun(self.audio is not None)
         try:
             container = open_container(self.url, live=False, defaults=self.defaults)
         except (av.error.FFmpegError, OSError) as e:
-            self._fail(f"cannot open video file {self.url}: {one_line(e)}")
+            self._fail(f"cannot open {noun} {self.url}: {one_line(e)}")
             return
         with container:
             try:
                 self._play(container)
             except (av.error.FFmpegError, OSError) as e:
-                self._fail(f"cannot read video file {self.url}: {one_line(e)}")
+                self._fail(f"cannot read {noun} {self.url}: {one_line(e)}")
                 return
         if not self.stop.is_set():
+            self._end_audio()  # the voice path knows the audio is complete before the frames end
             self.sink.end(None)
 
     def _run_live(self) -> None:
@@ -147,55 +177,111 @@ class AvReader:
 
     def _fail(self, message: str) -> None:
         self.stats.last_error = message
+        self._end_audio()
         self.sink.end(SourceError(message))
 
+    def _end_audio(self) -> None:
+        if self.audio is not None:
+            self.audio.close()
+
     def _play(self, container: av.container.InputContainer) -> None:
-        if not container.streams.video:
-            raise SourceError("no video stream")
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        step = float(1 / rate) if rate else DEFAULT_FRAME_STEP
-        self._clock.new_segment()
+        video = container.streams.video[0] if container.streams.video else None
+        audio = self._audio_track.open(container) if self._audio_track else None
+        if video is None and audio is None:
+            raise SourceError(self._no_media(container))
+        step = DEFAULT_FRAME_STEP
+        if video is not None:
+            video.thread_type = "AUTO"  # frame and slice threads: decoding is most of the reader's work
+            rate = video.average_rate or video.guessed_rate
+            step = float(1 / rate) if rate else DEFAULT_FRAME_STEP
+        streams = [s for s in (video, audio) if s is not None]
+        # Audio and video share the segment's offset only when audio is read; alone, video starts at 0 as ever.
+        self._clock.new_segment(start_of(streams) if audio is not None else None)
         self._frozen.reset()
         self._fps_in.reset()
         self._fps_sampled.reset()
-        for index, frame in enumerate(self._decoded(container, stream)):
-            wall, now = time.time(), time.monotonic()
-            self.stats.frames_decoded += 1
-            self.stats.last_frame_wall = wall
-            self.stats.fps_in = self._fps_in.tick(now)
-            if index == 0:
-                self._backoff.reset()
-                self.sink.set_state(SourceState.LIVE)
-            t = self._clock.t(frame.time, wall, step)
-            if not self._sampler.take(t):
-                continue
-            if self.realtime and not self._wait_until(t):
-                return
-            image = frame.to_ndarray(format="bgr24")  # only sampled frames pay for the conversion
-            self.stats.frames_sampled += 1
-            self.stats.fps_sampled = self._fps_sampled.tick(now)
-            if self.live:
-                frozen = self._frozen.update(image, t)
-                self.sink.set_state(SourceState.FROZEN if frozen else SourceState.LIVE)
-            self.sink.emit(Frame(self.name, index, t, wall, image))
-
-    def _decoded(self, container: av.container.InputContainer, stream: av.video.VideoStream) -> Iterator[av.VideoFrame]:
-        """Decoded frames; a packet or frame the decoder finds corrupt is skipped and counted."""
-        for packet in container.demux(stream):
+        self._flowing = False
+        index = 0
+        for packet in container.demux(*streams):
             if self.stop.is_set():
                 return
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError as e:
-                self.stats.decode_errors += 1
-                log.debug("%s: skipped a bad packet: %s", self.name, one_line(e))
+            if audio is not None and packet.stream_index == audio.index:
+                if not self._audio(packet, audio_only=video is None):
+                    return
                 continue
-            for frame in frames:
-                if frame.is_corrupt:
-                    self.stats.decode_errors += 1
-                    continue
-                yield frame
+            for frame in self._decoded(packet):
+                if not self._video(frame, index, step):
+                    return
+                index += 1
+        if audio is not None:
+            self._audio(None, audio_only=video is None)
+
+    def _no_media(self, container: av.container.InputContainer) -> str:
+        if self._audio_track is None:
+            return "no video stream"
+        if container.streams.audio:
+            return "no video stream, and its audio cannot be decoded"
+        return "no video and no audio stream"
+
+    def _video(self, frame: av.VideoFrame, index: int, step: float) -> bool:
+        """One decoded frame; False when stopped meanwhile."""
+        wall, now = time.time(), time.monotonic()
+        self.stats.frames_decoded += 1
+        self.stats.last_frame_wall = wall
+        self.stats.fps_in = self._fps_in.tick(now)
+        if not self._flowing:
+            self._started()
+        t = self._clock.t(frame.time, wall, step)
+        if not self._sampler.take(t):
+            return True
+        if self.realtime and not self._wait_until(t):
+            return False
+        image = frame.to_ndarray(format="bgr24")  # only sampled frames pay for the conversion
+        self.stats.frames_sampled += 1
+        self.stats.fps_sampled = self._fps_sampled.tick(now)
+        if self.live:
+            frozen = self._frozen.update(image, t)
+            self.sink.set_state(SourceState.FROZEN if frozen else SourceState.LIVE)
+        self.sink.emit(Frame(self.name, index, t, wall, image))
+        return True
+
+    def _audio(self, packet: av.Packet | None, *, audio_only: bool) -> bool:
+        """Decode one audio packet (None: flush at the end) into the buffer; False when stopped meanwhile.
+        A live buffer drops its oldest audio rather than wait, so video never waits for the voice path."""
+        assert self._audio_track is not None and self.audio is not None
+        chunks: list[AudioChunk] = self._audio_track.decode(packet, time.time())
+        if self._audio_track.failed:
+            self.audio.close()
+        for chunk in chunks:
+            if audio_only and not self._flowing:
+                self._started()
+            if audio_only and self.realtime and not self._wait_until(chunk.t):
+                return False
+            if not self.audio.put(chunk):
+                return False
+            self.stats.audio_seconds += chunk.seconds
+            self.stats.audio_dropped_seconds = self.audio.dropped_seconds
+        return True
+
+    def _started(self) -> None:
+        """The first frame (or, without video, the first audio) of a connection."""
+        self._flowing = True
+        self._backoff.reset()
+        self.sink.set_state(SourceState.LIVE)
+
+    def _decoded(self, packet: av.Packet) -> Iterator[av.VideoFrame]:
+        """Decoded frames; a packet or frame the decoder finds corrupt is skipped and counted."""
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as e:
+            self.stats.decode_errors += 1
+            log.debug("%s: skipped a bad packet: %s", self.name, one_line(e))
+            return
+        for frame in frames:
+            if frame.is_corrupt:
+                self.stats.decode_errors += 1
+                continue
+            yield frame
 
     def _wait_until(self, t: float) -> bool:
         """Real-time pacing by PTS; False when stopped meanwhile."""

@@ -1,4 +1,4 @@
-"""A video source as the asyncio side sees it: sampled frames, a state, counters."""
+"""A source as the asyncio side sees it: sampled frames, its audio buffer, a state, counters."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..config import SourceDefaults
 from ..errors import SourceError
 from ..records import Frame
+from .audio_buffer import AudioBuffer
 from .av_reader import AvReader
 from .handoff import Handoff
 from .state import SourceState, SourceStats
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 # close() waits this long for the reader thread; one stuck in a network read exits by itself
 # within the read timeout, and touches nothing shared once stopped.
 CLOSE_JOIN_SECONDS = 0.5
+AUDIO_BUFFER_SECONDS = 30.0  # audio held for a voice path that is behind, before a live source drops it
 
 StateCallback = Callable[[str, SourceState], None]
 
@@ -30,10 +32,15 @@ class _End:
 
 
 class Source:
-    """One camera or file. Iterate `frames()` once for its sampled frames; `close()` ends it.
+    """One camera, microphone or file. Iterate `frames()` once for its sampled frames; `close()` ends it.
 
     A file ends (or raises SourceError before any frame if it cannot be read); a live source
     never raises and never ends by itself: it reconnects with backoff until closed.
+
+    With `audio=True`, the audio decoded while `frames()` is iterated goes to `audio` (an
+    AudioBuffer, None without audio): a file waits for the voice path, a live source drops its
+    oldest audio instead. A source with audio and no video yields no frames; its frames() still
+    ends when a file does.
     """
 
     def __init__(
@@ -47,6 +54,8 @@ class Source:
         realtime: bool = False,
         duration: float | None = None,
         on_state: StateCallback | None = None,
+        audio: bool = False,
+        audio_buffer_seconds: float = AUDIO_BUFFER_SECONDS,
     ) -> None:
         self.name = name
         self.url = url
@@ -57,10 +66,20 @@ class Source:
         self._defaults = defaults
         # a camera does not wait for its viewer: live feeds (and files paced like one) drop the oldest
         self._drop_oldest = live or realtime
+        self.audio = AudioBuffer(audio_buffer_seconds, drop_oldest=self._drop_oldest) if audio else None
         self._stop = threading.Event()
         self._state_lock = threading.Lock()
         self._reader = AvReader(
-            name, url, live=live, realtime=realtime, fps=fps, defaults=defaults, stats=self.stats, sink=self, stop=self._stop
+            name,
+            url,
+            live=live,
+            realtime=realtime,
+            fps=fps,
+            defaults=defaults,
+            stats=self.stats,
+            sink=self,
+            stop=self._stop,
+            audio=self.audio,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handoff: Handoff[Frame | _End] | None = None
@@ -89,6 +108,8 @@ class Source:
             return
         self._stop.set()
         self.set_state(SourceState.STOPPED)
+        if self.audio is not None:
+            self.audio.close()  # also frees a reader waiting for room in it
         if self._handoff is not None:
             self._handoff.close(_End())
         if self._thread is not None:

@@ -19,6 +19,12 @@ class SourceState(str, enum.Enum):
         return self in (SourceState.ENDED, SourceState.STOPPED)
 
 
+class AudioState(str, enum.Enum):
+    NONE = "none"  # no audio track (or audio not asked for)
+    OK = "ok"  # an audio track is being decoded
+    FAILED = "failed"  # the track is there but cannot be decoded; video goes on without it
+
+
 @dataclass
 class SourceStats:
     """Written by the source's reader thread (the counters) and its loop (state, dropped); read anywhere."""
@@ -33,3 +39,7 @@ class SourceStats:
     last_error: str | None = None
     fps_in: float = 0.0  # decoded frames per second, recently
     fps_sampled: float = 0.0  # sampled frames per second, recently
+    audio_state: AudioState = AudioState.NONE
+    audio_seconds: float = 0.0  # audio delivered to the buffer, seconds at 16 kHz
+    audio_decode_errors: int = 0  # damaged audio packets or frames skipped
+    audio_dropped_seconds: float = 0.0  # oldest audio thrown away because the voice path was behind (live only)

@@ -1,6 +1,6 @@
 """A live stream fed by the tracks of a WebRTC peer connection.
 
-Video frames are sampled by their RTP timestamps like any camera's, audio goes to a 16 kHz buffer.
+Video frames are sampled by their RTP timestamps like any camera's, audio goes to an AudioBuffer.
 Everything runs on the event loop except the one costly step, converting a sampled frame to BGR.
 """
 
@@ -22,11 +22,14 @@ from aiortc.mediastreams import MediaStreamError
 from ..config import SourceDefaults
 from ..records import Frame
 from ..sources import SourceState, SourceStats
+from ..sources.audio_buffer import AudioBuffer
+from ..sources.audio_chunker import AudioChunker
+from ..sources.base import AUDIO_BUFFER_SECONDS
 from ..sources.clock import StreamClock
 from ..sources.frozen import FrozenDetector
 from ..sources.rate import RateMeter
 from ..sources.sampler import TimestampSampler
-from .audio import AudioBuffer
+from .audio import read_audio
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,9 @@ class TrackSource(abc.ABC):
     no track is missed; `lost()` says when that peer is gone (connection failed or closed, video
     ended, or no video within the open/read timeouts). Subclasses decide in `_run` what then happens:
     a push ends its stream, a pull reconnects.
+
+    With `audio` (the default: a WebRTC peer always sends its audio), the peer's audio goes to
+    `audio`, an AudioBuffer that drops its oldest chunks when nobody keeps up; None without.
     """
 
     is_live = True
@@ -50,14 +56,18 @@ class TrackSource(abc.ABC):
         fps: float,
         defaults: SourceDefaults,
         on_close: Callable[[TrackSource], None] | None = None,
+        audio: bool = True,
+        audio_buffer_seconds: float = AUDIO_BUFFER_SECONDS,
     ) -> None:
         self.name = name
         self.stats = SourceStats()
-        self.audio = AudioBuffer()
+        self.audio = AudioBuffer(audio_buffer_seconds, drop_oldest=True) if audio else None
         self.on_close = on_close
         self._defaults = defaults
         self._sampler = TimestampSampler(fps)
-        self._clock = StreamClock(live=True)
+        # RTP timestamps of audio and video start at unrelated random values: each gets its own offset.
+        self._clock = StreamClock(live=True, shared_pts=False)
+        self._audio_chunker = AudioChunker(name, self._clock, live=True)
         self._frozen = FrozenDetector(defaults.frozen_after_seconds, defaults.frozen_max_diff)
         self._fps_in, self._fps_sampled = RateMeter(), RateMeter()
         # None marks the end; live video drops the oldest frame when the pipeline is behind.
@@ -91,6 +101,8 @@ class TrackSource(abc.ABC):
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
         await self.detach()
+        if self.audio is not None:
+            self.audio.close()
         self._finish()
         if self.on_close is not None:
             self.on_close(self)
@@ -115,7 +127,7 @@ class TrackSource(abc.ABC):
         self._frozen.reset()
         self._fps_in.reset()
         self._fps_sampled.reset()
-        self.audio.new_connection()
+        self._audio_chunker.new_segment()
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -124,7 +136,7 @@ class TrackSource(abc.ABC):
             if track.kind == "video":
                 self._spawn(self._read_video(track), "video")
             elif track.kind == "audio":
-                self._spawn(self._read_audio(track), "audio")
+                self._spawn(read_audio(track, self._audio_chunker, self.audio, self.stats), "audio")
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -219,12 +231,3 @@ class TrackSource(abc.ABC):
             self._queue.get_nowait()
             self.stats.dropped += 1
         self._queue.put_nowait(frame)
-
-    async def _read_audio(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return  # a peer may stop its microphone and go on with video
-            assert isinstance(frame, av.AudioFrame)
-            self.audio.add(frame)

@@ -13,6 +13,7 @@ from aiortc import RTCSessionDescription
 from ..config import IceServer, SourceDefaults
 from ..sources import SourceState
 from ..sources.av_reader import one_line
+from ..sources.base import AUDIO_BUFFER_SECONDS
 from ..sources.rate import Backoff
 from .peer import new_peer
 from .track_source import TrackSource
@@ -40,9 +41,17 @@ class WhepSource(TrackSource):
     When the server goes away the source reconnects with backoff until closed, like an RTSP camera."""
 
     def __init__(
-        self, name: str, url: str, *, fps: float, defaults: SourceDefaults, ice_servers: Sequence[IceServer] = ()
+        self,
+        name: str,
+        url: str,
+        *,
+        fps: float,
+        defaults: SourceDefaults,
+        ice_servers: Sequence[IceServer] = (),
+        audio: bool = True,
+        audio_buffer_seconds: float = AUDIO_BUFFER_SECONDS,
     ) -> None:
-        super().__init__(name, fps=fps, defaults=defaults)
+        super().__init__(name, fps=fps, defaults=defaults, audio=audio, audio_buffer_seconds=audio_buffer_seconds)
         self.url = url
         self._endpoint = http_url(url)
         self._ice_servers = ice_servers
