@@ -33,17 +33,18 @@ class ReclusterConfig(StrictModel):
 
 
 class VoiceReclusterConfig(ReclusterConfig):
-    """The same pass over good speech turns. Speaker embeddings sit closer together than face
-    embeddings (same speaker's turns ~0.57-0.82 cosine, different speakers' ~0.38-0.46 with CAM++),
-    so the merge guard is higher and a split needs less separation than for faces."""
+    """The same pass over good speech turns, with guards of its own. Voice groups are compared by
+    M3-Agent's mean pairwise cosine (the matching score), not by the direction of their means:
+    speaker embeddings share a large common part that averaging keeps. The guards sit between
+    what CAM++ gives on real speech: the same speaker's turns ~0.57-0.82, different ~0.38-0.46."""
 
     every_faces: int = Field(20, ge=1, description="...or after this many new buffered good speech turns.")
     buffer_size: int = Field(2000, ge=10, description="Most recent good speech turns kept for re-clustering.")
     merge_min_similarity: float = Field(
-        0.6, gt=0, le=1, description="Two voice nodes in one cluster merge only if their mean vectors are this similar."
+        0.55, gt=0, le=1, description="Two voice nodes in one cluster merge only if their mean pairwise cosine is at least this."
     )
     split_max_similarity: float = Field(
-        0.45, ge=-1, le=1, description="A voice node splits only if its clusters' mean vectors are at most this similar."
+        0.5, ge=-1, le=1, description="A voice node splits only if its clusters' mean pairwise cosine is at most this."
     )
 
 

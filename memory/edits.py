@@ -157,15 +157,17 @@ class Edits:
         """HDBSCAN over one kind's buffered tracks, then splits and merges (see memory.recluster)."""
         started = time.perf_counter()
         buffer = self._identities.buffers[kind]
-        cfg = self._identities.policies[kind].recluster
+        policy = self._identities.policies[kind]
+        cfg, pairwise = policy.recluster, policy.pairwise_groups
         buffer.new_faces = 0
         tracks = buffer.track_means()
-        labels = cluster(tracks.units, cfg)
-        for node_id, groups in plan_splits(tracks, labels, self._node_map(tracks.track_ids), cfg):
+        labels = cluster(tracks.units, cfg, pairwise)
+        for node_id, groups in plan_splits(tracks, labels, self._node_map(tracks.track_ids), cfg, pairwise):
             for group in groups:
                 self._split(node_id, group, manual=False)
         node_of = self._node_map(tracks.track_ids)
-        merges = plan_merges(tracks, labels, node_of, self._nodes.unit_mean, self._priority, self.cannot_link, cfg)
+        vector = self._nodes.mean if pairwise else self._nodes.unit_mean  # (a node's mean: M3's score, as in matching)
+        merges = plan_merges(tracks, labels, node_of, vector, self._priority, self.cannot_link, cfg)
         for survivor, *others in merges:
             for other in others:
                 self.merge_into(survivor, other, manual=False)

@@ -90,6 +90,9 @@ class NodeTable:
         node = self.rows.get(node_id)
         return None if node is None else node.kind
 
+    def mean(self, node_id: int) -> Vectors | None:
+        return self.rows[node_id].mean
+
     def unit_mean(self, node_id: int) -> Vectors | None:
         mean = self.rows[node_id].mean
         return None if mean is None else (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)

@@ -37,6 +37,7 @@ class Progress:
 
 class KindPolicy(ABC):
     kind: NodeKind
+    pairwise_groups: bool  # re-clustering compares groups by mean pairwise cosine, else by mean direction (recluster.centre)
 
     def __init__(self, cfg: MemoryConfig) -> None:
         self.cfg = cfg
@@ -74,6 +75,7 @@ class KindPolicy(ABC):
 
 class FacePolicy(KindPolicy):
     kind = NodeKind.FACE
+    pairwise_groups = False
 
     @property
     def matching_threshold(self) -> float:
@@ -105,6 +107,7 @@ class FacePolicy(KindPolicy):
 
 class VoicePolicy(KindPolicy):
     kind = NodeKind.VOICE
+    pairwise_groups = True
 
     @property
     def matching_threshold(self) -> float:

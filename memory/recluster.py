@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -79,8 +80,9 @@ class FaceBuffer:
         return TrackMeans(ids, units.astype(np.float32), np.array([counts[t] for t in ids], np.int64))
 
 
-def cluster(units: Vectors, cfg: ReclusterConfig) -> npt.NDArray[np.int64]:
-    """HDBSCAN labels (-1 = noise) of unit vectors, then clusters as close as a merge accepts are joined.
+def cluster(units: Vectors, cfg: ReclusterConfig, pairwise: bool = False) -> npt.NDArray[np.int64]:
+    """HDBSCAN labels (-1 = noise) of unit vectors, then clusters as close as a merge accepts are joined
+    (closeness of two groups: see `centre`).
 
     The join is one addition to M3-Agent: HDBSCAN keeps a person's sharp and blurred faces as two
     clusters (each is dense on its own), which is exactly the duplicate this pass exists to find.
@@ -92,14 +94,16 @@ def cluster(units: Vectors, cfg: ReclusterConfig) -> npt.NDArray[np.int64]:
     np.fill_diagonal(distance, 0.0)
     model = HDBSCAN(min_cluster_size=cfg.min_cluster_size, metric="precomputed", copy=False)
     labels = model.fit_predict(distance).astype(np.int64)
-    return _join_close_clusters(units, labels, cfg.merge_min_similarity)
+    return _join_close_clusters(units, labels, cfg.merge_min_similarity, pairwise)
 
 
-def _join_close_clusters(units: Vectors, labels: npt.NDArray[np.int64], min_similarity: float) -> npt.NDArray[np.int64]:
+def _join_close_clusters(
+    units: Vectors, labels: npt.NDArray[np.int64], min_similarity: float, pairwise: bool
+) -> npt.NDArray[np.int64]:
     found = sorted(set(labels.tolist()) - {-1})
     if len(found) < 2:
         return labels
-    means = np.stack([_unit(units[labels == c].sum(axis=0)) for c in found])
+    means = np.stack([centre(units[labels == c], np.ones(int((labels == c).sum()), units.dtype), pairwise) for c in found])
     i, j = np.nonzero(np.triu(means @ means.T >= min_similarity, k=1))
     joined = labels.copy()
     for group in connected_groups(zip(i.tolist(), j.tolist())):
@@ -108,12 +112,21 @@ def _join_close_clusters(units: Vectors, labels: npt.NDArray[np.int64], min_simi
     return joined
 
 
-def _unit(v: Vectors) -> Vectors:
-    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+def centre(units: Vectors, weights: npt.NDArray[Any], pairwise: bool) -> Vectors:
+    """The vector that stands for a group in comparisons: dot(centre_a, centre_b) is the cosine of
+    their mean directions, or with `pairwise` M3-Agent's mean pairwise cosine between their members.
+
+    Faces compare directions. Speaker embeddings share a large common part that averaging keeps,
+    so the directions of two big groups of different speakers grow alike (toward that common
+    part) while their mean pairwise cosine stays where single turns are: voices compare that."""
+    total = (units * weights[:, None]).sum(axis=0)
+    if pairwise:
+        return (total / max(float(weights.sum()), 1e-12)).astype(np.float32)
+    return (total / max(float(np.linalg.norm(total)), 1e-12)).astype(np.float32)
 
 
 def plan_splits(
-    tracks: TrackMeans, labels: npt.NDArray[np.int64], node_of: dict[int, int], cfg: ReclusterConfig
+    tracks: TrackMeans, labels: npt.NDArray[np.int64], node_of: dict[int, int], cfg: ReclusterConfig, pairwise: bool = False
 ) -> list[tuple[int, list[list[int]]]]:
     """Nodes whose tracks fall into clearly different clusters: (node, [track ids to move out, per new node]).
 
@@ -127,7 +140,7 @@ def plan_splits(
     for node, groups in by_node.items():
         if len(groups) < 2:
             continue
-        means = {lab: _unit((tracks.units[idx] * tracks.faces[idx, None]).sum(axis=0)) for lab, idx in groups.items()}
+        means = {lab: centre(tracks.units[idx], tracks.faces[idx], pairwise) for lab, idx in groups.items()}
         main = max(groups, key=lambda lab: int(tracks.faces[groups[lab]].sum()))
         leave = [
             [tracks.track_ids[i] for i in idx]
@@ -143,14 +156,14 @@ def plan_merges(
     tracks: TrackMeans,
     labels: npt.NDArray[np.int64],
     node_of: dict[int, int],
-    node_unit: Callable[[int], Vectors | None],
+    node_vector: Callable[[int], Vectors | None],
     priority: Callable[[int], tuple[float, ...]],
     cannot_link: set[tuple[int, int]],
     cfg: ReclusterConfig,
 ) -> list[list[int]]:
     """Groups of nodes to merge, survivor first.
 
-    Nodes sharing a cluster merge only if the candidate's mean is at least merge_min_similarity
+    Nodes sharing a cluster merge only if the candidate's vector (see `centre`) is at least merge_min_similarity
     to the survivor's (HDBSCAN puts even noise-level points in some cluster when the data are
     sparse, so the cluster alone is not proof) and no hand-made split forbids the pair."""
     nodes_in: dict[int, set[int]] = {}
@@ -163,10 +176,10 @@ def plan_merges(
             continue
         groups: list[list[int]] = []
         for node in sorted(members, key=priority):
-            unit = node_unit(node)
-            if unit is None:
+            vector = node_vector(node)
+            if vector is None:
                 continue
-            home = next((g for g in groups if _can_join(g, node, unit, node_unit, cannot_link, cfg)), None)
+            home = next((g for g in groups if _can_join(g, node, vector, node_vector, cannot_link, cfg)), None)
             if home is None:
                 groups.append([node])
             else:
@@ -178,13 +191,13 @@ def plan_merges(
 def _can_join(
     group: list[int],
     node: int,
-    unit: Vectors,
-    node_unit: Callable[[int], Vectors | None],
+    vector: Vectors,
+    node_vector: Callable[[int], Vectors | None],
     cannot_link: set[tuple[int, int]],
     cfg: ReclusterConfig,
 ) -> bool:
-    survivor = node_unit(group[0])
-    if survivor is None or float(survivor @ unit) < cfg.merge_min_similarity:
+    survivor = node_vector(group[0])
+    if survivor is None or float(survivor @ vector) < cfg.merge_min_similarity:
         return False
     return not any(_pair(node, other) in cannot_link for other in group)
 
