@@ -1,0 +1,188 @@
+"""Speed and diarization quality of the voice path on real multi-speaker speech with a reference RTTM.
+
+    python tools/bench_voices.py                      # the pyannote sample (2 speakers, 30 s)
+    python tools/bench_voices.py RTTM... --audio-dir DIR [--seconds 30]   # every file named in the RTTMs
+    python tools/bench_voices.py --thresholds 0.3,0.4,0.5 --change-thresholds 0.25,0.3,0.35
+
+Per stage (VAD, turn splitting + embedding, ASR): seconds and real-time factor. Then, per threshold,
+an online clustering that follows the memory's rule for voices (a turn joins the node with the best
+mean cosine to its stored embeddings if it reaches the threshold, else a good turn founds a node;
+only good turns are stored, at most 20 per node), scored against the RTTM over speech time:
+BCubed precision / recall / F over single-speaker reference time, coverage (reference speech covered
+by a turn that got a node), and nodes per speaker. Each file is its own memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # real speech helpers
+
+from support.speech import SpeakerSpan, pyannote_sample_files, read_audio, read_rttm  # noqa: E402
+
+from streamer.records import SAMPLE_RATE  # noqa: E402
+from streamer.voices.asr import Transcriber  # noqa: E402
+from streamer.voices.config import AsrConfig, VoicesConfig  # noqa: E402
+from streamer.voices.speaker import SpeakerEmbedder  # noqa: E402
+from streamer.voices.turns import Turn, TurnSplitter  # noqa: E402
+from streamer.voices.vad import SpeechSegment, StreamingVad, load_silero  # noqa: E402
+
+FRAME = 0.01  # seconds per scoring frame
+FEED = 0.02  # seconds per chunk fed to the VAD, like a live decoder
+
+
+@dataclass
+class Clip:
+    name: str
+    samples: npt.NDArray[np.float32]
+    spans: list[SpeakerSpan]
+
+
+def load_clips(rttms: list[str], audio_dir: str | None, seconds: float | None) -> list[Clip]:
+    if not rttms:
+        wav, rttm = pyannote_sample_files()
+        return [Clip("sample", read_audio(wav), read_rttm(rttm.read_text()))]
+    clips = []
+    for path in rttms:
+        by_uri: dict[str, list[SpeakerSpan]] = {}
+        for line in Path(path).read_text().splitlines():
+            if line.strip():
+                by_uri.setdefault(line.split()[1], []).extend(read_rttm(line))
+        for uri, spans in sorted(by_uri.items()):
+            wav = Path(audio_dir or Path(path).parent) / f"{uri}.wav"
+            if not wav.is_file():
+                print(f"skipped {uri}: no {wav}", file=sys.stderr)
+                continue
+            x = read_audio(wav)
+            clips.append(Clip(uri, x[: int(seconds * SAMPLE_RATE)] if seconds else x, spans))
+    return clips
+
+
+def run_vad(cfg: VoicesConfig, x: npt.NDArray[np.float32], session: object) -> list[SpeechSegment]:
+    vad = StreamingVad(cfg.vad, session)  # type: ignore[arg-type]
+    step = int(FEED * SAMPLE_RATE)
+    out = []
+    for i in range(0, len(x), step):
+        out += vad.feed(x[i : i + step], i / SAMPLE_RATE)
+    return out + vad.flush()
+
+
+def cluster(turns: list[Turn], threshold: float, capacity: int = 20) -> list[int | None]:
+    """Node per turn under the memory's matching rule (mean cosine to a node's stored embeddings)."""
+    nodes: list[list[npt.NDArray[np.float32]]] = []
+    out: list[int | None] = []
+    for turn in turns:
+        node = None
+        if turn.embedding is not None and nodes:
+            scores = [float(np.mean(np.stack(embs) @ turn.embedding)) for embs in nodes]
+            best = int(np.argmax(scores))
+            node = best if scores[best] >= threshold else None
+        if node is None and turn.good:
+            nodes.append([])
+            node = len(nodes) - 1
+        if node is not None and turn.good:
+            nodes[node] = (nodes[node] + [turn.embedding])[-capacity:]  # type: ignore[list-item]
+        out.append(node)
+    return out
+
+
+def frames_of(spans: list[SpeakerSpan], n: int) -> npt.NDArray[np.int64]:
+    """Reference label per frame: speaker index, -1 silence, -2 overlap."""
+    names = sorted({s.speaker for s in spans})
+    ref = np.full(n, -1)
+    for s in spans:
+        a, b = int(s.start / FRAME), min(int(s.end / FRAME), n)
+        k = names.index(s.speaker)
+        seg = ref[a:b]
+        seg[(seg != -1) & (seg != k)] = -2
+        seg[seg == -1] = k
+    return ref
+
+
+def score(clip: Clip, turns: list[Turn], nodes: list[int | None]) -> dict[str, float]:
+    n = int(len(clip.samples) / SAMPLE_RATE / FRAME)
+    ref = frames_of(clip.spans, n)
+    hyp = np.full(n, -1)
+    for turn, node in zip(turns, nodes):
+        if node is not None:
+            hyp[int(turn.t_start / FRAME) : int(turn.t_end / FRAME)] = node
+    speech = ref != -1
+    both = (ref >= 0) & (hyp >= 0)
+    r, h = ref[both], hyp[both]
+    joint = np.zeros((r.max(initial=0) + 1, h.max(initial=0) + 1))
+    np.add.at(joint, (r, h), 1)
+    total = joint.sum()
+    precision = float((joint**2 / np.maximum(joint.sum(axis=0, keepdims=True), 1)).sum() / total) if total else 0.0
+    recall = float((joint**2 / np.maximum(joint.sum(axis=1, keepdims=True), 1)).sum() / total) if total else 0.0
+    return {
+        "frames": float(total),
+        "precision": precision,
+        "recall": recall,
+        "coverage": float((speech & (hyp >= 0)).sum() / max(speech.sum(), 1)),
+        "speakers": float(len({s.speaker for s in clip.spans})),
+        "nodes": float(len({x for x in nodes if x is not None})),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("rttm", nargs="*", help="reference RTTM files (default: the pyannote sample)")
+    ap.add_argument("--audio-dir", help="folder holding <uri>.wav (default: beside each RTTM)")
+    ap.add_argument("--seconds", type=float, help="score only the first SECONDS of each file (its annotated part)")
+    ap.add_argument("--thresholds", default="0.3,0.35,0.4,0.45,0.5", help="matching thresholds to score")
+    ap.add_argument("--change-thresholds", help="turn change thresholds to compare (default: the configured one)")
+    ap.add_argument("--no-asr", action="store_true", help="skip the ASR stage")
+    args = ap.parse_args()
+
+    clips = load_clips(args.rttm, args.audio_dir, args.seconds)
+    audio_s = sum(len(c.samples) for c in clips) / SAMPLE_RATE
+    cfg = VoicesConfig()
+    session, embedder = load_silero(), SpeakerEmbedder(threads=cfg.threads)
+    t = time.perf_counter()
+    segments = [run_vad(cfg, c.samples, session) for c in clips]
+    vad_s = time.perf_counter() - t
+    print(f"{len(clips)} file(s), {audio_s:.0f} s of audio, {sum(map(len, segments))} VAD segments")
+    print(f"VAD        {vad_s:7.2f} s  RTF {vad_s / audio_s:.4f}")
+
+    changes = [float(v) for v in args.change_thresholds.split(",")] if args.change_thresholds else [cfg.turns.change_threshold]
+    results = {}
+    for change in changes:
+        splitter = TurnSplitter(cfg.turns.model_copy(update={"change_threshold": change}), embedder)
+        t = time.perf_counter()
+        turns = [[turn for seg in segs for turn in splitter.split(seg)] for segs in segments]
+        emb_s = time.perf_counter() - t
+        n_turns, n_good = sum(map(len, turns)), sum(tr.good for ts in turns for tr in ts)
+        print(f"turns+emb  {emb_s:7.2f} s  RTF {emb_s / audio_s:.4f}  (change {change}: {n_turns} turns, {n_good} good)")
+        results[change] = turns
+
+    if not args.no_asr:
+        transcriber = Transcriber(AsrConfig())
+        turns = results[changes[0]]
+        t = time.perf_counter()
+        texts = [transcriber.transcribe([tr.samples for tr in ts]) for ts in turns]
+        asr_s = time.perf_counter() - t
+        words = sum(len(x.split()) for ts in texts for x in ts if x)
+        print(f"ASR        {asr_s:7.2f} s  RTF {asr_s / audio_s:.4f}  ({transcriber.calls} calls, {words} words)")
+
+    print("\nchange  match   BCubed P     R     F  coverage  nodes/speakers")
+    for change, turns in results.items():
+        for threshold in [float(v) for v in args.thresholds.split(",")]:
+            rows = [score(c, ts, cluster(ts, threshold)) for c, ts in zip(clips, turns)]
+            w = np.array([r["frames"] for r in rows])
+            p = float(np.average([r["precision"] for r in rows], weights=w))
+            r_ = float(np.average([r["recall"] for r in rows], weights=w))
+            f = 2 * p * r_ / (p + r_) if p + r_ else 0.0
+            cov = float(np.mean([r["coverage"] for r in rows]))
+            ratio = sum(r["nodes"] for r in rows) / sum(r["speakers"] for r in rows)
+            print(f"{change:6.2f}  {threshold:5.2f}   {p:8.3f} {r_:5.3f} {f:5.3f}  {cov:8.3f}  {ratio:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
