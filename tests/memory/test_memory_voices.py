@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 from realfaces import FaceBank
-from scenario import Clock, Scene, speaker_turns
+from scenario import Clock, Scene
 
 from memory import Memory, MemoryConfig, MemoryGraphError, NodeKind, NodeStatus, SpeechTurn
 from memory.schema import SCHEMA_VERSION
