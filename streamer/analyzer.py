@@ -21,9 +21,10 @@ from memory.records import FaceObservation, TrackEvidence
 
 from .config import Config
 from .faces.align import align_faces, appearance_signatures, crop_jpeg
-from .faces.detector import DetectionSchedule, FaceDetector
+from .faces.detector import FaceDetector
 from .faces.embedder import FaceEmbedder
-from .faces.tracker import FaceTracker, SceneCutDetector
+from .faces.search import FaceSearch, SearchStats
+from .faces.tracker import FaceTracker
 from .memory_worker import MemoryWorker
 from .records import FaceDetections, Frame
 
@@ -49,6 +50,7 @@ class AnalyzerStats:
     recent: StageTimes = field(default_factory=StageTimes)  # seconds per frame, moving average: health now
     latency: float = 0.0  # seconds from decode (frame.wall_time) to analysis done, summed over frames
     nodes: set[int] = field(default_factory=set)  # identities seen on this stream
+    search: SearchStats = field(default_factory=SearchStats)
 
 
 @dataclass
@@ -60,10 +62,10 @@ class FrameResult:
 
 
 def _detect(
-    detector: FaceDetector, cuts: SceneCutDetector, image: npt.NDArray[np.uint8], coarse: bool
+    search: FaceSearch, image: npt.NDArray[np.uint8], t: float, tracked: npt.NDArray[np.float32]
 ) -> tuple[FaceDetections, bool, npt.NDArray[np.float32]]:
-    faces = detector.detect(image, coarse)
-    return faces, cuts(image), appearance_signatures(image, faces.kps)
+    faces, cut = search.find(image, t, tracked)
+    return faces, cut, appearance_signatures(image, faces.kps)
 
 
 class StreamAnalyzer:
@@ -80,22 +82,19 @@ class StreamAnalyzer:
     ) -> None:
         self.stream = stream
         self._min_det, self._min_quality = gates
-        self._detector = detector
         self._embedder = embedder
         self._memory = memory
         self._executor = infer_executor
-        self._cuts = SceneCutDetector(cfg.tracker.scene_cut_threshold)
-        self._schedule = DetectionSchedule(cfg.models)
+        self._search = FaceSearch(detector, cfg.models, cfg.tracker.scene_cut_threshold)
         self.tracker = FaceTracker(cfg.tracker, lambda: next(track_ids))
         self._best_crop_quality: dict[int, float] = {}
-        self.stats = AnalyzerStats()
+        self.stats = AnalyzerStats(search=self._search.stats)
 
     async def process(self, frame: Frame) -> FrameResult:
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        coarse = self._schedule.coarse(frame.t, frame.image.shape, self.tracker.smallest_face())
         faces, cut, signatures = await loop.run_in_executor(
-            self._executor, _detect, self._detector, self._cuts, frame.image, coarse
+            self._executor, _detect, self._search, frame.image, frame.t, self.tracker.visible()
         )
         t1 = time.perf_counter()
         due = self.tracker.update(faces, frame.t, scene_cut=cut, signatures=signatures)

@@ -39,7 +39,25 @@ class ModelConfig(StrictModel):
         description="Between full passes, detect at this smaller size while every tracked face is big enough; 0: never.",
     )
     full_detect_every_seconds: float = Field(
-        1.0, gt=0, description="A full-size detection pass at least this often, to catch new small faces."
+        1.0,
+        gt=0,
+        description="A full-size search of the whole frame at least this often, to catch new faces (small or still).",
+    )
+    crop_det_size: int = Field(
+        160,
+        ge=0,
+        le=640,
+        multiple_of=32,
+        description="Between searches, detect tracked faces on crops around them at this input size; 0: always search "
+        "the whole frame.",
+    )
+    crop_scale: float = Field(2.0, ge=1.5, le=4.0, description="Side of a track's crop, in units of its face's longer side.")
+    search_change_fraction: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Search the whole frame at once when this fraction of it, outside the tracked faces' crops, changed "
+        "since the last analysed frame (someone may have come in).",
     )
     coarse_min_face_px: int = Field(
         24, ge=8, description="Smallest tracked face, in pixels at the coarse size, that still allows a coarse pass."

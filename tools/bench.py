@@ -63,6 +63,10 @@ def run_streamer(video: str, model_dir: str | None) -> dict[str, float]:
         "faces_with_identity_pct": 100.0 * s.faces_with_node / max(1, s.faces),
         "identities": summary.identities,
         "peak_rss_mb": _peak_rss_mb(),
+        "searched_full": s.search.full,
+        "searched_coarse": s.search.coarse,
+        "crop_frames": s.search.crops,
+        "skipped_frames": s.search.skipped,
     }
 
 

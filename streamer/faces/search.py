@@ -1,0 +1,93 @@
+"""Where to look for faces in a sampled frame: the whole frame, crops around the tracked faces, or nowhere.
+
+A face that is tracked does not need a search of the whole frame: the detector looks at a square
+around each face seen in the last frame (a few ms at 160 px). The whole frame is searched
+- at full size at least every `full_detect_every_seconds` (new small or still faces),
+- at once on a scene cut, when the frame changed where no tracked face is (a grey-thumbnail
+  difference masked by the crops and the bodies below them: someone may have come in), or when a
+  crop lost its face,
+- and always when crops would cost more than a search (many faces).
+A still scene with nobody in it costs no detection at all between the periodic searches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ..config import ModelConfig
+from ..records import FaceDetections
+from .detector import FaceDetector, crop_regions, input_size
+from .tracker import SceneCutDetector
+
+
+@dataclass
+class SearchStats:
+    """How each analysed frame was searched, for the benchmark."""
+
+    full: int = 0  # whole frame at full size
+    coarse: int = 0  # whole frame at the coarse size
+    crops: int = 0  # frames done with crops alone
+    crop_runs: int = 0  # detector runs on crops (including those whose frame was searched after all)
+    skipped: int = 0  # frames with no face tracked and nothing changed
+
+
+class FaceSearch:
+    """One stream's detection; not thread-safe (a stream analyses one frame at a time)."""
+
+    def __init__(self, detector: FaceDetector, cfg: ModelConfig, scene_cut_threshold: float) -> None:
+        self._detector = detector
+        self._cfg = cfg
+        self._cuts = SceneCutDetector(scene_cut_threshold)
+        self._last_full = -np.inf
+        self.stats = SearchStats()
+
+    def find(
+        self, image: npt.NDArray[np.uint8], t: float, tracked: npt.NDArray[np.float32]
+    ) -> tuple[FaceDetections, bool]:
+        """The faces of a frame, and whether it follows a scene cut. `tracked`: (k, 4) boxes of the
+        faces seen in the previous analysed frame."""
+        cfg = self._cfg
+        cut = self._cuts(image)
+        full_due = t - self._last_full >= cfg.full_detect_every_seconds or t < self._last_full
+        if cut or full_due or not cfg.crop_det_size:
+            return self._search(image, t, tracked, full_due), cut
+        regions = crop_regions(tracked, image.shape, cfg.crop_scale)
+        if self._cuts.changed_outside(np.concatenate([regions, _bodies(tracked, image.shape)]), image.shape) > cfg.search_change_fraction:
+            return self._search(image, t, tracked, False), cut
+        if not len(regions):
+            self.stats.skipped += 1
+            return FaceDetections.empty(), cut
+        cheapest = cfg.coarse_det_size or cfg.det_size
+        if len(regions) * cfg.crop_det_size**2 <= np.prod(input_size(image.shape, cheapest)):
+            faces, found = self._detector.detect_crops(image, regions)
+            self.stats.crop_runs += len(regions)
+            if found.all():
+                self.stats.crops += 1
+                return faces, cut
+        return self._search(image, t, tracked, False), cut
+
+    def _search(self, image: npt.NDArray[np.uint8], t: float, tracked: npt.NDArray[np.float32], full: bool) -> FaceDetections:
+        """The whole frame: at the coarse size (about a third of the cost) unless a full pass is due or
+        a tracked face is too small to be found at that size."""
+        cfg = self._cfg
+        if cfg.coarse_det_size and not full and len(tracked):
+            smallest = float(np.minimum(tracked[:, 2] - tracked[:, 0], tracked[:, 3] - tracked[:, 1]).min())
+            full = smallest * cfg.coarse_det_size / max(image.shape[:2]) < cfg.coarse_min_face_px
+        if full or not cfg.coarse_det_size:
+            self._last_full = t
+            self.stats.full += 1
+            return self._detector.detect(image)
+        self.stats.coarse += 1
+        return self._detector.detect(image, coarse=True)
+
+
+def _bodies(xyxy: npt.NDArray[np.float32], shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    """Where the bodies of the tracked faces probably are: three faces wide, down to the frame's
+    bottom. Their moving shoulders and hands are no sign of a new face."""
+    w = xyxy[:, 2] - xyxy[:, 0]
+    cx = (xyxy[:, 0] + xyxy[:, 2]) / 2
+    bottom = np.full(len(xyxy), shape[0], np.float32)
+    return np.stack([cx - 1.5 * w, xyxy[:, 1], cx + 1.5 * w, bottom], axis=1).reshape(-1, 4)
