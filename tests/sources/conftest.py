@@ -54,6 +54,28 @@ def still_clip(media: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def av_clip(media: Path) -> Path:
+    """3 s, 25 fps H.264 with a 440 Hz tone in 44.1 kHz AAC: a camera with a microphone."""
+    path = media / "av.mp4"
+    ffmpeg(*moving(3), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=3", *H264, "-c:a", "aac", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def sync_clip(media: Path) -> Path:
+    """4 s: black, then white from 2.0 s. Its audio track starts 0.05 s after the video (the stream's
+    own start time; less than the video decoder's frame delay, so the audio is decoded first) and is
+    silent until a tone begins at 2.0 s of the file's time."""
+    path = media / "sync.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", f"color=c=black:s={SIZE}:r=25:d=4,drawbox=c=white:t=fill:enable='gte(t,2)'",
+        "-itsoffset", "0.05", "-f", "lavfi", "-i", "aevalsrc='if(gte(t,1.95),0.5*sin(2*PI*440*t),0)':s=44100:d=3.95",
+        *H264, "-c:a", "aac", str(path),
+    )  # fmt: skip
+    return path
+
+
 @pytest.fixture
 def live_defaults() -> SourceDefaults:
     """Short timeouts and backoff so live failures show within seconds."""

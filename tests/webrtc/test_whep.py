@@ -16,7 +16,6 @@ from aiortc.contrib.media import MediaPlayer
 from streamer.config import CameraConfig, SourceDefaults
 from streamer.records import Frame
 from streamer.sources import SourceState, open_source
-from streamer.webrtc.audio import AUDIO_RATE, CHUNK_SAMPLES
 from streamer.webrtc.peer import new_peer
 from streamer.webrtc.whep import WhepSource, http_url
 
@@ -103,7 +102,7 @@ def test_pulls_frames_and_audio_and_reconnects_when_the_server_comes_back(tone_c
         port = _free_port()
         server = WhepServer(tone_clip, port)
         await server.start()
-        source = open_source(CameraConfig(name="pull", url=f"whep://127.0.0.1:{port}/whep/cam"), defaults)
+        source = open_source(CameraConfig(name="pull", url=f"whep://127.0.0.1:{port}/whep/cam"), defaults, audio=True)
         assert isinstance(source, WhepSource) and source.is_live
         frames: list[Frame] = []
 
@@ -118,8 +117,8 @@ def test_pulls_frames_and_audio_and_reconnects_when_the_server_comes_back(tone_c
             assert source.stats.state == SourceState.LIVE and source.stats.reconnects == 0
             assert frames[0].image.shape == (240, 320, 3) and frames[0].stream == "pull"
             assert np.diff([f.t for f in frames[:10]]) == pytest.approx([0.2] * 9, abs=0.05)
-            await until("a second of audio", lambda: len(source.audio.chunks) >= AUDIO_RATE // CHUNK_SAMPLES, 5)
-            _assert_tone(source.audio.chunks, 440)
+            await until("a second of audio", lambda: source.stats.audio_seconds >= 1.0, 5)
+            _assert_tone(source.audio, 440)
 
             await server.stop()
             await until("reconnecting", lambda: source.stats.state == SourceState.RECONNECTING, 3)
