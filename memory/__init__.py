@@ -1,13 +1,33 @@
 """Face (and voice) memory: identities, re-clustering and a persistent memory graph. Knows nothing of video."""
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from .config import MemoryConfig, ReclusterConfig, VoiceReclusterConfig
-from .core import Memory
 from .errors import MemoryGraphError, NodeNotFound, StoreError
-from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, SpeechTurn, TrackEvidence
+
+if TYPE_CHECKING:
+    from .core import Memory
+    from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, SpeechTurn, TrackEvidence
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+# The engine (numpy, faiss, scikit-learn) loads on first use: a command that only reads its
+# arguments or its config should not wait a second for it.
+_LAZY = {
+    "Memory": "core",
+    **dict.fromkeys(
+        ["FaceObservation", "MemoryEvent", "Node", "NodeKind", "NodeStatus", "SpeechTurn", "TrackEvidence"], "records"
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+
 
 __all__ = [
     "FaceObservation",

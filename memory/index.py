@@ -23,10 +23,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import faiss
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,8 @@ class NodeIndex:
             return None
         # One query gains nothing from OpenMP, and on a busy CPU its thread hand-offs cost ~10x the
         # search itself. The setting is per calling thread (an OpenMP ICV), so nothing else slows.
+        import faiss  # loaded at the first search: reading a stored memory (export, timeline) needs none
+
         faiss.omp_set_num_threads(1)
         query = np.ascontiguousarray(query, np.float32)
         if self._hnsw is None:
@@ -158,6 +163,8 @@ class NodeIndex:
             self._rebuild()
 
     def _rebuild(self) -> None:
+        import faiss
+
         started = time.perf_counter()
         faiss.omp_set_num_threads(os.cpu_count() or 1)  # a build does use every core
         slots = np.array(sorted(self._slot.values()), np.int64)

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.cluster import HDBSCAN
 
 from .config import ReclusterConfig
 from .gallery import Vectors
@@ -92,6 +91,8 @@ def cluster(units: Vectors, cfg: ReclusterConfig, pairwise: bool = False) -> npt
         return np.full(len(units), -1, np.int64)
     distance = np.clip(1.0 - units.astype(np.float64) @ units.T.astype(np.float64), 0.0, None)
     np.fill_diagonal(distance, 0.0)
+    from sklearn.cluster import HDBSCAN  # about a second to import: only once there is something to cluster
+
     model = HDBSCAN(min_cluster_size=cfg.min_cluster_size, metric="precomputed", copy=False)
     labels = model.fit_predict(distance).astype(np.int64)
     return _join_close_clusters(units, labels, cfg.merge_min_similarity, pairwise)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import re
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from memory.errors import MemoryGraphError
 
@@ -23,6 +19,8 @@ from .config import Config, load_config
 from .errors import StreamerError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .app import App, RunSummary
 
 log = logging.getLogger("streamer")
@@ -203,6 +201,11 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    import asyncio
+    import signal
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from .app import App, install_signal_handlers
     from .progress import Progress
     from .reload import CameraReloader
@@ -272,6 +275,8 @@ def _cmd_export(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _cmd_tail(args: argparse.Namespace, cfg: Config) -> int:
+    import asyncio
+
     from .tail import tail
 
     try:
