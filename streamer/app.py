@@ -28,6 +28,8 @@ from .publish import MemoryThreadFeed, Publisher
 from .publish.payloads import source_status
 from .records import Frame
 from .sources import SourceStats, open_source
+from .sources.audio_buffer import AudioBuffer
+from .voice_analyzer import TranscriptWorker, VoiceAnalyzer, VoiceModels, VoiceStats, load_voice_models, voice_status
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class RunSummary:
     wall_seconds: float = 0.0
     video_seconds: dict[str, float] = field(default_factory=dict)
     streams: dict[str, AnalyzerStats] = field(default_factory=dict)
+    voices: dict[str, VoiceStats] = field(default_factory=dict)
     identities: int = 0
     embed_batches: int = 0
 
@@ -55,6 +58,7 @@ class StreamSource(Protocol):
     is_live: bool
     duration: float | None
     stats: SourceStats
+    audio: AudioBuffer | None  # None: no audio wanted, or the source has none
 
     def frames(self) -> AsyncIterator[Frame]: ...
 
@@ -78,6 +82,9 @@ class App:
         self.summary = RunSummary()
         self.sources: dict[str, StreamSource] = {}
         self.analyzers: dict[str, StreamAnalyzer] = {}
+        self.voices: dict[str, VoiceAnalyzer] = {}
+        self._voice_models: VoiceModels | None = None
+        self.transcripts: TranscriptWorker | None = None
         self.identities = 0
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
@@ -104,8 +111,11 @@ class App:
         cfg = self.cfg
         start = time.perf_counter()
         # Sources first: a missing or broken file is reported before anything is loaded or stored.
-        initial = [open_source(cam, cfg.sources, realtime=self.realtime) for cam in cfg.cameras if cam.enabled]
+        audio = cfg.voices.enabled
+        initial = [open_source(cam, cfg.sources, realtime=self.realtime, audio=audio) for cam in cfg.cameras if cam.enabled]
+        voice_models = asyncio.create_task(asyncio.to_thread(load_voice_models, cfg.voices, cfg.asr)) if audio else None
         pack = pack or await asyncio.to_thread(load_pack, cfg.models)
+        self._voice_models = None if voice_models is None else await voice_models
         self._gates_used = self._gates(pack)
         log.info("quality gates: detection >= %.2f, embedding norm >= %.1f", *self._gates_used)
         self._worker = worker = MemoryWorker(await asyncio.to_thread(Memory, cfg.memory))
@@ -120,6 +130,11 @@ class App:
         )
         self._detector = FaceDetector(pack.detector, cfg.models)
         self._track_ids = itertools.count(await worker.call(Memory.new_track_id))
+        if self._voice_models is not None and self._voice_models.transcriber is not None:
+            loop = asyncio.get_running_loop()
+            self.transcripts = TranscriptWorker(
+                self._voice_models.transcriber, cfg.asr, worker, lambda: loop.call_soon_threadsafe(self._notify)
+            )
         background = [asyncio.create_task(embedder.serve(), name="embedder")]
         try:
             self._publisher = publisher = await self._start_publisher(publisher)
@@ -165,6 +180,15 @@ class App:
         self.sources[source.name] = source
         self.analyzers[source.name] = analyzer
         self.summary.streams[source.name] = analyzer.stats
+        if source.audio is not None and self._voice_models is not None:
+            loop = asyncio.get_running_loop()
+            voice = VoiceAnalyzer(
+                source.name, source.audio, self.cfg.voices, self._voice_models, self._worker, self.transcripts,
+                lambda: loop.call_soon_threadsafe(self._notify), self._track_ids,
+            )  # fmt: skip
+            self.voices[source.name] = voice
+            self.summary.voices[source.name] = voice.stats
+            voice.start()
         self._tasks[source.name] = asyncio.create_task(self._run_source(source, analyzer), name=f"source-{source.name}")
         self._changed.set()
 
@@ -179,7 +203,14 @@ class App:
             await self._end_stream(source)
         self._changed.set()
 
-    async def _end_stream(self, source: StreamSource) -> None:
+    def _notify(self) -> None:
+        self._publisher.notify()
+
+    async def _end_stream(self, source: StreamSource, finished: bool = False) -> None:
+        """The stream is over: its remaining audio is analysed first when it ended by itself (`finished`)."""
+        voice = self.voices.pop(source.name, None)
+        if voice is not None:
+            await asyncio.to_thread(voice.finish if finished else voice.stop)
         await source.close()
         still = not source.is_live and self.analyzers[source.name].stats.frames == 1
         await self._worker.call(Memory.end_stream, source.name, still)
@@ -188,7 +219,12 @@ class App:
 
     def stream_status(self, source: StreamSource) -> dict[str, Any]:
         """A stream's health: its source's state and counters, and how its analysis goes."""
-        return {**source_status(source.stats), **analysis_status(self.analyzers[source.name].stats)}
+        voice = self.voices.get(source.name)
+        return {
+            **source_status(source.stats),
+            **analysis_status(self.analyzers[source.name].stats),
+            **voice_status(None if voice is None else voice.stats, self.transcripts),
+        }
 
     async def _until_done(self) -> None:
         while not self._stop.is_set() and not self._failures:
@@ -203,6 +239,10 @@ class App:
     async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
         for name in list(self._tasks):
             await self.remove_source(name)
+        if self.transcripts is not None:
+            # files keep every transcript; a live run stopped by a signal gives them a few seconds
+            await asyncio.to_thread(self.transcripts.drain, 3600.0 if not self.keep_running else 10.0)
+            await asyncio.to_thread(self.transcripts.close)
         self.identities = await self._worker.call(_count_identities)
         for task in background:
             task.cancel()
@@ -222,7 +262,7 @@ class App:
         # Ended by itself (a file, a finished push): close its clip and let the run go on.
         self._tasks.pop(source.name, None)
         self.sources.pop(source.name, None)
-        await self._end_stream(source)
+        await self._end_stream(source, finished=True)
         self._changed.set()
 
     async def _analyse(self, source: StreamSource, analyzer: StreamAnalyzer) -> None:
@@ -250,6 +290,12 @@ class App:
                 self._publisher.notify()
             if not source.is_live:
                 self.progress.file_at(source.name, frame.t, analyzer.stats.faces, self.identities)
+        voice = self.voices.get(source.name)
+        if not source.is_live and voice is not None:
+            # an audio-only file has no frames to move its bar: the voice path's progress does
+            while voice.running:
+                self.progress.file_at(source.name, voice.stats.audio_seconds, analyzer.stats.faces, self.identities)
+                await asyncio.sleep(0.25)
         if not source.is_live:
             self.progress.file_done(source.name)
 
@@ -270,7 +316,15 @@ class App:
             f"{source.name}: {st.state.value} {st.fps_in:.1f}/{st.fps_sampled:.1f} fps "
             f"faces {self.analyzers[source.name].stats.faces} ids {self.identities} "
             f"drops {st.dropped} reconnects {st.reconnects}"
+            + self._voice_part(source.name)
         )
+
+    def _voice_part(self, stream: str) -> str:
+        voice = self.voices.get(stream)
+        if voice is None:
+            return ""
+        v = voice.stats
+        return f" speech {v.speech_seconds:.0f}s turns {v.turns} voices {len(v.nodes)}"
 
 
 def install_signal_handlers(app: App) -> None:

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator
 from memory.config import MemoryConfig, StrictModel
 
 from .errors import ConfigError
+from .voices.config import AsrConfig, VoicesConfig
 
 STREAM_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")  # safe as one MQTT topic segment
 ENV_PREFIX = "STREAMER_"
@@ -194,6 +195,8 @@ class Config(StrictModel):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     webrtc: WebRtcConfig = Field(default_factory=WebRtcConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    voices: VoicesConfig = Field(default_factory=VoicesConfig)
+    asr: AsrConfig = Field(default_factory=AsrConfig)
 
     @field_validator("cameras")
     @classmethod

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from .analyzer import AnalyzerStats
 from .errors import StreamerError
 from .faces.embedder import BatchStats
-from .sources import SourceState
-
-if TYPE_CHECKING:
-    from .app import App
+from .sources import SourceState, SourceStats
+from .voice_analyzer import TranscriptWorker, VoiceStats
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +28,36 @@ REQUEST_TIMEOUT_SECONDS = 5.0  # a client that sends no request within this is d
 MAX_HEADER_LINES = 100
 
 
+class _Stats(Protocol):
+    stats: SourceStats
+
+
+class _Voice(Protocol):
+    stats: VoiceStats
+
+
+class _Analyzer(Protocol):
+    stats: AnalyzerStats
+
+
+class Observed(Protocol):
+    """What the collector reads of a running app (streamer.app.App), without importing it."""
+
+    identities: int
+    transcripts: TranscriptWorker | None
+
+    @property
+    def sources(self) -> Mapping[str, _Stats]: ...
+    @property
+    def analyzers(self) -> Mapping[str, _Analyzer]: ...
+    @property
+    def voices(self) -> Mapping[str, _Voice]: ...
+
+
 class AppCollector(Collector):
     """Per-stream health and the shared embedder's work, read from the App at scrape time."""
 
-    def __init__(self, app: App, embedder: BatchStats) -> None:
+    def __init__(self, app: Observed, embedder: BatchStats) -> None:
         self._app = app
         self._embedder = embedder
 
@@ -107,9 +132,51 @@ class AppCollector(Collector):
         yield CounterMetricFamily("streamer_embed_batches", "Recognizer batches run.", value=embed.batches)
         yield CounterMetricFamily("streamer_embed_faces", "Faces embedded, all streams.", value=embed.faces)
         yield CounterMetricFamily("streamer_embed_seconds", "Time in recognizer batches.", value=embed.seconds)
+        yield from _voice_metrics(app)
 
 
-async def serve_metrics(app: App, embedder: BatchStats, host: str, port: int) -> asyncio.Server:
+def _voice_metrics(app: Observed) -> Iterator[Metric]:
+    """Audio health per stream (decoding, speech found, voice stages) and the shared ASR worker's work."""
+    labels = ["stream"]
+    audio = {
+        "audio_seconds": CounterMetricFamily("streamer_stream_audio_decoded_seconds", "Audio decoded.", labels=labels),
+        "audio_dropped_seconds": CounterMetricFamily(
+            "streamer_stream_audio_dropped_seconds", "Audio dropped because the voice path was behind.", labels=labels
+        ),
+        "audio_decode_errors": CounterMetricFamily(
+            "streamer_stream_audio_decode_errors", "Damaged audio packets skipped.", labels=labels
+        ),
+    }
+    voice = {
+        "speech_seconds": CounterMetricFamily("streamer_stream_speech_seconds", "Speech found in turns.", labels=labels),
+        "turns": CounterMetricFamily("streamer_stream_speech_turns", "Speech turns analysed.", labels=labels),
+        "audio_seconds": CounterMetricFamily(
+            "streamer_stream_audio_analysed_seconds", "Audio the voice path has analysed.", labels=labels
+        ),
+    }
+    stage = CounterMetricFamily(
+        "streamer_stream_voice_stage_seconds", "Processing time of the voice path per stage.", labels=["stream", "stage"]
+    )
+    for name, src in list(app.sources.items()):
+        for key, family in audio.items():
+            family.add_metric([name], getattr(src.stats, key))
+    for name, v in list(app.voices.items()):
+        for key, family in voice.items():
+            family.add_metric([name], getattr(v.stats, key))
+        stage.add_metric([name, "vad"], v.stats.vad_seconds)
+        stage.add_metric([name, "embed"], v.stats.embed_seconds)
+    yield from audio.values()
+    yield from voice.values()
+    yield stage
+    asr = app.transcripts
+    if asr is not None:
+        yield CounterMetricFamily("streamer_asr_seconds", "Time spent transcribing.", value=asr.seconds)
+        yield CounterMetricFamily("streamer_asr_audio_seconds", "Speech transcribed.", value=asr.audio_seconds)
+        yield CounterMetricFamily("streamer_asr_dropped_turns", "Turns left untranscribed: ASR was behind.", value=asr.dropped)
+        yield GaugeMetricFamily("streamer_asr_backlog_turns", "Turns waiting for transcription.", value=asr.pending())
+
+
+async def serve_metrics(app: Observed, embedder: BatchStats, host: str, port: int) -> asyncio.Server:
     """Listen now (a taken port fails the start); scrapes are answered until the server is closed."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AppCollector(app, embedder))

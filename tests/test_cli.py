@@ -44,7 +44,7 @@ def truncated_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("make", "needle"),
     [
-        (lambda d: "missing.mp4", "video file not found: missing.mp4"),
+        (lambda d: "missing.mp4", "media file not found: missing.mp4"),  # voices on: audio files count too
         (lambda d: (d / "notes.mp4").write_text("just text") and "notes.mp4", "notes.mp4"),
         (lambda d: "foo://camera/1", "unsupported source 'foo://camera/1'"),
     ],

@@ -7,6 +7,9 @@ import asyncio
 import sys
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from memory import Memory
@@ -19,21 +22,39 @@ from ..progress import Progress
 from ..report import timeline_png
 from .cast import load_cast
 from .compose import Appearance, Cut, render_video
+from .speech import Conversation, floor_holders, load_conversation
 
-# Six people from the shipped photos. A and B overlap, A leaves and comes back, the last scenes are
-# hard cuts between talking heads (a different person where the last one was), then A once more.
+# Six people from the shipped photos. A and B overlap, A leaves and comes back; then a real recorded
+# conversation between two people, shown as hard cuts between two talking heads (E and F) that follow
+# who holds the floor; then A once more.
 A, B, C, D, E, F = 0, 1, 6, 3, 4, 5
-SCRIPT: list[Appearance | Cut] = [
-    Appearance(A, 0, 6, 0.3),
-    Appearance(B, 2, 9, 0.7),
-    Appearance(C, 9, 13, 0.5),
-    Appearance(A, 13, 18, 0.25),
-    Appearance(D, 14, 20, 0.75),
-    Cut(E, 20, 23),
-    Cut(F, 23, 26),
-    Cut(A, 26, 28),
-]
-PEOPLE = len({item.person for item in SCRIPT})
+TALK_AT = 20.0  # video second where the conversation starts
+TALK_FROM = 6.0  # ...taken from this second of the recording (before it, the line is silent)
+
+
+def demo_script(conversation: Conversation) -> tuple[list[Appearance | Cut], npt.NDArray[np.float32]]:
+    """The demo's scenes, and its soundtrack: silence, then the conversation under its talking heads."""
+    script: list[Appearance | Cut] = [
+        Appearance(A, 0, 6, 0.3),
+        Appearance(B, 2, 9, 0.7),
+        Appearance(C, 9, 13, 0.5),
+        Appearance(A, 13, 18, 0.25),
+        Appearance(D, 14, 20, 0.75),
+    ]
+    head = dict(zip(conversation.speakers, (E, F)))
+    shift = TALK_AT - TALK_FROM
+    spans = floor_holders(conversation.turns)
+    talk_end = conversation.duration + shift
+    for k, span in enumerate(spans):
+        start = TALK_AT if k == 0 else span.start + shift
+        end = talk_end if k == len(spans) - 1 else spans[k + 1].start + shift
+        script.append(Cut(head[span.speaker], start, end))
+    script.append(Cut(A, talk_end, talk_end + 2))
+    rate = conversation.rate
+    audio = np.zeros(int((talk_end + 2) * rate), np.float32)
+    talk = conversation.samples[int(TALK_FROM * rate) :]
+    audio[int(TALK_AT * rate) : int(TALK_AT * rate) + len(talk)] = talk
+    return script, audio
 
 
 def run_demo(args: argparse.Namespace, cfg: Config) -> int:
@@ -43,7 +64,9 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     pack = load_pack(cfg.models)
     print(f"building {video} from the photos shipped with the face models...", file=sys.stderr)
     cast = load_cast(FaceDetector(pack.detector, cfg.models))
-    render_video(video, cast, SCRIPT)
+    conversation = load_conversation()
+    script, audio = demo_script(conversation)
+    render_video(video, cast, script, audio=audio, audio_rate=conversation.rate)
     db = out / "memory.db" if args.db is None else Path(args.db)
     db.unlink(missing_ok=True)
     cfg = cfg.model_copy(update={"cameras": [CameraConfig(name="demo", url=str(video))]})
@@ -61,14 +84,26 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     with Memory(cfg.memory) as memory:
         picture = out / "timeline.png"
         drawn = timeline_png(memory, picture)
-        print(f"\n{PEOPLE} people appeared; the memory holds {drawn} identities:")
+        people = len({item.person for item in script})
+        print(f"\n{people} people appeared and {len(conversation.speakers)} of them spoke; the memory holds {drawn} identities:")
         spans: dict[int, list[float]] = {}
         for face in memory.export_faces():
             if face["node"] is not None:
                 spans.setdefault(face["node"], []).append(face["t"])
+        said: dict[int, list[str]] = {}
+        for turn in memory.export_voices():
+            if turn["node"] is not None:
+                spans.setdefault(turn["node"], []).append(turn["t_start"])
+                said.setdefault(turn["node"], []).append(turn["text"] or "")
         for node in memory.export_nodes():
             ts = spans.get(node["id"], [])
-            when = f"seen in the video from {min(ts):.1f} s to {max(ts):.1f} s" if ts else "not seen in this run"
-            print(f"  face_{node['id']}: {node['n_observations']} faces, {when}")
+            when = f"from {min(ts):.1f} s to {max(ts):.1f} s" if ts else "not in this run"
+            if node["kind"] == "face":
+                print(f"  face_{node['id']}: {node['n_observations']} faces, seen {when}")
+            else:
+                words = " ".join(t for t in said.get(node["id"], []) if t)
+                quote = f': "{words[:70]}..."' if len(words) > 70 else f': "{words}"' if words else ""
+                print(f"  voice_{node['id']}: {len(said.get(node['id'], []))} turns, heard {when}{quote}")
         print(f"\ntimeline picture: {picture}\nmemory database:  {db}\nexport faces:     streamer export faces --db {db}")
+        print(f"export voices:    streamer export voices --db {db}")
     return 0

@@ -70,6 +70,10 @@ def source_status(stats: SourceStats) -> dict[str, Any]:
         "reconnects": stats.reconnects,
         "last_frame_time": stats.last_frame_wall,
         "last_error": stats.last_error,
+        "audio": stats.audio_state.value,
+        "audio_seconds": round(stats.audio_seconds, 1),
+        "audio_dropped_seconds": round(stats.audio_dropped_seconds, 1),
+        "audio_decode_errors": stats.audio_decode_errors,
     }
 
 

@@ -156,7 +156,7 @@ def test_splitting_a_voice_moves_its_turns(scene: Scene) -> None:
     assert [v["node"] for v in scene.memory.export_voices()] == [node] * 3 + [new] * 3
     assert scene.memory.node(new).n_observations == 3 and scene.memory.node(node).n_observations == 3
     assert scene.memory.node(new).n_embeddings == 3 and scene.memory.node(new).kind == NodeKind.VOICE
-    scene.memory.cfg.audio_matching_threshold = 0.6
+    scene.memory.cfg.audio_matching_threshold = MemoryConfig().audio_matching_threshold  # back to the default
     assert scene.speak(2, 2.0)[1] == new
 
 
