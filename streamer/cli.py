@@ -236,7 +236,9 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
                 reloading.cancel()
                 await asyncio.gather(reloading, return_exceptions=True)
         faces = sum(s.faces for s in summary.streams.values())
-        print(f"done: {faces} faces, {summary.identities} identities, memory in {cfg.memory.db}", file=sys.stderr)
+        turns = sum(v.turns for v in summary.voices.values())
+        heard = f", {turns} speech turns" if summary.voices else ""
+        print(f"done: {faces} faces{heard}, {summary.identities} identities, memory in {cfg.memory.db}", file=sys.stderr)
 
     asyncio.run(main())
     return 0
