@@ -46,9 +46,10 @@ def read_wav(path: str | Path) -> tuple[npt.NDArray[np.float32], int]:
         return (pcm.astype(np.float32) / 32768.0).mean(axis=1), w.getframerate()
 
 
-def _rttm(path: Path) -> list[SpokenTurn]:
+def parse_rttm(text: str) -> list[SpokenTurn]:
+    """Speaker turns from RTTM text (the NIST "who spoke when" format), in time order."""
     turns = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         fields = line.split()
         if fields and fields[0] == "SPEAKER":
             start, length = float(fields[3]), float(fields[4])
@@ -66,7 +67,7 @@ def _stm(path: Path) -> list[SpokenTurn]:
 
 def load_conversation() -> Conversation:
     samples, rate = read_wav(MEDIA / "conversation.wav")
-    return Conversation(samples, rate, _rttm(MEDIA / "conversation.rttm"), _stm(MEDIA / "conversation.stm"))
+    return Conversation(samples, rate, parse_rttm((MEDIA / "conversation.rttm").read_text()), _stm(MEDIA / "conversation.stm"))
 
 
 def floor_holders(turns: list[SpokenTurn], min_overlap_turn: float = 0.6) -> list[SpokenTurn]:

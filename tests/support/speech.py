@@ -1,16 +1,14 @@
-"""Real recorded speech for tests: the pyannote sample (two real speakers, with its RTTM) taken from
-the pyannote-audio wheel, and sentences spoken by festival's voices (each recorded from a different
-real person). Everything comes back as 16 kHz mono float32 or as wav files; downloads and synthesis
-are cached in $STREAMER_TEST_CACHE (default: .cache/test-media in the repository, git-ignored)."""
+"""Real recorded speech for tests: the two-person conversation the package ships (the pyannote-audio
+sample, with its RTTM; see streamer/demo/media/NOTICE.md), and sentences spoken by festival's voices
+(each recorded from a different real person). Everything comes back as 16 kHz mono float32 or as wav
+files; synthesis is cached in $STREAMER_TEST_CACHE (default: .cache/test-media in the repository,
+git-ignored)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
-import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,16 +16,12 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from streamer.demo.speech import MEDIA
+from streamer.demo.speech import SpokenTurn as SpeakerSpan
+from streamer.demo.speech import parse_rttm as read_rttm
+
 SAMPLE_RATE = 16_000
-PYANNOTE_VERSION = "4.0.7"
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
-
-
-@dataclass(frozen=True)
-class SpeakerSpan:
-    start: float
-    end: float
-    speaker: str
 
 
 @dataclass(frozen=True)
@@ -72,39 +66,9 @@ def write_wav(path: Path, samples: npt.NDArray[np.float32]) -> Path:
     return path
 
 
-def read_rttm(text: str) -> list[SpeakerSpan]:
-    spans = []
-    for line in text.splitlines():
-        f = line.split()
-        if f and f[0] == "SPEAKER":
-            spans.append(SpeakerSpan(float(f[3]), float(f[3]) + float(f[4]), f[7]))
-    return sorted(spans, key=lambda s: s.start)
-
-
-def pyannote_wheel() -> Path:
-    """The pyannote-audio wheel (never installed: it pulls torch), downloaded once."""
-    root = cache_dir()
-    found = sorted(root.glob(f"pyannote_audio-{PYANNOTE_VERSION}-*.whl"))
-    if not found:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"pyannote-audio=={PYANNOTE_VERSION}", "-d", str(root)],
-            check=True,
-        )
-        found = sorted(root.glob(f"pyannote_audio-{PYANNOTE_VERSION}-*.whl"))
-    return found[0]
-
-
 def pyannote_sample_files() -> tuple[Path, Path]:
-    """sample.wav (30 s, two real speakers) and sample.rttm from the wheel, unpacked into the cache."""
-    root = cache_dir() / "pyannote-sample"
-    wav, rttm = root / "sample.wav", root / "sample.rttm"
-    if not (wav.is_file() and rttm.is_file()):
-        root.mkdir(exist_ok=True)
-        with zipfile.ZipFile(pyannote_wheel()) as z:
-            for target in (wav, rttm):
-                with z.open(f"pyannote/audio/sample/{target.name}") as src, target.open("wb") as dst:
-                    shutil.copyfileobj(src, dst)
-    return wav, rttm
+    """The conversation's wav (30 s, two real speakers) and its RTTM."""
+    return MEDIA / "conversation.wav", MEDIA / "conversation.rttm"
 
 
 def pyannote_sample() -> Recording:
