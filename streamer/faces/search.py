@@ -7,7 +7,8 @@ around each face seen in the last frame (a few ms at 160 px). The whole frame is
   difference masked by the crops and the bodies below them: someone may have come in), or when a
   crop lost its face,
 - and always when crops would cost more than a search (many faces).
-A still scene with nobody in it costs no detection at all between the periodic searches.
+A frame in which nothing changed since the last detection (a photo, a still scene, with or
+without people) costs no detection at all between the periodic searches: its faces are kept.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class SearchStats:
     coarse: int = 0  # whole frame at the coarse size
     crops: int = 0  # frames done with crops alone
     crop_runs: int = 0  # detector runs on crops (including those whose frame was searched after all)
-    skipped: int = 0  # frames with no face tracked and nothing changed
+    still: int = 0  # frames unchanged since the last detection: its faces kept
+    skipped: int = 0  # frames with no face tracked and little changed
 
 
 class FaceSearch:
@@ -42,6 +44,7 @@ class FaceSearch:
         self._cfg = cfg
         self._cuts = SceneCutDetector(scene_cut_threshold)
         self._last_full = -np.inf
+        self._kept: tuple[npt.NDArray[np.float32], FaceDetections] | None = None  # thumbnail and faces of the last detection
         self.stats = SearchStats()
 
     def find(
@@ -49,25 +52,40 @@ class FaceSearch:
     ) -> tuple[FaceDetections, bool]:
         """The faces of a frame, and whether it follows a scene cut. `tracked`: (k, 4) boxes of the
         faces seen in the previous analysed frame."""
-        cfg = self._cfg
         cut = self._cuts(image)
+        faces = self._find(image, t, tracked, cut)
+        if faces is None:  # nothing changed: the last detection's faces, as new records
+            self.stats.still += 1
+            assert self._kept is not None
+            return self._kept[1][np.arange(len(self._kept[1]))], cut
+        assert self._cuts.thumbnail is not None
+        self._kept = (self._cuts.thumbnail, faces[np.arange(len(faces))])
+        return faces, cut
+
+    def _find(
+        self, image: npt.NDArray[np.uint8], t: float, tracked: npt.NDArray[np.float32], cut: bool
+    ) -> FaceDetections | None:
+        cfg = self._cfg
         full_due = t - self._last_full >= cfg.full_detect_every_seconds or t < self._last_full
         if cut or full_due or not cfg.crop_det_size:
-            return self._search(image, t, tracked, full_due), cut
+            return self._search(image, t, tracked, full_due)
+        if self._kept is not None and self._cuts.still_since(self._kept[0]):
+            return None
         regions = crop_regions(tracked, image.shape, cfg.crop_scale)
-        if self._cuts.changed_outside(np.concatenate([regions, _bodies(tracked, image.shape)]), image.shape) > cfg.search_change_fraction:
-            return self._search(image, t, tracked, False), cut
+        people = np.concatenate([regions, _bodies(tracked, image.shape)])
+        if self._cuts.changed_outside(people, image.shape) > cfg.search_change_fraction:
+            return self._search(image, t, tracked, False)
         if not len(regions):
             self.stats.skipped += 1
-            return FaceDetections.empty(), cut
+            return FaceDetections.empty()
         cheapest = cfg.coarse_det_size or cfg.det_size
         if len(regions) * cfg.crop_det_size**2 <= np.prod(input_size(image.shape, cheapest)):
             faces, found = self._detector.detect_crops(image, regions)
             self.stats.crop_runs += len(regions)
             if found.all():
                 self.stats.crops += 1
-                return faces, cut
-        return self._search(image, t, tracked, False), cut
+                return faces
+        return self._search(image, t, tracked, False)
 
     def _search(self, image: npt.NDArray[np.uint8], t: float, tracked: npt.NDArray[np.float32], full: bool) -> FaceDetections:
         """The whole frame: at the coarse size (about a third of the cost) unless a full pass is due or

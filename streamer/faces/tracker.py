@@ -58,12 +58,14 @@ class SceneCutDetector:
     """A hard cut shows as a large mean change of a small grey thumbnail between sampled frames.
 
     The same difference, masked by the tracked faces, tells whether anything moved where no track is
-    (`changed_outside`): where a new face could have come in.
+    (`changed_outside`): where a new face could have come in. `thumbnail` is kept for comparisons
+    over more than one frame (`still_since`).
     """
 
     def __init__(self, threshold: float) -> None:
         self._threshold = threshold
         self._prev: npt.NDArray[np.float32] | None = None
+        self.thumbnail: npt.NDArray[np.float32] | None = None  # of the latest frame
         self._diff: npt.NDArray[np.float32] | None = None  # |current - previous| thumbnail
 
     def __call__(self, image: npt.NDArray[np.uint8]) -> bool:
@@ -74,8 +76,13 @@ class SceneCutDetector:
         cur = grey.astype(np.float32)
         self._diff = None if self._prev is None else np.abs(cur - self._prev)
         cut = self._diff is not None and float(self._diff.mean()) > self._threshold
-        self._prev = cur
+        self._prev = self.thumbnail = cur
         return cut
+
+    def still_since(self, earlier: npt.NDArray[np.float32]) -> bool:
+        """No part of the latest frame changed by more than CHANGE_LEVEL since an earlier thumbnail."""
+        assert self.thumbnail is not None
+        return bool(np.abs(self.thumbnail - earlier).max() <= CHANGE_LEVEL)
 
     def changed_outside(self, regions: npt.NDArray[np.float32], shape: tuple[int, ...]) -> float:
         """Fraction of the last frame's thumbnail outside `regions` (x1, y1, x2, y2 in frame pixels)
