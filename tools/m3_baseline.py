@@ -6,12 +6,19 @@ HDBSCAN per clip (min_cluster_size 20) on precomputed cosine distances; keep fac
 > 0.85 and quality > 22; match each cluster to the graph's face nodes by the mean pairwise cosine
 (>= 0.3), adding the cluster's embeddings to the matched node (at most 10, sampled) or creating a node.
 Same model pack as the streamer, so the two are compared on the pipeline, not on the models.
+
+    python tools/m3_baseline.py VIDEO [--model-dir DIR]
+
+runs it as a whole process (imports and model loading included), as tools/bench.py times it.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
+import json
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -22,7 +29,8 @@ from sklearn.cluster import HDBSCAN
 
 from streamer.faces.align import align_faces
 from streamer.faces.embedder import embed_now
-from streamer.faces.models import ModelPack
+from streamer.config import ModelConfig
+from streamer.faces.models import ModelPack, load_pack
 
 CLIP_SECONDS, FPS, MIN_CLUSTER, DET_GATE, QUALITY_GATE, MATCH, MAX_EMB = 30.0, 5.0, 20, 0.85, 22.0, 0.3, 10
 
@@ -106,3 +114,17 @@ def run_m3(path: str, pack: ModelPack, det_size: int = 640) -> Result:
                 res.faces_with_node += int(members.sum())
         res.match += time.perf_counter() - t0
     return res
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="M3-Agent's offline face memorization path on one video.")
+    p.add_argument("video")
+    p.add_argument("--model-dir")
+    args = p.parse_args()
+    r = run_m3(args.video, load_pack(ModelConfig(model_dir=args.model_dir), spin_wait=True))
+    print(json.dumps({"frames": r.frames, "faces": r.faces, "faces_with_node": r.faces_with_node, "identities": len(r.nodes)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
