@@ -2,6 +2,8 @@
 
 Every source hands its due faces to one FaceEmbedder; faces that arrive within `max_wait_ms` of each
 other go through the network together (up to `batch_size`), so one model session serves many cameras.
+A batch waits only while another caller (a source's task) that embedded lately could still join it:
+with one source, or one source with faces due, waiting would only add latency.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 log = logging.getLogger(__name__)
+
+LATELY_SECONDS = 5.0  # a caller that embedded this recently may join a batch (tracks re-embed every 2 s)
 
 
 @dataclass
@@ -38,6 +42,7 @@ def embed_now(recognizer: Any, aligned: npt.NDArray[np.uint8]) -> Embeddings:
 class _Request:
     faces: npt.NDArray[np.uint8]
     future: asyncio.Future[Embeddings]
+    caller: asyncio.Task[Any] | None
 
 
 @dataclass
@@ -57,12 +62,23 @@ class FaceEmbedder:
         self._batch_size = batch_size
         self._max_wait = max_wait_ms / 1000.0
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
+        self._lately: dict[asyncio.Task[Any] | None, float] = {}  # caller -> loop time of its last request
         self.stats = BatchStats()
 
     async def embed(self, aligned: npt.NDArray[np.uint8]) -> Embeddings:
-        fut: asyncio.Future[Embeddings] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(aligned, fut))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Embeddings] = loop.create_future()
+        caller = asyncio.current_task()
+        self._lately[caller] = loop.time()
+        await self._queue.put(_Request(aligned, fut, caller))
         return await fut
+
+    def _others_may_come(self, batch: list[_Request], now: float) -> bool:
+        for caller, seen in list(self._lately.items()):
+            if now - seen > LATELY_SECONDS or (caller is not None and caller.done()):
+                del self._lately[caller]
+        waiting = {r.caller for r in batch}
+        return any(caller not in waiting for caller in self._lately)
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -70,7 +86,7 @@ class FaceEmbedder:
             batch = [await self._queue.get()]
             count = len(batch[0].faces)
             deadline = loop.time() + self._max_wait
-            while count < self._batch_size:
+            while count < self._batch_size and self._others_may_come(batch, loop.time()):
                 timeout = deadline - loop.time()
                 if timeout <= 0:
                     break

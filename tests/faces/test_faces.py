@@ -76,6 +76,21 @@ def test_microbatcher_groups_concurrent_callers_and_keeps_rows_apart(pack: Model
         assert float(v @ expected[i]) > 0.999
 
 
+def test_microbatcher_does_not_wait_when_nobody_else_can_join(pack: ModelPack, detector: FaceDetector, t1: np.ndarray) -> None:
+    aligned = align_faces(t1, detector.detect(t1).kps)
+
+    async def go() -> int:
+        with ThreadPoolExecutor(1) as ex:
+            emb = FaceEmbedder(pack.recognizer, ex, batch_size=32, max_wait_ms=600_000)  # ten minutes
+            server = asyncio.create_task(emb.serve())
+            for i in range(3):  # one caller, frame after frame: each batch runs at once
+                await asyncio.wait_for(emb.embed(aligned[i : i + 2]), timeout=60)
+            server.cancel()
+            return emb.stats.batches
+
+    assert asyncio.run(go()) == 3
+
+
 def test_model_dir_loads_a_pack_and_rejects_incomplete_ones(tmp_path: Path) -> None:
     pack_dir = tmp_path / "buffalo_s"
     pack_dir.mkdir()
