@@ -1,7 +1,18 @@
-"""Video sources: files and live cameras, decoded in worker threads, sampled by timestamp."""
+"""Sources: files, cameras and microphones, decoded in worker threads; frames sampled by timestamp,
+audio resampled into a bounded buffer."""
 
+from .audio_buffer import AudioBuffer
 from .base import Source, StateCallback
 from .factory import is_live_url, open_source
-from .state import SourceState, SourceStats
+from .state import AudioState, SourceState, SourceStats
 
-__all__ = ["Source", "SourceState", "SourceStats", "StateCallback", "is_live_url", "open_source"]
+__all__ = [
+    "AudioBuffer",
+    "AudioState",
+    "Source",
+    "SourceState",
+    "SourceStats",
+    "StateCallback",
+    "is_live_url",
+    "open_source",
+]

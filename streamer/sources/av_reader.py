@@ -17,9 +17,10 @@ import av.container
 import av.error
 import av.stream
 
+from ..characters.mouths import GreyRing
 from ..config import SourceDefaults
 from ..errors import SourceError
-from ..records import AudioChunk, Frame
+from ..records import Frame
 from .audio_buffer import AudioBuffer
 from .audio_chunker import AudioChunker
 from .audio_track import AudioTrack
@@ -82,7 +83,8 @@ def probe_file(path: str, *, audio: bool = False) -> float | None:
     except (av.error.FFmpegError, OSError) as e:
         raise SourceError(f"cannot open {noun} {path}: {one_line(e)}") from None
     if not has_video and not (audio and has_audio):
-        raise SourceError(f"cannot open {noun} {path}: {'no video and no audio stream' if audio else 'no video stream'}")
+        missing = "no video and no audio stream" if audio else "no video stream"
+        raise SourceError(f"cannot open {noun} {path}: {missing}")
     return duration
 
 
@@ -112,13 +114,16 @@ class AvReader:
         sink: ReaderSink,
         stop: threading.Event,
         audio: AudioBuffer | None = None,
+        grey: GreyRing | None = None,
     ) -> None:
         self.name, self.url, self.live, self.realtime = name, url, live, realtime
         self.defaults, self.stats, self.sink, self.stop = defaults, stats, sink, stop
         self.audio = audio
+        self.grey = grey
         self._sampler = TimestampSampler(fps)
         self._clock = StreamClock(live=live)
-        self._audio_track = AudioTrack(name, AudioChunker(name, self._clock, live=live), stats) if audio else None
+        chunker = AudioChunker(name, self._clock, live=live)
+        self._audio_track = None if audio is None else AudioTrack(name, chunker, stats)
         self._frozen = FrozenDetector(defaults.frozen_after_seconds, defaults.frozen_max_diff)
         self._backoff = Backoff(defaults.backoff_initial_seconds, defaults.backoff_max_seconds)
         self._fps_in, self._fps_sampled = RateMeter(), RateMeter()
@@ -206,15 +211,15 @@ class AvReader:
             if self.stop.is_set():
                 return
             if audio is not None and packet.stream_index == audio.index:
-                if not self._audio(packet, audio_only=video is None):
+                if not self._on_audio(packet, audio_only=video is None):
                     return
                 continue
             for frame in self._decoded(packet):
-                if not self._video(frame, index, step):
+                if not self._on_frame(frame, index, step):
                     return
                 index += 1
         if audio is not None:
-            self._audio(None, audio_only=video is None)
+            self._on_audio(None, audio_only=video is None)
 
     def _no_media(self, container: av.container.InputContainer) -> str:
         if self._audio_track is None:
@@ -223,7 +228,7 @@ class AvReader:
             return "no video stream, and its audio cannot be decoded"
         return "no video and no audio stream"
 
-    def _video(self, frame: av.VideoFrame, index: int, step: float) -> bool:
+    def _on_frame(self, frame: av.VideoFrame, index: int, step: float) -> bool:
         """One decoded frame; False when stopped meanwhile."""
         wall, now = time.time(), time.monotonic()
         self.stats.frames_decoded += 1
@@ -232,6 +237,8 @@ class AvReader:
         if not self._flowing:
             self._started()
         t = self._clock.t(frame.time, wall, step)
+        if self.grey is not None:  # every frame, small and grey: lips move faster than the sampled rate
+            self.grey.push_frame(t, frame)
         if not self._sampler.take(t):
             return True
         if self.realtime and not self._wait_until(t):
@@ -245,11 +252,11 @@ class AvReader:
         self.sink.emit(Frame(self.name, index, t, wall, image))
         return True
 
-    def _audio(self, packet: av.Packet | None, *, audio_only: bool) -> bool:
+    def _on_audio(self, packet: av.Packet | None, *, audio_only: bool) -> bool:
         """Decode one audio packet (None: flush at the end) into the buffer; False when stopped meanwhile.
         A live buffer drops its oldest audio rather than wait, so video never waits for the voice path."""
         assert self._audio_track is not None and self.audio is not None
-        chunks: list[AudioChunk] = self._audio_track.decode(packet, time.time())
+        chunks = self._audio_track.decode(packet, time.time())
         if self._audio_track.failed:
             self.audio.close()
         for chunk in chunks:

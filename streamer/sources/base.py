@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from ..characters.mouths import GreyRing
 from ..config import SourceDefaults
 from ..errors import SourceError
 from ..records import Frame
@@ -38,9 +39,9 @@ class Source:
     never raises and never ends by itself: it reconnects with backoff until closed.
 
     With `audio=True`, the audio decoded while `frames()` is iterated goes to `audio` (an
-    AudioBuffer, None without audio): a file waits for the voice path, a live source drops its
-    oldest audio instead. A source with audio and no video yields no frames; its frames() still
-    ends when a file does.
+    AudioBuffer, None without audio): a file waits for the voice path (so whoever asks for audio
+    must read it, or the file stalls once the buffer is full), a live source drops its oldest audio
+    instead. A source with audio and no video yields no frames; its frames() still ends when a file does.
     """
 
     def __init__(
@@ -67,6 +68,8 @@ class Source:
         # a camera does not wait for its viewer: live feeds (and files paced like one) drop the oldest
         self._drop_oldest = live or realtime
         self.audio = AudioBuffer(audio_buffer_seconds, drop_oldest=self._drop_oldest) if audio else None
+        # with voices, every decoded frame is kept a while, small and grey, to see who speaks
+        self.grey_frames = GreyRing() if audio else None
         self._stop = threading.Event()
         self._state_lock = threading.Lock()
         self._reader = AvReader(
@@ -80,6 +83,7 @@ class Source:
             sink=self,
             stop=self._stop,
             audio=self.audio,
+            grey=self.grey_frames,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handoff: Handoff[Frame | _End] | None = None

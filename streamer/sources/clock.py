@@ -41,7 +41,10 @@ class StreamClock:
 
     def t(self, pts: float | None, wall: float, step: float) -> float:
         """Stream time of a video frame."""
-        expected = self._last_t + step if not self._segment_start and self._last_t is not None else self._resume(wall, step)
+        if self._segment_start or self._last_t is None:
+            expected = self._resume(wall, step)
+        else:
+            expected = self._last_t + step
         self._segment_start = False
         if pts is None:
             t = expected

@@ -13,7 +13,9 @@ from ..sources.audio_chunker import AudioChunker
 from ..sources.state import AudioState, SourceStats
 
 
-async def read_audio(track: MediaStreamTrack, chunker: AudioChunker, buffer: AudioBuffer | None, stats: SourceStats) -> None:
+async def read_audio(
+    track: MediaStreamTrack, chunker: AudioChunker, buffer: AudioBuffer | None, stats: SourceStats
+) -> None:
     """Until the peer stops sending audio. A live buffer drops its oldest audio when the voice path is
     behind, so this never waits. Without a buffer (audio off) the track is still read and thrown away:
     aiortc queues every frame it decodes until someone takes it."""

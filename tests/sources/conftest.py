@@ -58,7 +58,8 @@ def still_clip(media: Path) -> Path:
 def av_clip(media: Path) -> Path:
     """3 s, 25 fps H.264 with a 440 Hz tone in 44.1 kHz AAC: a camera with a microphone."""
     path = media / "av.mp4"
-    ffmpeg(*moving(3), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=3", *H264, "-c:a", "aac", str(path))
+    tone = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=3"]
+    ffmpeg(*moving(3), *tone, *H264, "-c:a", "aac", str(path))
     return path
 
 

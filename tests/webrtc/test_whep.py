@@ -14,13 +14,12 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
 from streamer.config import CameraConfig, SourceDefaults
-from streamer.records import Frame
-from streamer.sources import SourceState, open_source
+from streamer.records import SAMPLE_RATE, Frame
+from streamer.sources import AudioBuffer, SourceState, open_source
 from streamer.webrtc.peer import new_peer
 from streamer.webrtc.whep import WhepSource, http_url
 
 from .conftest import until
-from .test_whip import _assert_tone
 
 
 class WhepServer:
@@ -142,3 +141,18 @@ def test_pulls_frames_and_audio_and_reconnects_when_the_server_comes_back(tone_c
         await server.stop()
 
     asyncio.run(asyncio.wait_for(test(), 50))
+
+
+def _assert_tone(audio: AudioBuffer | None, hz: float) -> None:
+    """What the buffer holds: gap-less 16 kHz mono float chunks, the last second of them carrying the tone."""
+    assert audio is not None
+    chunks = []
+    while (chunk := audio.get(0)) is not None:
+        chunks.append(chunk)
+    assert np.array([b.t - a.t_end for a, b in zip(chunks, chunks[1:])]) == pytest.approx(0, abs=1e-6), "gap-less"
+    samples = np.concatenate([c.samples for c in chunks])[-SAMPLE_RATE:]
+    assert samples.dtype == np.float32 and samples.ndim == 1 and len(samples) == SAMPLE_RATE
+    spectrum = np.abs(np.fft.rfft(samples))
+    peak = np.argmax(spectrum) * SAMPLE_RATE / len(samples)
+    assert peak == pytest.approx(hz, abs=5), "16 kHz mono: the tone must sit at its own frequency"
+    assert np.abs(samples).max() > 0.03, "the tone is audible, not silence"
