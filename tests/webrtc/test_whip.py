@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
-import numpy as np
 import pytest
 
 from memory import Memory
