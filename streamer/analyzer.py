@@ -19,6 +19,7 @@ import numpy.typing as npt
 from memory import Memory
 from memory.records import FaceObservation, TrackEvidence
 
+from .characters.mouths import FaceTrail
 from .config import Config
 from .faces.align import align_faces, appearance_signatures, crop_jpeg
 from .faces.detector import FaceDetector
@@ -79,8 +80,10 @@ class StreamAnalyzer:
         memory: MemoryWorker,
         infer_executor: Executor,
         track_ids: itertools.count[int],
+        trail: FaceTrail | None = None,
     ) -> None:
         self.stream = stream
+        self.trail = trail  # where each analysed frame's faces are left for the speaker sync
         self._min_det, self._min_quality = gates
         self._embedder = embedder
         self._memory = memory
@@ -111,6 +114,8 @@ class StreamAnalyzer:
         t3 = time.perf_counter()
         for tid, node in zip(faces.track_id, nodes):
             self.tracker.tracks[int(tid)].node = node
+        if self.trail is not None:  # after _absorb: a broken track has its new id by now
+            self.trail.record(frame.t, faces.track_id, faces.kps)
         for ended in self.tracker.drain_ended():
             self._best_crop_quality.pop(ended.id, None)
         s = self.stats

@@ -16,6 +16,8 @@ from memory import Memory
 from memory.records import NodeKind, NodeStatus
 
 from .analyzer import AnalyzerStats, StreamAnalyzer, analysis_status, face_payload
+from .characters.mouths import FaceTrail
+from .characters.speakers import SpeakerSync
 from .config import Config
 from .errors import PublishError
 from .faces.detector import FaceDetector
@@ -174,9 +176,13 @@ class App:
     def add_source(self, source: StreamSource) -> None:
         if source.name in self._tasks:
             raise ValueError(f"a stream named {source.name!r} is already running")
+        # Sources that keep their frames small and grey (files and cameras with voices on) tell who speaks.
+        grey = getattr(source, "grey_frames", None)
+        trail = FaceTrail() if grey is not None and source.audio is not None else None
         analyzer = StreamAnalyzer(
-            source.name, self.cfg, self._gates_used, self._detector, self._embedder, self._worker, self._infer, self._track_ids
-        )
+            source.name, self.cfg, self._gates_used, self._detector, self._embedder, self._worker, self._infer,
+            self._track_ids, trail,
+        )  # fmt: skip
         self.sources[source.name] = source
         self.analyzers[source.name] = analyzer
         self.summary.streams[source.name] = analyzer.stats
@@ -185,6 +191,7 @@ class App:
             voice = VoiceAnalyzer(
                 source.name, source.audio, self.cfg.voices, self._voice_models, self._worker, self.transcripts,
                 lambda: loop.call_soon_threadsafe(self._notify), self._track_ids,
+                None if trail is None else SpeakerSync(grey, trail),
             )  # fmt: skip
             self.voices[source.name] = voice
             self.summary.voices[source.name] = voice.stats
@@ -275,21 +282,25 @@ class App:
             await self._analyse_frames(source, analyzer)
 
     async def _analyse_frames(self, source: StreamSource, analyzer: StreamAnalyzer) -> None:
-        async for frame in source.frames():
-            try:
-                result = await analyzer.process(frame)
-            except Exception:  # one bad frame must not end a camera that runs for days
+        try:
+            async for frame in source.frames():
+                try:
+                    result = await analyzer.process(frame)
+                except Exception:  # one bad frame must not end a camera that runs for days
+                    if not source.is_live:
+                        raise
+                    log.exception("%s: analysis of the frame at %.2f s failed; going on", source.name, frame.t)
+                    continue
+                self.summary.video_seconds[source.name] = frame.t
+                if len(result.faces):
+                    self._publisher.publish_faces(source.name, face_payload(result), frame.wall_time)
+                if result.new_events:
+                    self._publisher.notify()
                 if not source.is_live:
-                    raise
-                log.exception("%s: analysis of the frame at %.2f s failed; going on", source.name, frame.t)
-                continue
-            self.summary.video_seconds[source.name] = frame.t
-            if len(result.faces):
-                self._publisher.publish_faces(source.name, face_payload(result), frame.wall_time)
-            if result.new_events:
-                self._publisher.notify()
-            if not source.is_live:
-                self.progress.file_at(source.name, frame.t, analyzer.stats.faces, self.identities)
+                    self.progress.file_at(source.name, frame.t, analyzer.stats.faces, self.identities)
+        finally:
+            if analyzer.trail is not None:  # the voice path stops waiting for faces of its last turns
+                analyzer.trail.close()
         voice = self.voices.get(source.name)
         if not source.is_live and voice is not None:
             # an audio-only file has no frames to move its bar: the voice path's progress does

@@ -22,6 +22,8 @@ import onnxruntime as ort
 from memory import Memory
 from memory.records import SpeechTurn
 
+from .characters.speakers import SpeakerSync
+from .characters.sync import TurnAudio
 from .memory_worker import MemoryWorker
 from .records import SAMPLE_RATE
 from .sources.audio_buffer import AudioBuffer
@@ -190,8 +192,10 @@ class VoiceAnalyzer:
         transcripts: TranscriptWorker | None,
         on_events: Callable[[], None],
         track_ids: Iterator[int],
+        speakers: SpeakerSync | None = None,
     ) -> None:
         self.stream = stream
+        self.speakers = speakers  # who on screen moved their mouth with each turn (None: no video kept)
         self._track_ids = track_ids  # shared with the faces: a turn is a one-turn voice track
         self._audio = audio
         self._memory = memory
@@ -236,9 +240,13 @@ class VoiceAnalyzer:
                 self.stats.audio_seconds += len(chunk.samples) / SAMPLE_RATE
                 for segment in segments:
                     self._segment(segment)
+                if self.speakers is not None:
+                    self._send_sync(self.speakers.ready(chunk.t_end))
             if not self._stop.is_set():
                 for segment in self._vad.flush():
                     self._segment(segment)
+                if self.speakers is not None:
+                    self._send_sync(self.speakers.finish())
         except Exception as e:  # the voice path failing must never take the video with it
             log.exception("%s: voice analysis failed; faces go on", self.stream)
             self.failed = e
@@ -264,6 +272,9 @@ class VoiceAnalyzer:
         nodes, new_events = self._memory.call_blocking(_add_turns, records, self._transcripts is None)
         if new_events:
             self._on_events()
+        if self.speakers is not None:
+            for record, turn in zip(records, turns):
+                self.speakers.add(TurnAudio(record.track_id, turn.t_start, turn.samples))
         if self._transcripts is not None:
             for record, turn in zip(records, turns):
                 self._transcripts.submit(_Pending(self.stream, record.track_id, turn.samples))
@@ -272,6 +283,20 @@ class VoiceAnalyzer:
         s.speech_seconds += sum(t.t_end - t.t_start for t in turns)
         s.turns_with_node += sum(n is not None for n in nodes)
         s.nodes.update(n for n in nodes if n is not None)
+
+    def _send_sync(self, scored: list[tuple[int, dict[int, float]]]) -> None:
+        for turn, sync in scored:
+            log.debug("%s: turn %d mouth sync %s", self.stream, turn, {k: round(v, 2) for k, v in sync.items()})
+            self._memory.call_blocking(_speaker_evidence, turn, sync)
+
+
+def _speaker_evidence(memory: Memory, turn: int, sync: dict[int, float]) -> None:
+    # The memory side adds SpeakerEvidence and Memory.speaker_evidence (issue 10); until it has, the
+    # scores are only logged.
+    if hasattr(memory, "speaker_evidence"):
+        from memory.records import SpeakerEvidence  # type: ignore[attr-defined]
+
+        memory.speaker_evidence(SpeakerEvidence(turn, sync))
 
 
 def voice_status(stats: VoiceStats | None, transcripts: TranscriptWorker | None) -> dict[str, Any]:

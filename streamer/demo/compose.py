@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,10 @@ class Cut:
     end: float
 
 
+# (person, t, sprite) -> the sprite to show at t: lets a test move a photo's mouth with a voice
+Animate = Callable[[int, float, npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]
+
+
 def _background(width: int, height: int, seed: int) -> npt.NDArray[np.uint8]:
     rng = np.random.default_rng(seed)
     ramp = np.linspace(60, 150, width, dtype=np.float32)[None, :, None]
@@ -60,12 +64,18 @@ def _restyled(sprite: npt.NDArray[np.uint8], scale: float, light: float) -> npt.
 
 
 def render_frame(
-    t: float, cast: Sequence[Person], script: Sequence[Appearance | Cut], background: npt.NDArray[np.uint8]
+    t: float,
+    cast: Sequence[Person],
+    script: Sequence[Appearance | Cut],
+    background: npt.NDArray[np.uint8],
+    animate: Animate | None = None,
 ) -> npt.NDArray[np.uint8]:
     height, width = background.shape[:2]
     for item in script:
         if isinstance(item, Cut) and item.start <= t < item.end:
             sprite = cast[item.person].image
+            if animate is not None:
+                sprite = animate(item.person, t, sprite)
             scale = min(width / sprite.shape[1], height / sprite.shape[0])
             frame = np.zeros_like(background)
             big = cv2.resize(sprite, None, fx=scale, fy=scale)
@@ -75,7 +85,10 @@ def render_frame(
     for item in script:
         if not isinstance(item, Appearance) or not item.start <= t < item.end:
             continue
-        sprite = _restyled(cast[item.person].image, item.scale, item.light)
+        sprite = cast[item.person].image
+        if animate is not None:
+            sprite = animate(item.person, t, sprite)
+        sprite = _restyled(sprite, item.scale, item.light)
         # Slide in from the nearer edge over half a second, sway gently while in view, slide out.
         enter = min(1.0, (t - item.start) / 0.5)
         leave = min(1.0, (item.end - t) / 0.5)
@@ -97,9 +110,11 @@ def render_video(
     seed: int = 0,
     audio: npt.NDArray[np.float32] | None = None,
     audio_rate: int = 16_000,
+    animate: Animate | None = None,
 ) -> float:
     """Write an H.264 MP4 (keyframe every second, no B-frames), with `audio` (mono float samples) as
-    its AAC soundtrack when given; return its duration in seconds."""
+    its AAC soundtrack when given; return its duration in seconds. `animate` changes a person's
+    cast photo frame by frame (before it is scaled and lit)."""
     duration = max(item.end for item in script)
     background = _background(size[0], size[1], seed)
     with av.open(str(path), "w") as container:
@@ -107,7 +122,7 @@ def render_video(
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         sound = None if audio is None else _Soundtrack(container, audio, audio_rate)
         for i in range(int(round(duration * fps))):
-            image = render_frame(i / fps, cast, script, background)
+            image = render_frame(i / fps, cast, script, background, animate)
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 container.mux(packet)
             if sound is not None:

@@ -1,0 +1,1 @@
+"""Characters: which face on screen goes with which voice (audio-visual synchrony, per speech turn)."""

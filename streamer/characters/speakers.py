@@ -1,0 +1,94 @@
+"""Per stream: score each finished speech turn once the face analysis has caught up with it.
+
+The voice path hands over turns as they are stored (`add`) and collects the scores (`ready`, or
+`finish` at the end of the stream); the frames come from the source's `GreyRing`, the faces from
+the analysis' `FaceTrail`. A turn whose frames have left the ring, or that no face saw, gives none.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from .mouths import FaceTrail, GreyRing
+from .sync import MAX_GAP_SECONDS, TurnAudio, turn_correlations
+
+log = logging.getLogger(__name__)
+
+MIN_TURN_SECONDS = 1.0  # shorter turns hold too few frames for a correlation worth sending
+SETTLE_SECONDS = 0.3  # the analysis must have passed a turn's end by this much (an analysed frame after it)
+LAG_AFTER_TURNS = 3  # turns scored before the stream's own sound-to-picture lag replaces lag 0
+MIN_FRAMES_KEPT = 0.5  # share of a turn whose frames must still be in the ring
+FINISH_WAIT_SECONDS = 30.0  # at the end of a stream, how long to wait for the analysis to catch up
+
+
+@dataclass
+class SyncStats:
+    turns_scored: int = 0  # turns that gave evidence
+    turns_without_face: int = 0  # scored, but no face was visible for most of the turn
+    turns_missed: int = 0  # frames gone, or the analysis never caught up
+    lag: int = 0  # frames by which the picture trails the sound, as estimated so far
+    lag_votes: dict[int, float] = field(default_factory=dict)
+
+
+class SpeakerSync:
+    """Not thread-safe: used by one stream's voice thread only."""
+
+    def __init__(self, frames: GreyRing, faces: FaceTrail) -> None:
+        self.frames = frames
+        self.faces = faces
+        self.stats = SyncStats()
+        self._pending: list[TurnAudio] = []
+
+    def add(self, turn: TurnAudio) -> None:
+        if turn.t_end - turn.t_start >= MIN_TURN_SECONDS:
+            self._pending.append(turn)
+
+    def ready(self, now: float) -> list[tuple[int, dict[int, float]]]:
+        """Scores of the pending turns the analysis has passed; `now` (the audio's stream time) lets
+        turns the analysis will never reach (no video, or far behind) go after the ring's horizon."""
+        done, keep = [], []
+        until = self.faces.analysed_until
+        for turn in self._pending:
+            if until >= turn.t_end + SETTLE_SECONDS:
+                done.append(turn)
+            elif now - turn.t_end > self.frames.seconds:
+                self.stats.turns_missed += 1
+            else:
+                keep.append(turn)
+        self._pending = keep
+        return [s for s in (self._score(t) for t in done) if s is not None]
+
+    def finish(self, timeout: float = FINISH_WAIT_SECONDS) -> list[tuple[int, dict[int, float]]]:
+        """Blocking: the end of the stream; waits (up to `timeout`) for the analysis of the last turns."""
+        if self._pending:
+            self.faces.wait_until(self._pending[-1].t_end + SETTLE_SECONDS, timeout)
+        done, self._pending = self._pending, []
+        return [s for s in (self._score(t) for t in done) if s is not None]
+
+    def _score(self, turn: TurnAudio) -> tuple[int, dict[int, float]] | None:
+        oldest = self.frames.oldest()
+        if oldest is None or oldest > turn.t_start + (1 - MIN_FRAMES_KEPT) * (turn.t_end - turn.t_start):
+            self.stats.turns_missed += 1  # too much of the turn has left the ring (or there is no video)
+            return None
+        frames = self.frames.window(turn.t_start, turn.t_end)
+        curves = turn_correlations(turn, frames, self.faces.sightings(turn.t_start - MAX_GAP_SECONDS, turn.t_end + MAX_GAP_SECONDS))
+        if not curves:
+            self.stats.turns_without_face += 1
+            return None
+        self._vote(curves)
+        self.stats.turns_scored += 1
+        lag = self.stats.lag
+        return turn.turn, {track: curve.get(lag, curve.get(0, 0.0)) for track, curve in curves.items()}
+
+    def _vote(self, curves: dict[int, dict[int, float]]) -> None:
+        """The stream's sound-to-picture lag is one for all faces: the lag at which the best-moving
+        mouth of each turn correlated most, summed over turns. Choosing it per face would turn
+        noise into evidence (the best of five lags of a still face is well above zero)."""
+        best = max(curves.values(), key=lambda c: max(c.values()))
+        votes = self.stats.lag_votes
+        for lag, value in best.items():
+            votes[lag] = votes.get(lag, 0.0) + value
+        if self.stats.turns_scored + 1 >= LAG_AFTER_TURNS:
+            self.stats.lag = int(max(votes, key=lambda lag: (votes[lag], -abs(lag))))
+
