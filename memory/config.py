@@ -7,7 +7,7 @@ M3-Agent lacks carry a `voice_` prefix beside their face counterparts.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # M3-Agent's value, set for ERes2NetV2; the voice path calibrates it for its own speaker model.
 AUDIO_MATCHING_THRESHOLD = 0.4  # CAM++ turns of real conversation (see README, Voices)
@@ -84,5 +84,32 @@ class MemoryConfig(StrictModel):
         30.0, gt=0, description="Observations and speech turns older than this are pruned; nodes and crops stay."
     )
     flush_every_seconds: float = Field(1.0, gt=0, description="Buffered writes are committed at least this often.")
+    character_min_visible: float = Field(
+        0.5, gt=0, le=1, description="A face track is on screen during a speech turn when it spans at least this share of the turn."
+    )
+    character_min_sync: float = Field(
+        0.1, ge=-1, le=1, description="A face moved with a turn when its mouth synchrony is at least this (own speech ~0.18-0.48, other speech ~0)."
+    )
+    character_sync_margin: float = Field(
+        0.1, ge=0, le=2, description="...and it beat every other face on screen by this much; a face below min_sync or beaten by this margin counts against."
+    )
+    character_tie_min_turns: int = Field(
+        3, ge=1, description="Turns of a voice in which a face moved with it (as above) needed to tie the two into one character."
+    )
+    character_tie_min_agreement: float = Field(
+        0.8, gt=0.5, le=1, description="...and this share at least of the pair's turns that counted for or against it must be for it."
+    )
+    character_untie_agreement: float = Field(
+        0.6, gt=0, le=1, description="A tie made from evidence is undone when that share falls below this."
+    )
+    character_settle_seconds: float = Field(
+        10.0, gt=0, description="Wait at most this long (wall seconds) for a turn's faces and synchrony before weighing what came."
+    )
     recluster: ReclusterConfig = Field(default_factory=ReclusterConfig)
     voice_recluster: VoiceReclusterConfig = Field(default_factory=VoiceReclusterConfig)
+
+    @model_validator(mode="after")
+    def _untie_below_tie(self) -> MemoryConfig:
+        if self.character_untie_agreement > self.character_tie_min_agreement:
+            raise ValueError("character_untie_agreement must not exceed character_tie_min_agreement")
+        return self

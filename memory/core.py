@@ -7,7 +7,8 @@ describe, so a crash loses both or neither, and the outbox only ever sees commit
 
 The parts: `nodes` (rows, galleries, matching index), `tracks`, `identity` (online matching, one
 machinery for faces and voices, told apart by `policy`), `edits` (label, merge, split,
-re-clustering), `events`, `presence`, `graph` (clips, episodic text, characters) and `store`.
+re-clustering), `events`, `presence`, `graph` (clips), `evidence` (who spoke), `characters` (faces
+tied to voices), `episodes` (episodic and semantic memories) and `store`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ from typing import Any
 
 import numpy as np
 
+from .characters import Character, Characters
 from .config import MemoryConfig
 from .crops import CropShelf
 from .edits import Edits
+from .episodes import Episodes
 from .errors import MemoryGraphError
 from .events import EventLog
-from .graph import Clips, OpenClip, connected_groups, episodic_text
+from .evidence import Evidence
+from .graph import Clips, OpenClip
 from .identity import Identities
 from .nodes import ACTIVE, IDENTITY_KINDS, NodeTable, public
 from .policy import policies
 from .presence import PresenceBoard
-from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, SpeechTurn, TrackEvidence
-from .store import NodeRow, Store
+from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, SpeakerEvidence, SpeechTurn, TrackEvidence
+from .store import Store
 from .tracks import MAX_PENDING_ROWS, TrackState, TrackTable
 
 log = logging.getLogger(__name__)
@@ -53,8 +57,11 @@ class Memory:
         self._clips = Clips(cfg.interval_seconds)
         self._crops = CropShelf(self._store, cfg.crops_per_node)
         self._identities = Identities(policies(cfg), self._nodes, self._tracks, self._events, self._presence, self._crops)
+        self._evidence = Evidence(self._store, self._nodes, self._tracks, cfg, clock)
+        self._characters = Characters(self._store, self._nodes, self._evidence, self._events, cfg)
         self._edits = Edits(self._store, self._nodes, self._tracks, self._identities, self._events, self._presence,
-                            self._crops, clock)  # fmt: skip
+                            self._crops, self._characters, clock)  # fmt: skip
+        self._episodes = Episodes(self._store, self._nodes, self._tracks, self._events, self._tag, self._members, clock)
         self._next_track_id = self._track_id_limit = int(self._store.meta("next_track_id", "1") or 1)
         self._last_flush = self._last_prune = now
         self._last_recluster = dict.fromkeys(IDENTITY_KINDS, now)
@@ -114,6 +121,7 @@ class Memory:
                 (o.track_id, o.stream, o.t, o.wall_time, *o.bbox, o.det_score, o.quality, o.face_type)
             )
             self._observed(track, o.stream, (o.t, o.t), (o.wall_time, o.wall_time), now)
+        self._evidence.faces_seen(obs)
         if self._tracks.pending >= MAX_PENDING_ROWS:
             self.flush()
 
@@ -142,6 +150,8 @@ class Memory:
                                np.asarray(turn.embedding, np.float32)[None, :], np.array([turn.seconds], np.float32),
                                np.ones(1, np.float32), np.array([turn.good]))  # fmt: skip
             node_id = self._identify(track, ev, NodeKind.VOICE, span, wall, now, turn.seconds if turn.good else 0.0)
+        self._evidence.turn(turn)
+        self._episodes.turn_added(turn.track_id)
         if self._tracks.pending >= MAX_PENDING_ROWS:
             self.flush()
         return node_id
@@ -154,6 +164,14 @@ class Memory:
             raise MemoryGraphError(f"no speech turn {track_id}")
         stream, t_start, t_end = found
         self._events.speech(stream, track_id, t_start, t_end, self._tracks.node_of(track_id), text)
+        self._episodes.transcribed(track_id, text)
+
+    def speaker_evidence(self, ev: SpeakerEvidence) -> None:
+        """How the mouths of the faces on screen moved with one speech turn (after add_turn for that
+        turn; it may come late, or never). Weighed with the faces seen during the turn, it may tie or
+        untie a face and a voice (see memory.characters for the rule)."""
+        self._evidence.sync(ev)
+        self._characters.evaluate()
 
     def _observed(self, track: TrackState, stream: str, span: tuple[float, float], wall: tuple[float, float], now: float) -> None:
         """A face or a turn of a track: its stream's clip and time grow, its node (if any) was seen."""
@@ -206,6 +224,8 @@ class Memory:
         for stream, node_id, presence in self._presence.gone(now):
             self._identities.left(stream, node_id, presence)
         self._events.updates_due(now)
+        self._evidence.due(now)
+        self._characters.evaluate()
         if now - self._last_prune >= PRUNE_EVERY_SECONDS:
             self.prune()
         if now - self._last_flush >= self.cfg.flush_every_seconds:
@@ -216,6 +236,8 @@ class Memory:
         not a passer-by: its provisional nodes with a good face are confirmed (still=True)."""
         if still:
             self._identities.confirm_still(stream)
+        self._evidence.end_stream(stream)
+        self._characters.evaluate()
         clip = self._clips.close(stream)
         if clip is not None:
             self._close_clip(clip)
@@ -234,25 +256,16 @@ class Memory:
         return faces + turns
 
     def _close_clip(self, clip: OpenClip) -> None:
-        nodes = sorted({
-            n for t in clip.track_ids
-            if (n := self.node_of_track(t)) is not None and self._nodes[n].status == NodeStatus.CONFIRMED
-        })  # fmt: skip
-        clip_id = self._store.add_clip(clip.stream, clip.index, clip.first_t, clip.last_t, clip.first_wall, clip.last_wall)
-        text, memory_id = None, None
-        if nodes:
-            seen = [self._tag(n) for n in nodes if self._nodes[n].kind == NodeKind.FACE]
-            heard = [self._tag(n) for n in nodes if self._nodes[n].kind == NodeKind.VOICE]
-            text = episodic_text(seen, heard, clip.stream, clip.first_wall, clip.last_wall)
-            memory_id = self._nodes.new_id()
-            row = NodeRow(memory_id, NodeKind.EPISODIC, NodeStatus.CONFIRMED, None, None, self._clock(),
-                          clip.first_wall, clip.last_wall, 0, 0, 0, None, None, {clip.stream}, None)  # fmt: skip
-            self._store.add_text_node(row, clip_id, text)
-            self._store.add_edges((memory_id, n, 1.0) for n in nodes)
-        self._events.clip_closed(clip, text, nodes, memory_id)
+        self._episodes.close(clip)
 
     def _tag(self, node_id: int) -> str:
-        return f"<{self._nodes[node_id].kind.value}_{node_id}>"
+        """A node's tag in memories: its character's when it has one."""
+        character = self._characters.of_node(node_id)
+        return character.tag if character is not None else f"<{self._nodes[node_id].kind.value}_{node_id}>"
+
+    def _members(self, node_id: int) -> list[int]:
+        character = self._characters.of_node(node_id)
+        return [node_id] if character is None else [*character.faces, *character.voices]
 
     # --- edits by hand (and by re-clustering) ---------------------------------------------------
 
@@ -264,6 +277,8 @@ class Memory:
 
     def label(self, node_id: int, name: str) -> None:
         self._edits.label(node_id, name)
+        self._characters.regroup()  # a label on any node names its character
+        self._episodes.update_semantic([self.resolve(node_id)])
 
     def merge(self, keep: int, other: int) -> int:
         return self._edits.merge(keep, other)
@@ -326,15 +341,17 @@ class Memory:
         for stream, t, wall, x1, y1, x2, y2, det, quality, face_type, node_id in self._store.observations():
             yield {"stream": stream, "t": t, "wall_time": wall, "bbox": [x1, y1, x2, y2], "det_score": det,
                    "quality": quality, "face_type": face_type,
-                   "node": None if node_id is None else self._nodes.live(node_id)}  # fmt: skip
+                   "node": (node := None if node_id is None else self._nodes.live(node_id)),
+                   "character": self._character_id(node)}  # fmt: skip
 
     def export_voices(self) -> Iterator[dict[str, Any]]:
         """One record per speech turn; `node` is its voice identity after all merges, `character`
-        is None until characters exist, `text` None when the turn was not transcribed."""
+        the character of that voice (None if it has none), `text` None when the turn was not transcribed."""
         self._write_pending()
         for stream, t_start, t_end, wall, text, node_id in self._store.turns():
+            node = None if node_id is None else self._nodes.live(node_id)
             yield {"stream": stream, "t_start": t_start, "t_end": t_end, "wall_time": wall,
-                   "node": None if node_id is None else self._nodes.live(node_id), "character": None, "text": text}  # fmt: skip
+                   "node": node, "character": self._character_id(node), "text": text}  # fmt: skip
 
     def export_nodes(self) -> Iterator[dict[str, Any]]:
         self._write_pending()
@@ -353,13 +370,44 @@ class Memory:
 
     # --- characters -----------------------------------------------------------------------------
 
-    def add_equivalence(self, face_id: int, voice_id: int) -> None:
-        face, voice = self.resolve(face_id), self.resolve(voice_id)
-        if self._nodes.kind(face) != NodeKind.FACE or self._nodes.kind(voice) != NodeKind.VOICE:
-            raise MemoryGraphError(f"an equivalence links a face node to a voice node, not {face_id} to {voice_id}")
-        self._store.add_equivalence(face, voice)
+    def link(self, face_id: int, voice_id: int) -> None:
+        """Ties a face and a voice by hand (evidence never unties it); a face may take several voices this way."""
+        self._characters.link(face_id, voice_id)
+
+    def unlink(self, face_id: int, voice_id: int) -> None:
+        """Unties a face and a voice, and remembers it: evidence never ties the two again."""
+        self._characters.unlink(face_id, voice_id)
+
+    add_equivalence = link  # M3-Agent's name
 
     def characters(self) -> list[list[int]]:
         """Face and voice nodes grouped by equivalences (after merges); nodes without one are left out."""
-        links = [(self.resolve(f), self.resolve(v)) for f, v in self._store.equivalences()]
-        return connected_groups((f, v) for f, v in links if self._nodes.live(f) and self._nodes.live(v))
+        return sorted(sorted([*c.faces, *c.voices]) for c in self._characters.all())
+
+    def character(self, character_id: int) -> Character | None:
+        return self._characters.get(character_id)
+
+    def character_of(self, node_id: int) -> Character | None:
+        return self._characters.of_node(node_id)
+
+    def _character_id(self, node_id: int | None) -> int | None:
+        character = None if node_id is None else self._characters.of_node(node_id)
+        return None if character is None else character.id
+
+    def export_characters(self) -> Iterator[dict[str, Any]]:
+        """One record per character: {id, label, faces, voices, first_seen, last_seen, streams}."""
+        for c in self._characters.all():
+            yield self._character_record(c)
+
+    def character_state(self, character_id: int) -> dict[str, Any] | None:
+        """A character as export_characters gives it; None once it dissolved (or never was)."""
+        c = self._characters.get(character_id)
+        return None if c is None else self._character_record(c)
+
+    def _character_record(self, c: Character) -> dict[str, Any]:
+        rows = [self._nodes[n] for n in (*c.faces, *c.voices)]
+        first = [r.first_seen_wall for r in rows if r.first_seen_wall is not None]
+        last = [r.last_seen_wall for r in rows if r.last_seen_wall is not None]
+        return {"id": c.id, "label": c.label, "faces": list(c.faces), "voices": list(c.voices),
+                "first_seen": min(first, default=None), "last_seen": max(last, default=None),
+                "streams": sorted(set().union(*(r.streams for r in rows)))}  # fmt: skip

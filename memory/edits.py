@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .characters import Characters
 from .crops import CropShelf
 from .errors import MemoryGraphError
 from .events import EventLog
@@ -38,6 +39,7 @@ class Edits:
         events: EventLog,
         presence: PresenceBoard,
         crops: CropShelf,
+        characters: Characters,
         clock: Callable[[], float],
     ) -> None:
         self._store = store
@@ -47,6 +49,7 @@ class Edits:
         self._events = events
         self._presence = presence
         self._crops = crops
+        self._characters = characters  # ties follow merges and are re-decided after splits
         self._clock = clock
         self.cannot_link = pairs((nodes.resolve(a), nodes.resolve(b)) for a, b in store.cannot_links())
 
@@ -116,6 +119,7 @@ class Edits:
         for stream, presence in self._presence.drop(other):
             self._identities.announce(keep, stream, self._presence.put(stream, keep, presence))
         self._events.updated(keep, now)
+        self._characters.merged(keep, other)
 
     def _split(self, node_id: int, track_ids: list[int], manual: bool) -> int:
         now = self._clock()
@@ -142,6 +146,7 @@ class Edits:
         self._crops.move(node_id, new_id, moving)
         self._events.split(node, new_id, sorted(moving), manual)
         self._events.updated(node_id, now)
+        self._characters.split()
         return new_id
 
     def _buffered(self, track_ids: set[int], kind: NodeKind) -> Gallery:

@@ -83,9 +83,16 @@ class EventLog:
     def left(self, node: NodeRow, stream: str, presence: Presence) -> None:
         self._emit("person.left", stream, {"node": node.id, "kind": node.kind.value, "t": presence.last_t})
 
-    def clip_closed(self, clip: OpenClip, text: str | None, nodes: list[int], memory_id: int | None) -> None:
-        self._emit("clip.closed", clip.stream, {"clip": clip.index, "start": clip.first_wall, "end": clip.last_wall,
-                                                "text": text, "nodes": nodes, "memory": memory_id})  # fmt: skip
+    def clip_closed(self, clip: OpenClip, nodes: list[int], memories: list[tuple[int, str, list[int]]]) -> None:
+        """`text` and `memory` are the clip's first episodic memory (who was there); `memories` all of them."""
+        text, memory_id = (memories[0][1], memories[0][0]) if memories else (None, None)
+        self._emit("clip.closed", clip.stream, {
+            "clip": clip.index, "start": clip.first_wall, "end": clip.last_wall, "text": text, "nodes": nodes,
+            "memory": memory_id, "memories": [{"id": i, "text": t, "nodes": n} for i, t, n in memories]})  # fmt: skip
+
+    def character_updated(self, character: int, faces: tuple[int, ...], voices: tuple[int, ...], label: str | None) -> None:
+        """A character formed, changed its nodes or its label, or dissolved (no faces and no voices left)."""
+        self._emit("character.updated", None, {"character": character, "faces": list(faces), "voices": list(voices), "label": label})
 
     def speech(self, stream: str, turn: int, t_start: float, t_end: float, node: int | None, text: str | None) -> None:
         self._emit("speech", stream, {"turn": turn, "t_start": t_start, "t_end": t_end, "node": node, "text": text})

@@ -1,8 +1,8 @@
 """Memory-graph pieces that need no storage: per-stream clips, episodic text, characters.
 
 Clips follow M3-Agent: a stream is cut into intervals of `interval_seconds` of stream time, clip
-number floor(t / interval_seconds). Without a language model, a closed clip's episodic memory is a
-templated sentence naming the identities seen and heard in it.
+number floor(t / interval_seconds). Without a language model, a closed clip's episodic memories are
+templated sentences (see memory.episodes).
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ def clock_time(wall: float) -> str:
 def episodic_text(seen: list[str], heard: list[str], stream: str, start_wall: float, end_wall: float) -> str:
     """'<face_3> and <face_7> were seen in camera 'door' from 10:02:30 to 10:02:41', with the tags
     of faces seen and of voices heard ('<face_3> was seen and <voice_9> was heard in camera ...')."""
-    parts = [f"{_names(tags)} {'was' if len(tags) == 1 else 'were'} {verb}" for tags, verb in ((seen, "seen"), (heard, "heard")) if tags]
+    parts = [f"{names(tags)} {'was' if len(tags) == 1 else 'were'} {verb}" for tags, verb in ((seen, "seen"), (heard, "heard")) if tags]
     return f"{' and '.join(parts)} in camera '{stream}' from {clock_time(start_wall)} to {clock_time(end_wall)}"
 
 
-def _names(tags: list[str]) -> str:
+def names(tags: list[str]) -> str:
     return tags[0] if len(tags) == 1 else ", ".join(tags[:-1]) + " and " + tags[-1]
 
 

@@ -78,6 +78,15 @@ class SpeechTurn:
         return self.t_end - self.t_start
 
 
+@dataclass(frozen=True)
+class SpeakerEvidence:
+    """Who on screen moved their mouth with one speech turn (Memory.speaker_evidence)."""
+
+    turn: int  # the speech turn's track id (SpeechTurn.track_id)
+    sync: dict[int, float]  # face track id -> audio-visual synchrony over the turn (correlation of mouth
+    # motion with speech energy, -1..1), one entry per face track visible for most of the turn
+
+
 @dataclass
 class Node:
     id: int
@@ -104,7 +113,7 @@ class MemoryEvent:
     seq: int
     id: str  # uuid4 hex, for consumers that dedupe
     type: str  # node.created, node.confirmed, node.updated, node.merged, node.split, node.expired,
-    # node.labelled, person.appeared, person.left, clip.closed, speech
+    # node.labelled, person.appeared, person.left, clip.closed, speech, character.updated
     wall_time: float
     stream: str | None
     data: dict[str, Any]

@@ -24,6 +24,16 @@ CREATE TABLE speech_turns (
 CREATE INDEX speech_turns_wall ON speech_turns (wall_time);
 """
 
+CHARACTERS = """
+ALTER TABLE equivalences ADD COLUMN manual INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE turn_faces (
+    turn_id INTEGER NOT NULL, face_track INTEGER NOT NULL, seen INTEGER NOT NULL DEFAULT 0,
+    alone INTEGER NOT NULL DEFAULT 0, sync REAL, outcome INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (turn_id, face_track));
+CREATE TABLE characters (node_id INTEGER PRIMARY KEY, character_id INTEGER NOT NULL);
+ALTER TABLE text_nodes ADD COLUMN key TEXT;
+CREATE UNIQUE INDEX text_nodes_key ON text_nodes (key);
+"""
+
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE nodes (
@@ -57,11 +67,13 @@ CREATE TABLE cannot_link (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
     wall_time REAL NOT NULL, stream TEXT, data TEXT NOT NULL);
-""" + SPEECH_TURNS
+""" + SPEECH_TURNS + CHARACTERS
+
 
 # version reached -> the statements that take a file there from the version before
 MIGRATIONS = {
     2: SPEECH_TURNS,  # voices: speech turns (their identity goes through the tracks table, like faces')
+    3: CHARACTERS,  # characters: who-spoke evidence per turn and face track, character ids, keyed semantic memories
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

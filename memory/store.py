@@ -77,6 +77,21 @@ class TrackRow:
 
 
 @dataclass
+class TurnFaceRow:
+    """The verdict of one speech turn on one face track (see memory.evidence)."""
+
+    turn_id: int
+    face_track: int
+    seen: bool  # on screen for most of the turn
+    alone: bool  # ...as the only face
+    sync: float | None  # synchrony with the turn, None if not measured
+    outcome: int  # 1 moved with the voice, -1 did not, 0 undecided
+
+    def to_sql(self) -> tuple[Any, ...]:
+        return (self.turn_id, self.face_track, int(self.seen), int(self.alone), self.sync, self.outcome)
+
+
+@dataclass
 class TrackStats:
     n_observations: int
     streams: set[str]
@@ -275,11 +290,54 @@ class Store:
         sql = "INSERT INTO clips (stream, idx, first_t, last_t, start_wall, end_wall) VALUES (?, ?, ?, ?, ?, ?)"
         return int(self._write(sql, (stream, idx, first_t, last_t, start, end)).lastrowid or 0)
 
-    def add_text_node(self, row: NodeRow, clip_id: int | None, text: str) -> None:
+    def add_text_node(self, row: NodeRow, clip_id: int | None, text: str, key: str | None = None) -> None:
+        """A text node; the first of a clip is the clip's memory (who was there)."""
         self.save_nodes([row])
-        self._write("INSERT INTO text_nodes (node_id, clip_id, text) VALUES (?, ?, ?)", (row.id, clip_id, text))
+        self._write("INSERT INTO text_nodes (node_id, clip_id, text, key) VALUES (?, ?, ?, ?)", (row.id, clip_id, text, key))
         if clip_id is not None:
-            self._write("UPDATE clips SET text_node = ? WHERE id = ?", (row.id, clip_id))
+            self._write("UPDATE clips SET text_node = ? WHERE id = ? AND text_node IS NULL", (row.id, clip_id))
+
+    def keyed_text(self, key: str) -> tuple[int, str] | None:
+        """(node id, text) of the text node with this key (a semantic memory that is kept up to date)."""
+        return self.db.execute("SELECT node_id, text FROM text_nodes WHERE key = ?", (key,)).fetchone()
+
+    def set_text(self, node_id: int, text: str) -> None:
+        self._write("UPDATE text_nodes SET text = ? WHERE node_id = ?", (text, node_id))
+
+    def clip_texts(self, clip_id: int) -> list[tuple[int, str]]:
+        """(node id, text) of a clip's episodic memories, in the order they were written."""
+        return self.db.execute("SELECT node_id, text FROM text_nodes WHERE clip_id = ? ORDER BY node_id", (clip_id,)).fetchall()
+
+    def clip_turns(self, track_ids: Sequence[int]) -> list[tuple[int, float, float, str | None]]:
+        """(turn id, t_start, t_end, text) of the speech turns among some tracks, in time order."""
+        marks = ", ".join("?" * len(track_ids))
+        return self.db.execute(
+            f"SELECT track_id, t_start, t_end, text FROM speech_turns WHERE track_id IN ({marks}) ORDER BY t_start, track_id",
+            list(track_ids),
+        ).fetchall()
+
+    def appearances(self, node_ids: Sequence[int]) -> list[tuple[int, str, float]]:
+        """(clip id, stream, start wall) of every clip whose memory names one of the nodes."""
+        marks = ", ".join("?" * len(node_ids))
+        return self.db.execute(
+            f"SELECT DISTINCT c.id, c.stream, c.start_wall FROM edges e JOIN clips c ON c.text_node = e.src "
+            f"WHERE e.dst IN ({marks}) ORDER BY c.id",
+            list(node_ids),
+        ).fetchall()
+
+    def companions(self, node_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(other node, clips shared) over the clips whose memory names one of the nodes."""
+        marks = ", ".join("?" * len(node_ids))
+        return self.db.execute(
+            f"SELECT e2.dst, COUNT(DISTINCT c.id) FROM edges e1 JOIN clips c ON c.text_node = e1.src "
+            f"JOIN edges e2 ON e2.src = e1.src WHERE e1.dst IN ({marks}) AND e2.dst NOT IN ({marks}) GROUP BY e2.dst",
+            list(node_ids) * 2,
+        ).fetchall()
+
+    def set_edges(self, src: int, edges: Iterable[tuple[int, float]]) -> None:
+        """Replaces every edge from `src` (a semantic memory says what it says now)."""
+        self._write("DELETE FROM edges WHERE src = ?", (src,))
+        self.add_edges((src, dst, w) for dst, w in edges)
 
     def text(self, node_id: int) -> str | None:
         value = self._scalar("SELECT text FROM text_nodes WHERE node_id = ?", (node_id,))
@@ -305,11 +363,46 @@ class Store:
     def edges(self, node_id: int) -> list[tuple[int, int, float]]:
         return self.db.execute("SELECT src, dst, weight FROM edges WHERE src = ? OR dst = ? ORDER BY src, dst", (node_id, node_id)).fetchall()
 
-    def add_equivalence(self, face_id: int, voice_id: int) -> None:
-        self._write("INSERT OR IGNORE INTO equivalences (face_id, voice_id) VALUES (?, ?)", (face_id, voice_id))
+    def equivalences(self) -> list[tuple[int, int, bool]]:
+        """(face id, voice id, set by hand) of every tie."""
+        return [(f, v, bool(m)) for f, v, m in self.db.execute("SELECT face_id, voice_id, manual FROM equivalences")]
 
-    def equivalences(self) -> list[tuple[int, int]]:
-        return self.db.execute("SELECT face_id, voice_id FROM equivalences").fetchall()
+    def set_equivalences(self, ties: Iterable[tuple[int, int, bool]]) -> None:
+        self._write("DELETE FROM equivalences")
+        self._write_many("INSERT INTO equivalences (face_id, voice_id, manual) VALUES (?, ?, ?)", ((f, v, int(m)) for f, v, m in ties))
+
+    def character_ids(self) -> dict[int, int]:
+        return dict(self.db.execute("SELECT node_id, character_id FROM characters").fetchall())
+
+    def set_character_ids(self, ids: dict[int, int]) -> None:
+        self._write("DELETE FROM characters")
+        self._write_many("INSERT INTO characters (node_id, character_id) VALUES (?, ?)", ids.items())
+
+    # --- who-spoke evidence ---------------------------------------------------------------------
+
+    def save_turn_faces(self, rows: Iterable[TurnFaceRow]) -> None:
+        """Adds verdicts; a row already there keeps its co-occurrence and takes a new synchrony score."""
+        sql = (
+            "INSERT INTO turn_faces (turn_id, face_track, seen, alone, sync, outcome) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (turn_id, face_track) DO UPDATE SET seen = MAX(seen, excluded.seen), "
+            "alone = MAX(alone, excluded.alone), sync = COALESCE(excluded.sync, sync), "
+            "outcome = CASE WHEN excluded.sync IS NULL THEN outcome ELSE excluded.outcome END"
+        )
+        self._write_many(sql, (r.to_sql() for r in rows))
+
+    def turn_faces(self, turn_id: int) -> list[TurnFaceRow]:
+        rows = self.db.execute(
+            "SELECT turn_id, face_track, seen, alone, sync, outcome FROM turn_faces WHERE turn_id = ?", (turn_id,)
+        )
+        return [TurnFaceRow(r[0], r[1], bool(r[2]), bool(r[3]), r[4], r[5]) for r in rows]
+
+    def turn_face_evidence(self) -> Iterator[tuple[TurnFaceRow, int | None, int | None]]:
+        """Every verdict with the stored node of its face track and of its turn (merges not followed)."""
+        for r in self.db.execute(
+            "SELECT tf.turn_id, tf.face_track, tf.seen, tf.alone, tf.sync, tf.outcome, ft.node_id, vt.node_id "
+            "FROM turn_faces tf LEFT JOIN tracks ft ON ft.id = tf.face_track LEFT JOIN tracks vt ON vt.id = tf.turn_id"
+        ):
+            yield TurnFaceRow(r[0], r[1], bool(r[2]), bool(r[3]), r[4], r[5]), r[6], r[7]
 
     def add_cannot_link(self, a: int, b: int) -> None:
         self._write("INSERT OR IGNORE INTO cannot_link (a, b) VALUES (?, ?)", (min(a, b), max(a, b)))

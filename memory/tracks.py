@@ -82,6 +82,11 @@ class TrackTable:
             if track.row.node_id == node_id and (chosen is None or track.row.id in chosen):
                 track.row.node_id = new_node
 
+    def span(self, track_id: int) -> tuple[float, float] | None:
+        """Stream times of a recent track's first and last evidence (None once it left memory)."""
+        track = self._tracks.get(track_id)
+        return None if track is None else (track.row.first_t, track.row.last_t)
+
     def of_node(self, node_id: int) -> list[int]:
         self.write()
         return self._store.tracks_of(node_id)

@@ -121,9 +121,9 @@ def test_export_formats(scene: Scene) -> None:
     stray = scene.memory.new_track_id()
     scene.memory.record_faces([FaceObservation("hall", stray, 3.5, 1.7e9, (1, 2, 30, 44), 0.55, None, "side")])
     faces = list(scene.memory.export_faces())
-    assert all(set(f) == {"stream", "t", "wall_time", "bbox", "det_score", "quality", "face_type", "node"} for f in faces)
+    assert all(set(f) == {"stream", "t", "wall_time", "bbox", "det_score", "quality", "face_type", "node", "character"} for f in faces)
     assert faces[-1] == {"stream": "hall", "t": 3.5, "wall_time": 1.7e9, "bbox": [1, 2, 30, 44], "det_score": 0.55,
-                         "quality": None, "face_type": "side", "node": None}  # fmt: skip
+                         "quality": None, "face_type": "side", "node": None, "character": None}  # fmt: skip
     assert [f["node"] for f in faces[:-1]] == [node] * 3
     (exported,) = list(scene.memory.export_nodes())
     # three observations over half a second of stream time: seen enough to be confirmed

@@ -184,8 +184,11 @@ def test_a_version_1_db_is_migrated_and_keeps_its_data(cfg: MemoryConfig, bank: 
         memory.flush()
         faces = list(memory.export_faces())
         events = memory.events_after(0)
-    with sqlite3.connect(cfg.db) as db:  # the layout of schema version 1: no speech turns yet
-        db.execute("DROP TABLE speech_turns")
+    with sqlite3.connect(cfg.db) as db:  # the layout of schema version 1: no speech turns, no characters yet
+        for statement in ("DROP TABLE speech_turns", "DROP TABLE turn_faces", "DROP TABLE characters",
+                          "DROP INDEX text_nodes_key", "ALTER TABLE text_nodes DROP COLUMN key",
+                          "ALTER TABLE equivalences DROP COLUMN manual"):  # fmt: skip
+            db.execute(statement)
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with Memory(cfg, clock=clock) as memory:
         assert list(memory.export_faces()) == faces and memory.events_after(0) == events
