@@ -20,7 +20,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from memory import Memory
-from memory.records import SpeechTurn
+from memory.records import SpeakerEvidence, SpeechTurn
 
 from .characters.speakers import SpeakerSync
 from .characters.sync import TurnAudio
@@ -287,16 +287,14 @@ class VoiceAnalyzer:
     def _send_sync(self, scored: list[tuple[int, dict[int, float]]]) -> None:
         for turn, sync in scored:
             log.debug("%s: turn %d mouth sync %s", self.stream, turn, {k: round(v, 2) for k, v in sync.items()})
-            self._memory.call_blocking(_speaker_evidence, turn, sync)
+            if self._memory.call_blocking(_speaker_evidence, SpeakerEvidence(turn, sync)):
+                self._on_events()
 
 
-def _speaker_evidence(memory: Memory, turn: int, sync: dict[int, float]) -> None:
-    # The memory side adds SpeakerEvidence and Memory.speaker_evidence (issue 10); until it has, the
-    # scores are only logged.
-    if hasattr(memory, "speaker_evidence"):
-        from memory.records import SpeakerEvidence  # type: ignore[attr-defined]
-
-        memory.speaker_evidence(SpeakerEvidence(turn, sync))
+def _speaker_evidence(memory: Memory, ev: SpeakerEvidence) -> bool:
+    """A tie or untie it causes goes out at once, like the turn's own events."""
+    memory.speaker_evidence(ev)
+    return memory.flush_events()
 
 
 def voice_status(stats: VoiceStats | None, transcripts: TranscriptWorker | None) -> dict[str, Any]:
