@@ -9,7 +9,7 @@ from .errors import MemoryGraphError, NodeNotFound, StoreError
 
 if TYPE_CHECKING:
     from .core import Memory
-    from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, SpeechTurn, TrackEvidence
+    from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, SpeakerEvidence, SpeechTurn, TrackEvidence
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -18,7 +18,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _LAZY = {
     "Memory": "core",
     **dict.fromkeys(
-        ["FaceObservation", "MemoryEvent", "Node", "NodeKind", "NodeStatus", "SpeechTurn", "TrackEvidence"], "records"
+        ["FaceObservation", "MemoryEvent", "Node", "NodeKind", "NodeStatus", "SpeakerEvidence", "SpeechTurn", "TrackEvidence"],
+        "records",
     ),
 }
 
@@ -40,6 +41,7 @@ __all__ = [
     "NodeNotFound",
     "NodeStatus",
     "ReclusterConfig",
+    "SpeakerEvidence",
     "SpeechTurn",
     "StoreError",
     "TrackEvidence",

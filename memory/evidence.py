@@ -119,7 +119,10 @@ class Evidence:
 
     def turn(self, turn: SpeechTurn) -> None:
         if turn.t_end > turn.t_start:
-            self._pending[turn.track_id] = _Pending(turn, self._clock())
+            pending = self._pending[turn.track_id] = _Pending(turn, self._clock())
+            spans = self._spans.get(turn.stream)
+            if spans is not None and spans.latest >= turn.t_end:  # the faces of the turn are all in already
+                self._settle(lambda p: p is pending)
 
     def sync(self, ev: SpeakerEvidence) -> None:
         pending = self._pending.get(ev.turn)
