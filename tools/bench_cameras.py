@@ -1,13 +1,15 @@
 """How many 720p cameras one process keeps up with at 5 fps analysis.
 
-    python tools/bench_cameras.py [--max 8] [--seconds 20] [--clip CLIP.mp4]
+    python tools/bench_cameras.py [--max 8] [--seconds 20] [--clip CLIP.mp4] [--audio]
 
 Renders a 720p, 25 fps clip of real people walking in and out (or takes --clip), serves it to every
 camera from its own local RTSP server (the tests' gst-rtsp-server), and runs the App with N cameras,
 N = 1, 2, ... until a camera's analysed rate falls under --min-fps or frames start being dropped.
 Per camera: analysed fps, drops, mean latency (frame decoded -> analysis done), detection and
 embedding time per frame; per run: CPU of the streamer process and of the RTSP servers (100% = one
-core). Speed is measured here, never asserted in tests.
+core). With --audio the clip carries real recorded speech (the bundled conversation, looped) and the
+voice path (VAD, turns, speaker embedding, ASR) runs too; its health is printed per camera.
+Speed is measured here, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 from streamer.analyzer import AnalyzerStats
@@ -28,6 +31,7 @@ from streamer.app import App
 from streamer.config import ModelConfig, load_config
 from streamer.demo.cast import load_cast
 from streamer.demo.compose import Appearance, render_video
+from streamer.demo.speech import load_conversation
 from streamer.faces.detector import FaceDetector
 from streamer.faces.models import ModelPack, load_pack
 
@@ -56,7 +60,7 @@ class CameraResult:
     embed_ms: float
 
 
-def render_clip(path: Path, pack: ModelPack, seconds: float) -> None:
+def render_clip(path: Path, pack: ModelPack, seconds: float, audio: bool) -> None:
     """Three people in view at a time, replaced by the next three every 6 s, so tracks start, end and get embedded."""
     cast = load_cast(FaceDetector(pack.detector, ModelConfig()))
     starts = range(0, int(seconds), 6)
@@ -65,7 +69,12 @@ def render_clip(path: Path, pack: ModelPack, seconds: float) -> None:
         for k, start in enumerate(starts)
         for j, x in enumerate((0.2, 0.5, 0.8))
     ]
-    render_video(path, cast, script, size=SIZE, fps=CLIP_FPS)
+    if not audio:
+        render_video(path, cast, script, size=SIZE, fps=CLIP_FPS)
+        return
+    talk = load_conversation()
+    sound = np.tile(talk.samples, int(seconds // talk.duration) + 1)[: int(seconds * talk.rate)]
+    render_video(path, cast, script, size=SIZE, fps=CLIP_FPS, audio=sound, audio_rate=talk.rate)
 
 
 def snapshot(app: App, servers: list[psutil.Process]) -> Snapshot:
@@ -118,6 +127,14 @@ async def run_cameras(n: int, clip: Path, pack: ModelPack, args: argparse.Namesp
             start = snapshot(app, procs)
             await asyncio.sleep(args.seconds)
             end = snapshot(app, procs)
+            for name, voice in app.voices.items():
+                v, asr = voice.stats, app.transcripts
+                print(f"   {name}: speech {v.speech_seconds:.0f} s in {v.turns} turns, {len(v.nodes)} voices, "
+                      f"VAD {1000 * v.vad_seconds / max(v.audio_seconds, 1e-9):.1f} ms/s, "
+                      f"turns+embedding {1000 * v.embed_seconds / max(v.audio_seconds, 1e-9):.1f} ms/s, "
+                      f"audio dropped {app.sources[name].stats.audio_dropped_seconds:.1f} s"
+                      + ("" if asr is None else f", ASR {asr.seconds:.1f} s for {asr.audio_seconds:.0f} s, "
+                         f"backlog {asr.pending()}, dropped {asr.dropped}"))
         finally:
             app.stop()
             await run
@@ -136,6 +153,7 @@ def main() -> None:
     ap.add_argument("--min-fps", type=float, default=4.5, help="a camera under this analysed rate is falling behind")
     ap.add_argument("--clip", type=Path, help="H.264 MP4 to serve (default: render a 720p clip of real people)")
     ap.add_argument("--model-dir")
+    ap.add_argument("--audio", action="store_true", help="serve real speech with the video; voices and ASR run too")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -145,7 +163,7 @@ def main() -> None:
         clip = args.clip
         if clip is None:
             clip = tmp / "clip720p.mp4"
-            render_clip(clip, pack, args.warmup + args.seconds + 15)  # outlasts a run: no end-of-file reconnect
+            render_clip(clip, pack, args.warmup + args.seconds + 15, args.audio)  # outlasts a run: no end-of-file reconnect
         print(f"{'N':>2} {'camera':>6} {'fps':>5} {'drops/s':>7} {'latency ms':>10} {'detect ms':>9} {'embed ms':>8} "
               f"{'CPU %/cam':>9} {'CPU % all':>9} {'servers %':>9}")
         sustained = 0
