@@ -321,6 +321,25 @@ class Memory:
     def clips(self, stream: str | None = None) -> list[dict[str, Any]]:
         return self._store.clips(stream)
 
+    def clip_memories(self, stream: str, index: int) -> dict[str, Any] | None:
+        """The latest clip `index` of a stream (None: no such clip) with what memory holds about it:
+        `episodic` [(text node, text, nodes it names)], `semantic` [(text node, text)] about its
+        people, its `faces` and `voices` (node ids) and `turns` [(t_start, t_end, voice node, text)]."""
+        self._write_pending()
+        found = [c for c in self._store.clips(stream) if c["index"] == index]
+        if not found:
+            return None
+        clip = found[-1]  # a file analysed twice has its clips twice: the latest run's
+        episodic = [(m, text, sorted({self._nodes.resolve(dst) for src, dst, _ in self._store.edges(m) if src == m}))
+                    for m, text in self._store.clip_texts(clip["id"])]  # fmt: skip
+        named = sorted({n for _, _, nodes in episodic for n in nodes})
+        turns = [(t0, t1, None if n is None else self._nodes.live(n), text)
+                 for _, t0, t1, text, n in self._store.stream_turns(stream, clip["first_t"], clip["last_t"])]  # fmt: skip
+        people = sorted(set(named) | {n for _, _, n, _ in turns if n is not None})
+        return {**clip, "episodic": episodic, "semantic": self._store.semantic_about(people) if people else [],
+                "faces": [n for n in people if self._nodes.kind(n) == NodeKind.FACE],
+                "voices": [n for n in people if self._nodes.kind(n) == NodeKind.VOICE], "turns": turns}  # fmt: skip
+
     def crops(self, node_id: int) -> list[bytes]:
         return self._crops.jpegs(self.resolve(node_id))
 

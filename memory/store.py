@@ -334,6 +334,23 @@ class Store:
             list(node_ids) * 2,
         ).fetchall()
 
+    def semantic_about(self, node_ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(node id, text) of the semantic memories linked to any of the nodes."""
+        marks = ", ".join("?" * len(node_ids))
+        return self.db.execute(
+            f"SELECT DISTINCT t.node_id, t.text FROM text_nodes t JOIN nodes n ON n.id = t.node_id "
+            f"JOIN edges e ON e.src = t.node_id WHERE n.kind = 'semantic' AND e.dst IN ({marks}) ORDER BY t.node_id",
+            list(node_ids),
+        ).fetchall()
+
+    def stream_turns(self, stream: str, t_from: float, t_to: float) -> list[tuple[int, float, float, str | None, int | None]]:
+        """(turn id, t_start, t_end, text, stored node) of a stream's turns starting in [t_from, t_to]."""
+        return self.db.execute(
+            "SELECT s.track_id, s.t_start, s.t_end, s.text, tr.node_id FROM speech_turns s LEFT JOIN tracks tr ON tr.id = s.track_id "
+            "WHERE s.stream = ? AND s.t_start BETWEEN ? AND ? ORDER BY s.t_start, s.track_id",
+            (stream, t_from, t_to),
+        ).fetchall()
+
     def set_edges(self, src: int, edges: Iterable[tuple[int, float]]) -> None:
         """Replaces every edge from `src` (a semantic memory says what it says now)."""
         self._write("DELETE FROM edges WHERE src = ?", (src,))

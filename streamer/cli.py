@@ -139,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(demo)
     _add_pipeline(demo)
 
-    export = sub.add_parser("export", help="print stored faces, speech turns, identities or events as JSON lines")
-    export.add_argument("what", choices=["faces", "voices", "nodes", "events"])
+    export = sub.add_parser("export", help="print stored faces, speech turns, identities, characters or events as JSON lines")
+    export.add_argument("what", choices=["faces", "voices", "nodes", "characters", "events"])
     _add_common(export)
 
     tail = sub.add_parser("tail", help="print the MQTT memory feed as it comes")
@@ -158,6 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("node_id", type=int)
     node.add_argument("args", nargs="+", help="label: NAME; merge: OTHER_ID; split: TRACK_ID...")
     _add_common(node)
+
+    character = sub.add_parser("character", help="tie a face to a voice by hand, or untie them for good")
+    character.add_argument("action", choices=["link", "unlink"])
+    character.add_argument("face", type=int, metavar="FACE", help="face node id")
+    character.add_argument("voice", type=int, metavar="VOICE", help="voice node id")
+    _add_common(character)
+
+    show = sub.add_parser("show", help="print what memory holds about a clip")
+    show.add_argument("what", choices=["clip"])
+    show.add_argument("--stream", required=True, help="stream (camera) name")
+    show.add_argument("--clip", type=int, required=True, metavar="N", help="clip number (stream seconds / memory.interval_seconds)")
+    show.add_argument("--out", help="contact sheet PNG of the clip's faces (default clip-STREAM-N.png)")
+    _add_common(show)
     return parser
 
 
@@ -262,6 +275,7 @@ def _cmd_export(args: argparse.Namespace, cfg: Config) -> int:
             "faces": memory.export_faces,
             "voices": memory.export_voices,
             "nodes": memory.export_nodes,
+            "characters": memory.export_characters,
             "events": lambda: (e.to_json_dict() for e in memory.events_after(0, limit=1 << 62)),
         }[args.what]()
         try:
@@ -319,6 +333,35 @@ def _cmd_node(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def _cmd_character(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        if args.action == "link":
+            memory.link(args.face, args.voice)
+            character = memory.character_of(args.face)
+            print(f"face {args.face} and voice {args.voice} are character {character.id if character else '?'}")
+        else:
+            memory.unlink(args.face, args.voice)
+            print(f"face {args.face} and voice {args.voice} untied; they will not be tied again automatically")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+
+    from .show import show_clip
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        lines = show_clip(memory, args.stream, args.clip, args.out or f"clip-{args.stream}-{args.clip}.png")
+    print("\n".join(lines))
+    return 0
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -343,6 +386,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_tail(args, cfg)
         if args.command == "timeline":
             return _cmd_timeline(args, cfg)
+        if args.command == "character":
+            return _cmd_character(args, cfg)
+        if args.command == "show":
+            return _cmd_show(args, cfg)
         return _cmd_node(args, cfg)
     except (StreamerError, MemoryGraphError) as e:
         print(f"streamer: error: {e}", file=sys.stderr)

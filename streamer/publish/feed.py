@@ -41,6 +41,10 @@ class MemoryFeed(Protocol):
         """Payloads of every live identity, republished on each (re)connect."""
         ...
 
+    async def character_states(self, ids: Iterable[int] | None) -> dict[int, NodeState | None]:
+        """Retained payload per character id, None for one that dissolved; every character when ids is None."""
+        ...
+
 
 class MemoryThreadFeed:
     """MemoryFeed over a Memory owned by `executor`'s single worker thread."""
@@ -69,6 +73,9 @@ class MemoryThreadFeed:
     async def identity_states(self) -> dict[int, NodeState]:
         return await self._call(self._identity_states)
 
+    async def character_states(self, ids: Iterable[int] | None) -> dict[int, NodeState | None]:
+        return await self._call(self._character_states, None if ids is None else list(ids))
+
     # The methods below run on the memory thread.
 
     def _payload(self, node: Node) -> NodeState:
@@ -91,3 +98,8 @@ class MemoryThreadFeed:
 
     def _identity_states(self) -> dict[int, NodeState]:
         return {n.id: self._payload(n) for kind in IDENTITY_KINDS for n in self._memory.nodes(kind=kind)}
+
+    def _character_states(self, ids: list[int] | None) -> dict[int, NodeState | None]:
+        if ids is None:
+            return {c["id"]: c for c in self._memory.export_characters()}
+        return {c: self._memory.character_state(c) for c in ids}

@@ -58,6 +58,17 @@ def event_removed_ids(event: MemoryEvent) -> set[int]:
     return set()
 
 
+def event_character_ids(event: MemoryEvent) -> set[int]:
+    """The characters an event changed, whose retained topics must follow."""
+    return {event.data["character"]} if event.type == "character.updated" else set()
+
+
+def event_dissolved_ids(event: MemoryEvent) -> set[int]:
+    """The characters an event dissolved (no faces and no voices left), whose retained topics it clears."""
+    gone = event.type == "character.updated" and not event.data.get("faces") and not event.data.get("voices")
+    return {event.data["character"]} if gone else set()
+
+
 def source_status(stats: SourceStats) -> dict[str, Any]:
     """A source's counters as the `status` argument of Publisher.publish_stream_status."""
     return {

@@ -1,4 +1,4 @@
-"""The MQTT feed: memory events (durable, in order), identity state (retained), live stream topics.
+"""The MQTT feed: memory events (durable, in order), identity and character state (retained), live stream topics.
 
 All network work happens in the publisher's own task, so a slow or dead broker never stalls the
 caller: `notify`, `publish_stream_status` and `publish_faces` return at once, from any thread.
@@ -24,7 +24,15 @@ from .broker import EmbeddedBroker
 from .client import Backoff, Connection, describe_failure
 from .feed import MemoryFeed, NodeState
 from .live import FaceRateLimit, LiveBuffer
-from .payloads import encode, event_node_ids, event_removed_ids, faces_payload, stream_status_payload
+from .payloads import (
+    encode,
+    event_character_ids,
+    event_dissolved_ids,
+    event_node_ids,
+    event_removed_ids,
+    faces_payload,
+    stream_status_payload,
+)
 from .topics import Topics
 
 log = logging.getLogger(__name__)
@@ -230,7 +238,8 @@ class Publisher:
 
     async def _pump_events(self, client: aiomqtt.Client) -> None:
         states = await self.feed.identity_states()
-        self._raise_first(await self._publish_all(client, self._node_messages(states)))
+        characters = await self.feed.character_states(None)
+        self._raise_first(await self._publish_all(client, self._node_messages(states) + self._character_messages(characters)))
         while True:
             self._wake_events.clear()  # before reading, so a notify() during the read is not lost
             while events := await self.feed.events_after(self._cursor, BATCH):
@@ -244,34 +253,49 @@ class Publisher:
         # An empty retained payload deletes the retained message: no ghosts of merged or expired nodes.
         return [(self.topics.node(i), b"" if s is None else encode(s), 1, True) for i, s in states.items()]
 
+    def _character_messages(self, states: dict[int, NodeState | None]) -> list[Message]:
+        return [(self.topics.character(i), b"" if s is None else encode(s), 1, True) for i, s in states.items()]
+
     async def _publish_events(self, client: aiomqtt.Client, events: list[MemoryEvent]) -> None:
         """Publishes a batch, then the retained state of the nodes it touched, and moves the cursor
         past the longest prefix of events that was fully acknowledged."""
         messages = [(self.topics.events, encode(e.to_json_dict()), 1, False) for e in events]
         touched = [event_node_ids(e) for e in events]
+        touched_characters = [event_character_ids(e) for e in events]
         # The memory thread looks up the node states while the events go out; the states follow
         # once the events are acknowledged, so a subscriber never sees a node cleared before the
         # node.merged event that explains it (concurrent publishes may interleave on the wire).
         lookup = asyncio.create_task(self.feed.node_states(set().union(*touched)))
+        character_ids = set().union(*touched_characters)
+        lookup_characters = asyncio.create_task(self.feed.character_states(character_ids)) if character_ids else None
         try:
             errors = await self._publish_all(client, messages)
             states = await lookup
+            characters = await lookup_characters if lookup_characters is not None else {}
         finally:
             lookup.cancel()
+            if lookup_characters is not None:
+                lookup_characters.cancel()
         # States are read now, not as of the events: a node that is gone already but whose removal
         # is in a later batch is left alone here, so its topic is cleared after that event, not before.
         removed = set().union(*(event_removed_ids(e) for e in events))
         states = {n: s for n, s in states.items() if s is not None or n in removed}
         node_errors = await self._publish_all(client, self._node_messages(states))
+        dissolved = set().union(*(event_dissolved_ids(e) for e in events))
+        characters = {c: s for c, s in characters.items() if s is not None or c in dissolved}
+        character_errors = await self._publish_all(client, self._character_messages(characters))
         failed = [err is not None for err in errors]
         last_touch = {node: i for i, ids in enumerate(touched) for node in ids}
         for node, err in zip(states, node_errors, strict=True):
             failed[last_touch[node]] |= err is not None  # a node's state counts with the last event that touched it
+        last_character = {c: i for i, ids in enumerate(touched_characters) for c in ids}
+        for character, err in zip(characters, character_errors, strict=True):
+            failed[last_character[character]] |= err is not None
         acked = failed.index(True) if True in failed else len(events)
         if acked:
             self._cursor = events[acked - 1].seq
             await self.feed.mark_published(self._cursor)
-        self._raise_first(errors + node_errors)
+        self._raise_first(errors + node_errors + character_errors)
 
     # ---- plumbing
 

@@ -30,6 +30,9 @@ class Topics:
     def node(self, node_id: int) -> str:
         return f"{self.prefix}/memory/nodes/{node_id}"
 
+    def character(self, character_id: int) -> str:
+        return f"{self.prefix}/memory/characters/{character_id}"
+
     def relative(self, topic: str) -> str:
         """`streamer/memory/events` -> `memory/events`; topics outside the prefix are returned whole."""
         head = self.prefix + "/"

@@ -41,7 +41,7 @@ def schema(name: str) -> dict[str, Any]:
     return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
 
 
-SCHEMAS = {name: schema(name) for name in ("event", "node", "stream_status", "faces")}
+SCHEMAS = {name: schema(name) for name in ("event", "node", "character", "stream_status", "faces")}
 
 
 def schema_for(relative_topic: str) -> str | None:
@@ -50,6 +50,8 @@ def schema_for(relative_topic: str) -> str | None:
         return "event"
     if parts[:2] == ["memory", "nodes"]:
         return "node"
+    if parts[:2] == ["memory", "characters"]:
+        return "character"
     if parts[0] == "streams" and len(parts) == 3:
         return {"status": "stream_status", "faces": "faces"}[parts[2]]
     return None

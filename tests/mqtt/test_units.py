@@ -14,6 +14,8 @@ from streamer.config import ConfigError, MqttConfig
 from streamer.publish.client import Backoff, Connection, broker_address, redact_url
 from streamer.publish.live import FaceRateLimit, LiveBuffer
 from streamer.publish.payloads import (
+    event_character_ids,
+    event_dissolved_ids,
     event_node_ids,
     faces_payload,
     node_payload,
@@ -120,12 +122,30 @@ def test_event_payloads_match_schema() -> None:
         _event(1, "node.created", node=3, kind="face"),
         _event(2, "node.merged", None, **{"from": [4, 5], "into": 3}),
         _event(3, "node.split", None, **{"from": 3, "into": [6, 7]}),
-        _event(4, "clip.closed", text="<face_3> was in door"),
+        _event(4, "clip.closed", clip=0, start=1.0, end=2.0, text="<face_3> was seen in camera 'door'", nodes=[3], memory=9,
+               memories=[{"id": 9, "text": "<face_3> was seen in camera 'door'", "nodes": [3]},
+                         {"id": 10, "text": '<character_1> says: "hi"', "nodes": [4]}]),
         _event(5, "person.appeared", node=3),
+        _event(6, "character.updated", None, character=1, faces=[3], voices=[4], label="Alice"),
+        _event(7, "character.updated", None, character=1, faces=[], voices=[], label=None),
     ]:
         jsonschema.validate(e.to_json_dict(), SCHEMAS["event"])
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(_event(6, "node.merged", into=3).to_json_dict(), SCHEMAS["event"])
+    for bad in (_event(8, "node.merged", into=3), _event(9, "character.updated", None, faces=[3], voices=[4], label=None)):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad.to_json_dict(), SCHEMAS["event"])
+
+
+def test_character_payloads_and_topics() -> None:
+    state = {"id": 2, "label": None, "faces": [3], "voices": [4], "first_seen": 1.0, "last_seen": 2.0, "streams": ["door"]}
+    jsonschema.validate(state, SCHEMAS["character"])
+    with pytest.raises(jsonschema.ValidationError):  # a dissolved character is cleared, never published empty
+        jsonschema.validate({**state, "voices": []}, SCHEMAS["character"])
+    assert Topics("home").character(2) == "home/memory/characters/2"
+    updated = _event(1, "character.updated", None, character=2, faces=[3], voices=[4], label=None)
+    dissolved = _event(2, "character.updated", None, character=2, faces=[], voices=[], label=None)
+    assert event_character_ids(updated) == event_character_ids(dissolved) == {2}
+    assert event_dissolved_ids(updated) == set() and event_dissolved_ids(dissolved) == {2}
+    assert event_node_ids(updated) == set()  # character ids are not node ids
 
 
 def test_event_node_ids() -> None:
