@@ -179,6 +179,8 @@ class App:
         # Sources that keep their frames small and grey (files and cameras with voices on) tell who speaks.
         grey = getattr(source, "grey_frames", None)
         trail = FaceTrail() if grey is not None and source.audio is not None else None
+        if trail is not None:
+            grey.region = trail.region  # the reader keeps only the region around the faces
         analyzer = StreamAnalyzer(
             source.name, self.cfg, self._gates_used, self._detector, self._embedder, self._worker, self._infer,
             self._track_ids, trail,

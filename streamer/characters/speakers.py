@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .mouths import FaceTrail, GreyRing
+from ..sources.grey_ring import GreyRing
+from .mouths import FaceTrail
 from .sync import MAX_GAP_SECONDS, TurnAudio, turn_correlations
 
 log = logging.getLogger(__name__)

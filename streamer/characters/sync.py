@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..records import SAMPLE_RATE
-from .mouths import GreyFrame, Sighting
+from ..sources.grey_ring import GreyFrame
+from .mouths import Sighting
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def mouth_motion(frames: Sequence[GreyFrame], sightings: Sequence[Sighting]) -> 
     patches = []
     for f in frames:
         kps = keypoints_at(sightings, f.t)
-        patches.append(None if kps is None else mouth_patch(f.image, kps * f.scale))
+        patches.append(None if kps is None else mouth_patch(f.image, f.to_image(kps)))
     out = np.full(max(0, len(frames) - 1), np.nan, np.float32)
     for k in range(1, len(frames)):
         a, b = patches[k - 1], patches[k]

@@ -17,7 +17,7 @@ import av.container
 import av.error
 import av.stream
 
-from ..characters.mouths import GreyRing
+from .grey_ring import GreyRing
 from ..config import SourceDefaults
 from ..errors import SourceError
 from ..records import Frame

@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from ..characters.mouths import GreyRing
+from .grey_ring import GreyRing
 from ..config import SourceDefaults
 from ..errors import SourceError
 from ..records import Frame

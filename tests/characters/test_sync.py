@@ -96,6 +96,7 @@ def _analyse(path: Path, detector: FaceDetector, turns: list[SpokenTurn]) -> tup
     source = Source("sync", str(path), live=False, fps=5.0, defaults=SourceDefaults(), audio=True)
     assert source.audio is not None and source.grey_frames is not None
     trail = FaceTrail()
+    source.grey_frames.region = trail.region  # as the app wires it: only the faces' region is kept
     sync = SpeakerSync(source.grey_frames, trail)
     tracker = FaceTracker(TrackerConfig(), iter(range(1, 10**6)).__next__)
     track_x: dict[int, int] = {}  # track -> horizontal centre (to tell whose face it is)
