@@ -1,4 +1,4 @@
-"""Find and load a face model pack (a detector and a recognizer) through insightface's model_zoo."""
+"""Find and load a face model pack: a detector (SCRFD) and a recognizer (ArcFace), on onnxruntime."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import onnxruntime as ort
 
 from ..config import ModelConfig
 from ..errors import ModelError
+from .networks import ArcFace, Scrfd, arcface_normalisation
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,7 @@ BUNDLED_FILES = {
     "scrfd_500m_bnkps.onnx": "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
     "w600k_mbf.onnx": "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
 }
+BUNDLED_ARCFACE_INPUT = (127.5, 127.5)  # w600k_mbf takes (x - 127.5) / 127.5 (see arcface_normalisation)
 
 # Quality gates per pack (detection score, embedding norm). buffalo_l's are M3-Agent's; buffalo_s's
 # were measured on real footage (see README, "Quality gates"). Unknown packs get buffalo_l's.
@@ -37,8 +38,8 @@ DOWNLOADABLE_PACKS = ("buffalo_l", "buffalo_m", "buffalo_s", "buffalo_sc", "ante
 @dataclass
 class ModelPack:
     name: str
-    detector: Any  # insightface.model_zoo.scrfd.SCRFD
-    recognizer: Any  # insightface.model_zoo.arcface_onnx.ArcFaceONNX
+    detector: Scrfd
+    recognizer: ArcFace
     providers: list[str]
 
     @property
@@ -97,14 +98,17 @@ def _session_options(spin_wait: bool) -> ort.SessionOptions:
     return opts
 
 
-def _load(path: Path, providers: list[str], spin_wait: bool) -> Any:
-    from insightface.model_zoo import get_model
-
+def _load(path: Path, cfg: ModelConfig, providers: list[str], spin_wait: bool, bundled: bool) -> Scrfd | ArcFace | None:
+    """The file as a detector or a recognizer; None for other networks of a pack (landmarks, age...)."""
     try:
-        model = get_model(str(path), providers=providers, sess_options=_session_options(spin_wait))
+        session = ort.InferenceSession(str(path), sess_options=_session_options(spin_wait), providers=providers)
     except Exception as e:  # onnxruntime raises its own untyped errors for a corrupt file
         raise ModelError(f"cannot load face model {path.name}: {str(e).splitlines()[0]}") from None
-    return model
+    if Scrfd.fits(session):
+        return Scrfd(session, path, cfg.det_threshold)
+    if ArcFace.fits(session):
+        return ArcFace(session, path, *(BUNDLED_ARCFACE_INPUT if bundled else arcface_normalisation(path)))
+    return None
 
 
 def load_pack(cfg: ModelConfig, *, spin_wait: bool = False) -> ModelPack:
@@ -123,20 +127,19 @@ def load_pack(cfg: ModelConfig, *, spin_wait: bool = False) -> ModelPack:
         if not root.is_dir():
             _download(root)
         files = sorted(root.rglob("*.onnx"))  # some packs unzip into a nested folder of their name
-    detector = recognizer = None
+    detector: Scrfd | None = None
+    recognizer: ArcFace | None = None
     for path in files:
         if detector is not None and recognizer is not None:
             break
-        model = _load(path, providers, spin_wait)
-        task = getattr(model, "taskname", None)
-        if task == "detection" and detector is None:
+        model = _load(path, cfg, providers, spin_wait, bundled=cfg.model_dir is None)
+        if isinstance(model, Scrfd) and detector is None:
             detector = model
-        elif task == "recognition" and recognizer is None:
+        elif isinstance(model, ArcFace) and recognizer is None:
             recognizer = model
     if detector is None or recognizer is None:
         missing = "detection" if detector is None else "recognition"
         raise ModelError(f"no {missing} model (.onnx) found in {root}")
-    detector.prepare(0, input_size=(cfg.det_size, cfg.det_size), det_thresh=cfg.det_threshold)
     log.info(
         "face models: pack %s (%s + %s) on %s",
         name,

@@ -47,6 +47,22 @@ def test_alignment_matches_insightface_reference(pack: ModelPack, detector: Face
     assert (ours.quality > 10).all()
 
 
+def test_our_networks_give_what_insightface_gives(pack: ModelPack, t1: np.ndarray) -> None:
+    from insightface.model_zoo import get_model
+
+    cpu = ["CPUExecutionProvider"]
+    det = get_model(str(bundled_model_dir() / "scrfd_500m_bnkps.onnx"), providers=cpu)
+    det.prepare(0, det_thresh=0.5)
+    rec = get_model(str(bundled_model_dir() / "w600k_mbf.onnx"), providers=cpu)
+    for size in ((640, 448), (320, 224), (160, 160), (640, 640)):
+        boxes, kps = pack.detector.detect(t1, input_size=size)
+        ref_boxes, ref_kps = det.detect(t1, input_size=size)
+        assert boxes.shape == ref_boxes.shape and len(boxes) > 0
+        assert np.allclose(boxes, ref_boxes, atol=1e-3) and np.allclose(kps, ref_kps, atol=1e-3)
+    faces = list(align_faces(t1, kps))
+    assert np.allclose(pack.recognizer.get_feat(faces), rec.get_feat(faces), atol=1e-4)
+
+
 def test_six_people_are_six_identities(pack: ModelPack, detector: FaceDetector, t1: np.ndarray) -> None:
     faces = detector.detect(t1)
     e = embed_now(pack.recognizer, align_faces(t1, faces.kps)).vectors
