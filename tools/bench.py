@@ -87,7 +87,7 @@ def run_baseline(video: str, model_dir: str | None, spin_wait: bool = True) -> d
 
     pack = load_pack(ModelConfig(model_dir=model_dir), spin_wait=spin_wait)
     start = time.perf_counter()
-    r = run_m3(video, pack)
+    r = run_m3(video, pack.detector, pack.recognizer)
     wall = time.perf_counter() - start
     return {
         "wall_s": wall,

@@ -9,7 +9,8 @@ Same model pack as the streamer, so the two are compared on the pipeline, not on
 
     python tools/m3_baseline.py VIDEO [--model-dir DIR]
 
-runs it as a whole process (imports and model loading included), as tools/bench.py times it.
+runs it as a whole process, as tools/bench.py times it: imports and model loading included, the
+models loaded through insightface as M3-Agent loads them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -29,8 +32,7 @@ from sklearn.cluster import HDBSCAN
 
 from streamer.faces.align import align_faces
 from streamer.faces.embedder import embed_now
-from streamer.config import ModelConfig
-from streamer.faces.models import ModelPack, load_pack
+from streamer.faces.models import BUNDLED_FILES, bundled_model_dir
 
 CLIP_SECONDS, FPS, MIN_CLUSTER, DET_GATE, QUALITY_GATE, MATCH, MAX_EMB = 30.0, 5.0, 20, 0.85, 22.0, 0.3, 10
 
@@ -79,7 +81,8 @@ def _match(nodes: list[list[np.ndarray]], embs: np.ndarray) -> None:
         nodes[best] = random.sample(merged, MAX_EMB) if len(merged) > MAX_EMB else merged
 
 
-def run_m3(path: str, pack: ModelPack, det_size: int = 640) -> Result:
+def run_m3(path: str, detector: Any, recognizer: Any, det_size: int = 640) -> Result:
+    """`detector.detect(image, input_size)` -> (boxes with scores, keypoints); `recognizer.get_feat`."""
     random.seed(0)
     res = Result()
     t0 = time.perf_counter()
@@ -90,9 +93,9 @@ def run_m3(path: str, pack: ModelPack, det_size: int = 640) -> Result:
         for b64 in clip:
             t0 = time.perf_counter()
             image = cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR)
-            boxes, kps = pack.detector.detect(image, input_size=(det_size, det_size))
+            boxes, kps = detector.detect(image, input_size=(det_size, det_size))
             t1 = time.perf_counter()
-            e = embed_now(pack.recognizer, align_faces(image, kps))
+            e = embed_now(recognizer, align_faces(image, kps))
             res.embed += time.perf_counter() - t1
             res.detect += t1 - t0
             res.frames += 1
@@ -116,12 +119,25 @@ def run_m3(path: str, pack: ModelPack, det_size: int = 640) -> Result:
     return res
 
 
+def load_like_m3(model_dir: str | None) -> tuple[Any, Any]:
+    """The pack's detector and recognizer through insightface's model_zoo, with its default threads."""
+    from insightface.model_zoo import get_model
+
+    paths = [bundled_model_dir() / f for f in BUNDLED_FILES] if model_dir is None else sorted(Path(model_dir).rglob("*.onnx"))
+    models = {}
+    for path in paths:
+        model = get_model(str(path), providers=["CPUExecutionProvider"])
+        models.setdefault(getattr(model, "taskname", None), model)
+    models["detection"].prepare(0, det_thresh=0.5)
+    return models["detection"], models["recognition"]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="M3-Agent's offline face memorization path on one video.")
     p.add_argument("video")
     p.add_argument("--model-dir")
     args = p.parse_args()
-    r = run_m3(args.video, load_pack(ModelConfig(model_dir=args.model_dir), spin_wait=True))
+    r = run_m3(args.video, *load_like_m3(args.model_dir))
     print(json.dumps({"frames": r.frames, "faces": r.faces, "faces_with_node": r.faces_with_node, "identities": len(r.nodes)}))
     return 0
 
