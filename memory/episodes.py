@@ -157,7 +157,7 @@ class Episodes:
             days = len({time.strftime("%Y-%m-%d", time.localtime(w)) for _, _, w in clips})
             (stream, in_stream), (hour, _) = streams.most_common(1)[0], hours.most_common(1)[0]
             verb = "seen" if any(self._nodes[n].kind == NodeKind.FACE for n in members) else "heard"
-            facts.append(("seen", f"{subject} has been {verb} in {len(clips)} clips over {days} "
+            facts.append(("seen", f"{subject} has been {verb} in {len(clips)} {'clip' if len(clips) == 1 else 'clips'} over {days} "
                           f"{'day' if days == 1 else 'days'}, most often in camera '{stream}' ({in_stream} of {len(clips)}), "
                           f"usually between {hour:02d}:00 and {(hour + 1) % 24:02d}:00", members))  # fmt: skip
             for other, shared in self._store.companions(members):

@@ -72,7 +72,7 @@ def _turn_lines(memory: Memory, clip: dict[str, Any]) -> list[str]:
         return []
     out = ["", "Speech:"]
     for t0, t1, voice, text in clip["turns"]:
-        speaker = "(unknown voice)" if voice is None else named(memory, memory.node(voice).tag)
+        speaker = "(unknown voice)" if voice is None else who(memory, voice)
         said = f'"{text.strip()}"' if text else "(no transcript)"
         out.append(f"  {t0:7.1f}-{t1:7.1f} s  {speaker}: {said}")
     return out
@@ -80,11 +80,12 @@ def _turn_lines(memory: Memory, clip: dict[str, Any]) -> list[str]:
 
 def contact_sheet(memory: Memory, faces: list[int], path: str | Path) -> None:
     """One row per face node: its best crops, captioned with its tag (and label)."""
-    per_row = max([len(memory.crops(f)) for f in faces] + [3])  # room for the caption
+    crops = {f: list(dict.fromkeys(memory.crops(f))) for f in faces}  # (the same picture offered twice shows once)
+    per_row = max([len(c) for c in crops.values()] + [3])  # room for the caption
     sheet: npt.NDArray[np.uint8] = np.full((len(faces) * (THUMB + CAPTION), per_row * THUMB, 3), 255, np.uint8)
     for row, face in enumerate(faces):
         y = row * (THUMB + CAPTION)
-        for col, jpeg in enumerate(memory.crops(face)):
+        for col, jpeg in enumerate(crops[face]):
             crop = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
             if crop is not None:
                 sheet[y : y + THUMB, col * THUMB : (col + 1) * THUMB] = cv2.resize(crop, (THUMB, THUMB))
