@@ -65,7 +65,11 @@ class Characters:
         self._saved = dict(self.ties)  # as the store has them
         self._ids = {nodes.resolve(n): c for n, c in store.character_ids().items()}
         self._next_id = int(store.meta(NEXT_ID_KEY, "1") or 1)
-        self._by_id = self._group()[1]
+        self._by_id: dict[int, Character] = {}
+        ids, self._by_id = self._group()  # (a file from before characters has ties without ids)
+        if ids != self._ids:
+            store.set_character_ids(ids)
+        self._ids = ids
 
     def _face_voice(self, a: int, b: int) -> tuple[int, int] | None:
         kinds = (self._nodes.kind(a), self._nodes.kind(b))

@@ -191,3 +191,23 @@ def test_characters_follow_merges_keeping_the_older_id(scene: Scene) -> None:
     assert {f["character"] for f in scene.memory.export_faces()} == {older}
     assert {v["character"] for v in scene.memory.export_voices()} == {older}
     assert scene.memory.nodes(NodeKind.FACE)[0].id == fb
+
+
+def test_a_split_moves_the_evidence_with_its_tracks_and_the_tie_is_decided_again(scene: Scene) -> None:
+    (a,) = people(scene, 1)
+    talk = Talk(scene)
+    for _ in range(2):
+        talk.turn([a], speaker=1, sync={a: SPEAKS})
+    first = talk.tracks[a]
+    talk.leave(a)
+    for _ in range(4):
+        talk.turn([a], speaker=1, sync={a: SPEAKS})
+    face, voice = talk.faces[a], talk.voices[1]
+    assert scene.memory.characters() == [sorted([face, voice])]
+    (character,) = scene.memory.export_characters()
+    # the later track was someone else: its four turns go with it, the two left are too few to tie
+    new = scene.memory.split(face, [talk.tracks[a]])  # type: ignore[arg-type]
+    assert scene.memory.characters() == [sorted([new, voice])]
+    (after,) = scene.memory.export_characters()
+    assert after["id"] == character["id"] and after["faces"] == [new]
+    assert scene.memory.node_of_track(first) == face and scene.memory.character_of(face) is None
