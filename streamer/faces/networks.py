@@ -118,9 +118,8 @@ class ArcFace:
         inputs = session.get_inputs()
         shape = inputs[0].shape
         side = shape[2]
-        return (
-            len(inputs) == 1 and isinstance(side, int) and side == shape[3] and side >= 112 and side % 16 == 0 and side != LANDMARK_SIDE
-        )
+        square = isinstance(side, int) and side == shape[3]
+        return len(inputs) == 1 and square and side >= 112 and side % 16 == 0 and side != LANDMARK_SIDE
 
     def get_feat(self, faces: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
         blob = cv2.dnn.blobFromImages(faces, 1.0 / self._std, self._size, (self._mean,) * 3, swapRB=True)
