@@ -29,7 +29,8 @@ from .progress import Progress
 from .publish import MemoryThreadFeed, Publisher
 from .publish.payloads import source_status
 from .records import Frame
-from .sources import SourceStats, open_source
+from .opening import open_camera
+from .sources import SourceStats
 from .sources.audio_buffer import AudioBuffer
 from .voice_analyzer import TranscriptWorker, VoiceAnalyzer, VoiceModels, VoiceStats, load_voice_models, voice_status
 
@@ -113,9 +114,8 @@ class App:
         cfg = self.cfg
         start = time.perf_counter()
         # Sources first: a missing or broken file is reported before anything is loaded or stored.
-        audio = cfg.voices.enabled
-        initial = [open_source(cam, cfg.sources, realtime=self.realtime, audio=audio) for cam in cfg.cameras if cam.enabled]
-        voice_models = asyncio.create_task(asyncio.to_thread(load_voice_models, cfg.voices, cfg.asr)) if audio else None
+        initial = [open_camera(cam, cfg, realtime=self.realtime) for cam in cfg.cameras if cam.enabled]
+        voice_models = asyncio.create_task(asyncio.to_thread(load_voice_models, cfg.voices, cfg.asr)) if cfg.voices.enabled else None
         pack = pack or await asyncio.to_thread(load_pack, cfg.models)
         self._voice_models = None if voice_models is None else await voice_models
         self._gates_used = self._gates(pack)

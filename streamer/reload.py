@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import CameraConfig, load_config
 from .errors import StreamerError
-from .sources import open_source
+from .opening import open_camera
 
 if TYPE_CHECKING:
     from .app import App
@@ -82,7 +82,7 @@ class CameraReloader:
             del self._running[name]
         for cam in new:
             try:
-                source = await asyncio.to_thread(open_source, cam, self._app.cfg.sources, realtime=self._app.realtime)
+                source = await asyncio.to_thread(open_camera, cam, self._app.cfg, realtime=self._app.realtime)
             except StreamerError as e:  # tried again at the next change of the file
                 log.error("reload: camera %s not started: %s", cam.name, e)
                 continue

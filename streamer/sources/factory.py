@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import av
 
@@ -12,9 +11,6 @@ from ..errors import SourceError
 from .av_reader import NETWORK_PREFIXES, media_noun, probe_file
 from .base import AUDIO_BUFFER_SECONDS, Source, StateCallback
 from .devices import names_device, parse_device
-
-if TYPE_CHECKING:
-    from ..webrtc.whep import WhepSource
 
 
 def is_live_url(url: str) -> bool:
@@ -29,11 +25,11 @@ def open_source(
     on_state: StateCallback | None = None,
     audio: bool = False,
     audio_buffer_seconds: float = AUDIO_BUFFER_SECONDS,
-) -> Source | WhepSource:
+) -> Source:
     """A Source for `cam`. A file is probed here (milliseconds) so a bad one fails now, with its
-    duration known; a live source is not touched until its frames() is iterated. whep:// and
-    wheps:// pull over WebRTC (a WhepSource); `alsa:default`, `pulse:default` and the like
-    capture a microphone.
+    duration known; a live source is not touched until its frames() is iterated. `alsa:default`,
+    `pulse:default` and the like capture a microphone. (WebRTC pulls are opened a layer up, in
+    streamer.opening, so this package never imports the WebRTC one.)
 
     realtime=True paces a file by its timestamps, like a camera, instead of as fast as it is consumed.
     audio=True decodes the source's audio too, into `source.audio` (at most `audio_buffer_seconds`
@@ -41,12 +37,6 @@ def open_source(
     """
     url = cam.url
     fps = cam.fps or defaults.fps
-    if url.lower().startswith(("whep://", "wheps://")):
-        from ..webrtc.whep import WhepSource  # aiortc loads only for those who pull over WebRTC
-
-        return WhepSource(
-            cam.name, url, fps=fps, defaults=defaults, audio=audio, audio_buffer_seconds=audio_buffer_seconds
-        )
     if is_live_url(url):
         check_device(url)
         return Source(

@@ -108,7 +108,11 @@ class WhipServer:
         if name in self._pushes or name in self.app.sources:
             raise web.HTTPConflict(text=f"stream {name!r} is in use")
         session = secrets.token_urlsafe(12)
-        source = PushSource(name, fps=self.app.cfg.sources.fps, defaults=self.app.cfg.sources, on_close=self._released)
+        cfg = self.app.cfg
+        source = PushSource(
+            name, fps=cfg.sources.fps, defaults=cfg.sources, on_close=self._released,
+            audio=cfg.voices.enabled, audio_buffer_seconds=cfg.voices.buffer_seconds,
+        )  # fmt: skip
         self._pushes[name] = (session, source)
         pc = new_peer(self.cfg.ice_servers)
         source.attach(pc)

@@ -13,9 +13,10 @@ from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
-from streamer.config import CameraConfig, SourceDefaults
+from streamer.config import CameraConfig, Config, SourceDefaults
 from streamer.records import SAMPLE_RATE, Frame
-from streamer.sources import AudioBuffer, SourceState, open_source
+from streamer.opening import open_camera
+from streamer.sources import AudioBuffer, SourceState
 from streamer.webrtc.peer import new_peer
 from streamer.webrtc.whep import WhepSource, http_url
 
@@ -101,7 +102,7 @@ def test_pulls_frames_and_audio_and_reconnects_when_the_server_comes_back(tone_c
         port = _free_port()
         server = WhepServer(tone_clip, port)
         await server.start()
-        source = open_source(CameraConfig(name="pull", url=f"whep://127.0.0.1:{port}/whep/cam"), defaults, audio=True)
+        source = open_camera(CameraConfig(name="pull", url=f"whep://127.0.0.1:{port}/whep/cam"), Config(sources=defaults))
         assert isinstance(source, WhepSource) and source.is_live
         frames: list[Frame] = []
 
