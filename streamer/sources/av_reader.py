@@ -34,6 +34,7 @@ from .state import SourceState, SourceStats
 log = logging.getLogger(__name__)
 
 NETWORK_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "srt://")
+LIVE_DECODE_THREADS = 2  # a live camera's decoder delays frames by about this many minus one
 DEFAULT_FRAME_STEP = 1 / 25  # frame duration assumed when a stream declares no rate
 
 
@@ -197,6 +198,9 @@ class AvReader:
         step = DEFAULT_FRAME_STEP
         if video is not None:
             video.thread_type = "AUTO"  # frame and slice threads: decoding is most of the reader's work
+            if self.live:
+                # each frame thread holds a frame back: on a many-core machine that would be ~0.6 s of delay
+                video.codec_context.thread_count = LIVE_DECODE_THREADS
             rate = video.average_rate or video.guessed_rate
             step = float(1 / rate) if rate else DEFAULT_FRAME_STEP
         streams = [s for s in (video, audio) if s is not None]
