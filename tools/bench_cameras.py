@@ -37,7 +37,7 @@ from streamer.faces.models import ModelPack, load_pack
 
 # The tests' RTSP server runner; added after the imports above, so tests/memory cannot stand in for memory.
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
-from support.rtsp import RtspServer  # noqa: E402
+from support.rtsp import RtspServer, serve_with_audio  # noqa: E402
 
 SIZE = (1280, 720)
 CLIP_FPS = 25
@@ -107,7 +107,7 @@ def compare(a: Snapshot, b: Snapshot) -> dict[str, CameraResult]:
 
 
 async def run_cameras(n: int, clip: Path, pack: ModelPack, args: argparse.Namespace, tmp: Path) -> tuple[dict[str, CameraResult], float, float]:
-    servers = [RtspServer(file=clip).start() for _ in range(n)]
+    servers = [(RtspServer(launch=serve_with_audio(clip)) if args.audio else RtspServer(file=clip)).start() for _ in range(n)]
     try:
         cfg = load_config(
             overrides={

@@ -12,21 +12,12 @@ from streamer.config import CameraConfig, SourceDefaults
 from streamer.records import Frame
 from streamer.sources import Source, SourceState, open_source
 from streamer.sources.state import AudioState
-from support.rtsp import RtspServer
+from support.rtsp import RtspServer, serve_with_audio
 
 from .listen import Listener, assert_contiguous, assert_well_formed, onset, peak_hz, samples
 from .watch import Watcher
 
 OPEN_SECONDS = 15
-
-
-def serve_with_audio(path: Path) -> str:
-    """A launch line serving an MP4's H.264 and AAC as they are (the helper's --file serves video only)."""
-    return (
-        f'( filesrc location="{path}" ! qtdemux name=d'
-        " d.video_0 ! queue ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1"
-        " d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97 )"
-    )
 
 
 def serve_audio_only(path: Path) -> str:

@@ -27,6 +27,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve_with_audio(path: str | Path) -> str:
+    """A launch line serving an MP4's H.264 and AAC as they are (`file=` serves the video only)."""
+    return (
+        f'( filesrc location="{path}" ! qtdemux name=d'
+        " d.video_0 ! queue ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1"
+        " d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97 )"
+    )
+
+
 class RtspServer:
     """One gst-rtsp-server subprocess serving one mount; keeps its port across restarts."""
 
