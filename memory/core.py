@@ -76,6 +76,8 @@ class Memory:
         self.close()
 
     def close(self) -> None:
+        self._evidence.due(float("inf"))  # turns still waiting for synchrony are weighed with what came
+        self._characters.evaluate()
         self._write_pending()
         self._store.close()
 
