@@ -7,10 +7,13 @@ through the memory thread like the faces' do, and transcription through one shar
 
 from __future__ import annotations
 
+import bisect
 import logging
+import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +38,7 @@ from .voices.vad import SpeechSegment, StreamingVad, load_silero
 
 log = logging.getLogger(__name__)
 
+CHUNK_TIMES_KEPT = 20_000  # decoded chunks whose times are kept: minutes of audio, more than a turn spans
 GET_TIMEOUT_SECONDS = 0.2  # how often an idle voice thread looks at its stop flag
 
 
@@ -203,7 +207,9 @@ class VoiceAnalyzer:
         self._on_events = on_events
         self._vad = StreamingVad(cfg.vad, models.vad)
         self._turns = TurnSplitter(cfg.turns, models.embedder)
-        self._clock = (0.0, 0.0)  # (stream time, wall time) of the latest chunk: dates turns in unix time
+        # (stream time, wall time) of recent chunks: a turn is dated by the chunk it starts in, as a
+        # face by the frame it is in (a file decodes faster than real time, so the latest chunk won't do)
+        self._chunk_times: deque[tuple[float, float]] = deque(maxlen=CHUNK_TIMES_KEPT)
         self._stop = threading.Event()
         self.stats = VoiceStats()
         self.failed: BaseException | None = None
@@ -234,7 +240,7 @@ class VoiceAnalyzer:
                         break
                     continue
                 started = time.perf_counter()
-                self._clock = (chunk.t, chunk.wall_time)
+                self._chunk_times.append((chunk.t, chunk.wall_time))
                 segments = self._vad.feed(chunk.samples, chunk.t)
                 self.stats.vad_seconds += time.perf_counter() - started
                 self.stats.audio_seconds += len(chunk.samples) / SAMPLE_RATE
@@ -251,6 +257,13 @@ class VoiceAnalyzer:
             log.exception("%s: voice analysis failed; faces go on", self.stream)
             self.failed = e
 
+    def _wall_at(self, t: float) -> float:
+        """Unix time at stream time `t`, from the chunk that holds it (or the oldest one kept)."""
+        times = self._chunk_times
+        k = bisect.bisect_right(times, (t, math.inf)) - 1
+        chunk_t, wall = times[max(k, 0)] if times else (t, time.time())
+        return wall + (t - chunk_t)
+
     def _segment(self, segment: SpeechSegment) -> None:
         started = time.perf_counter()
         turns = self._turns.split(segment)
@@ -263,7 +276,7 @@ class VoiceAnalyzer:
                 track_id=next(self._track_ids),
                 t_start=turn.t_start,
                 t_end=turn.t_end,
-                wall_time=self._clock[1] + (turn.t_start - self._clock[0]),
+                wall_time=self._wall_at(turn.t_start),
                 embedding=turn.embedding,
                 good=turn.good,
             )
