@@ -34,6 +34,38 @@ ALTER TABLE text_nodes ADD COLUMN key TEXT;
 CREATE UNIQUE INDEX text_nodes_key ON text_nodes (key);
 """
 
+# Word search (FTS5) over memories and transcripts, kept in step by triggers so the writer does nothing
+# more; sentence vectors for search by meaning are computed and cached by memory.query, and a changed or
+# deleted text drops its vector. Indexes for the queries of memory.query (presence, time ranges).
+TEXT_SEARCH = """
+CREATE TABLE text_vectors (source TEXT NOT NULL, id INTEGER NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (source, id));
+CREATE VIRTUAL TABLE memory_fts USING fts5(text, tokenize = 'porter unicode61');
+CREATE VIRTUAL TABLE speech_fts USING fts5(text, tokenize = 'porter unicode61');
+INSERT INTO memory_fts (rowid, text) SELECT node_id, text FROM text_nodes;
+INSERT INTO speech_fts (rowid, text) SELECT track_id, text FROM speech_turns WHERE text IS NOT NULL;
+CREATE TRIGGER memory_fts_insert AFTER INSERT ON text_nodes BEGIN
+    INSERT INTO memory_fts (rowid, text) VALUES (new.node_id, new.text); END;
+CREATE TRIGGER memory_fts_update AFTER UPDATE OF text ON text_nodes BEGIN
+    UPDATE memory_fts SET text = new.text WHERE rowid = new.node_id;
+    DELETE FROM text_vectors WHERE source = 'memory' AND id = new.node_id; END;
+CREATE TRIGGER memory_fts_delete AFTER DELETE ON text_nodes BEGIN
+    DELETE FROM memory_fts WHERE rowid = old.node_id;
+    DELETE FROM text_vectors WHERE source = 'memory' AND id = old.node_id; END;
+CREATE TRIGGER speech_fts_replace BEFORE INSERT ON speech_turns BEGIN
+    DELETE FROM speech_fts WHERE rowid = new.track_id; END;
+CREATE TRIGGER speech_fts_insert AFTER INSERT ON speech_turns WHEN new.text IS NOT NULL BEGIN
+    INSERT INTO speech_fts (rowid, text) VALUES (new.track_id, new.text); END;
+CREATE TRIGGER speech_fts_update AFTER UPDATE OF text ON speech_turns BEGIN
+    DELETE FROM speech_fts WHERE rowid = old.track_id;
+    INSERT INTO speech_fts (rowid, text) SELECT new.track_id, new.text WHERE new.text IS NOT NULL;
+    DELETE FROM text_vectors WHERE source = 'speech' AND id = old.track_id; END;
+CREATE TRIGGER speech_fts_delete AFTER DELETE ON speech_turns BEGIN
+    DELETE FROM speech_fts WHERE rowid = old.track_id;
+    DELETE FROM text_vectors WHERE source = 'speech' AND id = old.track_id; END;
+CREATE INDEX events_type ON events (type);
+CREATE INDEX tracks_last_wall ON tracks (last_wall);
+"""
+
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE nodes (
@@ -67,13 +99,14 @@ CREATE TABLE cannot_link (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
     wall_time REAL NOT NULL, stream TEXT, data TEXT NOT NULL);
-""" + SPEECH_TURNS + CHARACTERS
+""" + SPEECH_TURNS + CHARACTERS + TEXT_SEARCH
 
 
 # version reached -> the statements that take a file there from the version before
 MIGRATIONS = {
     2: SPEECH_TURNS,  # voices: speech turns (their identity goes through the tracks table, like faces')
     3: CHARACTERS,  # characters: who-spoke evidence per turn and face track, character ids, keyed semantic memories
+    4: TEXT_SEARCH,  # asking the memory: word index and sentence vectors of texts, query indexes
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -119,6 +152,10 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
 
 
 def _statements(db: sqlite3.Connection, script: str) -> None:
-    for statement in script.split(";"):  # executescript would commit halfway
-        if statement.strip():
-            db.execute(statement)
+    statement = ""
+    for piece in script.split(";"):  # executescript would commit halfway
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):  # a trigger's body holds ';' of its own
+            if statement.strip(" \n;"):
+                db.execute(statement)
+            statement = ""

@@ -1,0 +1,270 @@
+"""MemoryQuery: questions to a memory file, read-only, beside a live run that writes it.
+
+Each thread gets its own read-only connection (WAL readers never block the writer, nor it them),
+and each answer is read inside one transaction: one consistent moment of the file, even while the
+run commits. What the run has not flushed yet (at most `flush_every_seconds`) is not seen.
+The only writes are the search cache (sentence vectors, see memory.query.search), on a
+connection of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import StoreError
+from ..schema import APPLICATION_ID, SCHEMA_VERSION, connect
+from .embedder import SentenceEmbedder
+from .people import People, PersonNotFound
+from .records import Clip, Companion, Hit, LastSeen, Person, Present, Sighting, Utterance, Visit
+from .search import TextSearch
+from .texts import clip_of, hits_of
+
+log = logging.getLogger(__name__)
+
+VISIT_GAP_SECONDS = 60.0  # tracks of a person in one stream less than this apart are one visit
+MAX_TURNS = 1000  # `said` answers at most this many turns
+TOGETHER = "% were together in camera %"  # the episodic memory of faces on screen at once (memory.episodes)
+
+
+class QueryError(ValueError):
+    """A question that cannot be asked as given (HTTP 400)."""
+
+
+class MemoryQuery:
+    def __init__(self, path: str | Path, *, embedder: SentenceEmbedder | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.path = str(path)
+        if not Path(self.path).is_file():
+            raise StoreError(f"memory database not found: {self.path}")
+        self._clock = clock
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._check_version()
+        self.search_index = TextSearch(self.path, embedder if embedder is not None else SentenceEmbedder())
+
+    def _check_version(self) -> None:
+        with self._read() as (db, _):
+            if db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                raise StoreError(f"{self.path} is not a memory database")
+            version = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+        if version < SCHEMA_VERSION:  # an older file is brought up to date once, as any command would
+            connect(self.path).close()
+
+    def close(self) -> None:
+        with self._guard:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+
+    def __enter__(self) -> MemoryQuery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA busy_timeout = 5000")
+            except sqlite3.DatabaseError as e:
+                raise StoreError(f"{self.path} cannot be read: {e}") from e
+            self._local.db = db
+            with self._guard:
+                self._connections.append(db)
+        return db
+
+    @contextmanager
+    def _read(self) -> Iterator[tuple[sqlite3.Connection, People]]:
+        db = self._connection()
+        try:
+            db.execute("BEGIN")
+            db.execute("SELECT 1 FROM meta LIMIT 1").fetchone()  # the snapshot starts at the first read
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path} is not a memory database ({e})") from e
+        try:
+            yield db, People(db)
+        finally:
+            db.execute("COMMIT")
+
+    # --- people -----------------------------------------------------------------------------------
+
+    def person(self, name: str) -> Person:
+        """The person a label, tag (<face_3>, <character_2>) or node id names; PersonNotFound if none."""
+        with self._read() as (_, people):
+            return people.one(name)
+
+    def people(self) -> list[Person]:
+        """Everyone memory holds (confirmed or not yet), characters first, by tag."""
+        with self._read() as (db, people):
+            ids = [r[0] for r in db.execute("SELECT id FROM nodes WHERE kind IN ('face', 'voice') AND status IN ('provisional', 'confirmed')")]
+            return sorted(people.people_of(ids), key=lambda p: (p.character is None, p.tag))
+
+    # --- presence ---------------------------------------------------------------------------------
+
+    def present(self, stream: str | None = None) -> list[Present]:
+        """Who is in each stream now: announced (person.appeared) and not gone (no person.left since)."""
+        with self._read() as (db, people):
+            rows = db.execute(
+                "SELECT stream, json_extract(data, '$.node'), type, wall_time, MAX(seq) FROM events "
+                "WHERE type IN ('person.appeared', 'person.left') AND (? IS NULL OR stream = ?) GROUP BY stream, 2",
+                (stream, stream),
+            ).fetchall()
+            latest: dict[tuple[str, int], tuple[int, str, float, int]] = {}
+            for s, node, type_, wall, seq in rows:  # a merged node's presence went on as its survivor's
+                key = (s, people.resolve(node))
+                if key not in latest or seq > latest[key][0]:
+                    latest[key] = (seq, type_, wall, node)
+            out: dict[tuple[str, str], Present] = {}
+            for (s, live), (_, type_, wall, node) in sorted(latest.items(), key=lambda kv: kv[1][2]):
+                person = people.of_node(live)
+                if type_ == "person.appeared" and person is not None and (s, person.tag) not in out:
+                    out[(s, person.tag)] = Present(s, person, wall, live)
+            return sorted(out.values(), key=lambda p: (p.stream, p.since))
+
+    def seen_between(self, since: float, until: float | None = None, stream: str | None = None) -> list[Sighting]:
+        """Who was seen or heard between two times (unix seconds), per person and stream."""
+        until = self._clock() if until is None else until
+        if until < since:
+            raise QueryError(f"the range ends ({until}) before it starts ({since})")
+        with self._read() as (db, people):
+            rows = db.execute(
+                "SELECT t.stream, t.node_id, n.kind, MIN(t.first_wall), MAX(t.last_wall) FROM tracks t JOIN nodes n ON n.id = t.node_id "
+                "WHERE t.last_wall >= ? AND t.first_wall <= ? AND (? IS NULL OR t.stream = ?) GROUP BY t.stream, t.node_id",
+                (since, until, stream, stream),
+            ).fetchall()
+            found: dict[tuple[str, str], Sighting] = {}
+            for s, node, kind, first, last in rows:
+                person = people.of_node(node)
+                if person is None:
+                    continue
+                had = found.get((s, person.tag))
+                found[(s, person.tag)] = Sighting(
+                    person, s, min(first, had.first) if had else first, max(last, had.last) if had else last,
+                    kind == "face" or (had is not None and had.seen), kind == "voice" or (had is not None and had.heard),
+                )  # fmt: skip
+            return sorted(found.values(), key=lambda x: (x.first, x.stream))
+
+    # --- one person -------------------------------------------------------------------------------
+
+    def last_seen(self, name: str) -> LastSeen:
+        """When and where a person was last seen (face) and heard (voice), and for how long."""
+        with self._read() as (db, people):
+            person = people.one(name)
+            marks = ", ".join("?" * len(person.nodes))
+            first, streams = db.execute(
+                f"SELECT MIN(first_wall), json_group_array(DISTINCT stream) FROM tracks WHERE node_id IN ({marks})", person.nodes
+            ).fetchone()
+            return LastSeen(person, self._last_visit(db, person.faces), self._last_visit(db, person.voices), first,
+                            tuple(sorted(json.loads(streams)) if streams else ()))  # fmt: skip
+
+    def _last_visit(self, db: sqlite3.Connection, nodes: tuple[int, ...]) -> Visit | None:
+        if not nodes:
+            return None
+        marks = ", ".join("?" * len(nodes))
+        last = db.execute(f"SELECT stream FROM tracks WHERE node_id IN ({marks}) ORDER BY last_wall DESC LIMIT 1", nodes).fetchone()
+        if last is None:
+            return None
+        start = end = None
+        members: set[int] = set()
+        for first_wall, last_wall, node in db.execute(
+            f"SELECT first_wall, last_wall, node_id FROM tracks WHERE node_id IN ({marks}) AND stream = ? ORDER BY last_wall DESC",
+            (*nodes, last[0]),
+        ):
+            if start is not None and last_wall < start - VISIT_GAP_SECONDS:
+                break
+            end = last_wall if end is None else max(end, last_wall)
+            start = first_wall if start is None else min(start, first_wall)
+            members.add(node)
+        assert start is not None and end is not None
+        return Visit(last[0], start, end, end - start, tuple(sorted(members)))
+
+    def said(self, name: str, since: float | None = None, until: float | None = None, limit: int = 100) -> list[Utterance]:
+        """What a person said (transcribed turns), oldest first; the latest `limit` in the range."""
+        if not 1 <= limit <= MAX_TURNS:
+            raise QueryError(f"limit must be between 1 and {MAX_TURNS}, not {limit}")
+        with self._read() as (db, people):
+            person = people.one(name)
+            if not person.voices:
+                return []
+            marks = ", ".join("?" * len(person.voices))
+            rows = db.execute(
+                f"SELECT s.stream, s.track_id, t.node_id, s.wall_time, s.t_start, s.t_end, s.text FROM tracks t "
+                f"JOIN speech_turns s ON s.track_id = t.id WHERE t.node_id IN ({marks}) AND s.wall_time >= ? AND s.wall_time <= ? "
+                f"AND s.text IS NOT NULL AND trim(s.text) != '' ORDER BY s.wall_time DESC, s.track_id DESC LIMIT ?",
+                (*person.voices, -1e18 if since is None else since, 1e18 if until is None else until, limit),
+            ).fetchall()
+            return [Utterance(s, turn, node, person.character, person.name, wall, wall + t1 - t0, t0, t1, text.strip())
+                    for s, turn, node, wall, t0, t1, text in reversed(rows)]  # fmt: skip
+
+    def together(self, name: str, since: float | None = None, until: float | None = None) -> list[Companion]:
+        """Who a person shared clips with, most clips first; `together`: clips where both were on screen at once."""
+        with self._read() as (db, people):
+            person = people.one(name)
+            marks = ", ".join("?" * len(person.nodes))
+            lo, hi = -1e18 if since is None else since, 1e18 if until is None else until
+            shared = db.execute(
+                f"SELECT e2.dst, c.id, c.stream, c.end_wall FROM edges e1 JOIN clips c ON c.text_node = e1.src "
+                f"JOIN edges e2 ON e2.src = e1.src WHERE e1.dst IN ({marks}) AND e2.dst NOT IN ({marks}) "
+                f"AND c.end_wall >= ? AND c.start_wall <= ?",
+                (*person.nodes, *person.nodes, lo, hi),
+            ).fetchall()
+            at_once = db.execute(
+                f"SELECT DISTINCT e2.dst, t.clip_id FROM edges e1 JOIN text_nodes t ON t.node_id = e1.src "
+                f"JOIN edges e2 ON e2.src = e1.src WHERE e1.dst IN ({marks}) AND e2.dst NOT IN ({marks}) AND t.text LIKE ?",
+                (*person.nodes, *person.nodes, TOGETHER),
+            ).fetchall()
+            clips: dict[str, set[int]] = {}
+            both: dict[str, set[int]] = {}
+            streams: dict[str, set[str]] = {}
+            last: dict[str, float] = {}
+            who: dict[str, Person] = {}
+            for node, clip, stream, end in shared:
+                other = people.of_node(node)
+                if other is None or other.tag == person.tag:
+                    continue
+                who[other.tag] = other
+                clips.setdefault(other.tag, set()).add(clip)
+                streams.setdefault(other.tag, set()).add(stream)
+                last[other.tag] = max(last.get(other.tag, end), end)
+            for node, clip in at_once:
+                other = people.of_node(node)
+                if other is not None and clip in clips.get(other.tag, ()):
+                    both.setdefault(other.tag, set()).add(clip)
+            out = [Companion(who[t], len(c), len(both.get(t, ())), tuple(sorted(streams[t])), last[t]) for t, c in clips.items()]
+            return sorted(out, key=lambda c: (-c.together, -c.clips, -c.last))
+
+    # --- clips and texts --------------------------------------------------------------------------
+
+    def clip(self, stream: str, index: int) -> Clip:
+        """A clip's episodic and semantic memories, people and speech (the latest clip of that number:
+        a file analysed twice has its clips twice); ClipNotFound if there is none."""
+        with self._read() as (db, people):
+            return clip_of(db, people, stream, index)
+
+    def search(self, text: str, limit: int = 10) -> list[Hit]:
+        """Memories and transcripts matching a question by words or by meaning, best first."""
+        if not text.strip():
+            raise QueryError("the search text is empty")
+        if not 1 <= limit <= 100:
+            raise QueryError(f"limit must be between 1 and 100, not {limit}")
+        with self._read() as (db, _):
+            self.search_index.refresh(db)  # texts written since the last search get their vectors first
+        with self._read() as (db, people):
+            return hits_of(db, people, self.search_index.rank(db, text, limit))
+
+    def index_texts(self) -> int:
+        """Embeds the texts not embedded yet (a server runs this in the background); returns how many."""
+        with self._read() as (db, _):
+            return self.search_index.refresh(db)
+
+
+__all__ = ["MemoryQuery", "PersonNotFound", "QueryError"]

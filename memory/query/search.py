@@ -1,0 +1,144 @@
+"""Text search over episodic and semantic memories and transcripts: words and meaning, fused.
+
+Words: the FTS5 indexes the schema keeps in step with the texts (porter stemming, bm25 ranking).
+Meaning: sentence vectors (memory.query.embedder), computed here off the live run's hot path,
+written to `text_vectors` through a connection of our own, and kept in a matrix in memory until the
+table changes. Tags are replaced by "someone" before embedding: a tag's digits carry no meaning.
+The two rankings are fused by reciprocal rank; a hit found only by meaning must be at least
+MIN_SIMILARITY close, else every question would return the whole memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .embedder import SentenceEmbedder
+from .people import TAG
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60  # reciprocal rank fusion: score = sum of 1 / (RRF_K + rank)
+MIN_SIMILARITY = 0.83  # E5 cosines crowd in 0.7-0.9; set on the labelled set of tools/bench_query.py
+CANDIDATES = 50  # from each ranking, before fusion
+WORD = re.compile(r"\w+", re.UNICODE)
+BUSY_TIMEOUT_MS = 5000  # the live run holds the write lock for one batch at a time
+
+
+@dataclass(frozen=True)
+class Ranked:
+    source: str  # "memory" (a text node) or "speech" (a turn)
+    id: int
+    score: float
+    words: bool  # found by the word index
+    meaning: bool  # close enough in meaning
+    similarity: float | None  # cosine, where the vectors were compared
+
+
+def fts_query(text: str) -> str | None:
+    """Any of the words, each quoted (FTS5 syntax in a question would be an error, not a search)."""
+    words = WORD.findall(text)
+    return " OR ".join(f'"{w}"' for w in words) or None
+
+
+def for_embedding(text: str) -> str:
+    return TAG.sub("someone", text)
+
+
+class TextSearch:
+    def __init__(self, path: str, embedder: SentenceEmbedder | None) -> None:
+        self._path = path
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        self._matrix: tuple[tuple[int, int], list[tuple[str, int]], npt.NDArray[np.float32]] | None = None
+
+    # --- vectors ----------------------------------------------------------------------------------
+
+    def refresh(self, db: sqlite3.Connection) -> int:
+        """Embeds the texts that have no vector yet; returns how many. Serialised: one refresher at a time."""
+        if self.embedder is None:
+            return 0
+        with self._lock:
+            missing = db.execute(
+                "SELECT 'memory', t.node_id, t.text FROM text_nodes t LEFT JOIN text_vectors v ON v.source = 'memory' AND v.id = t.node_id "
+                "WHERE v.id IS NULL UNION ALL "
+                "SELECT 'speech', s.track_id, s.text FROM speech_turns s LEFT JOIN text_vectors v ON v.source = 'speech' AND v.id = s.track_id "
+                "WHERE v.id IS NULL AND s.text IS NOT NULL AND trim(s.text) != ''"
+            ).fetchall()
+            if not missing:
+                return 0
+            log.info("embedding %d texts for search by meaning", len(missing))
+            writer = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                for i in range(0, len(missing), 256):
+                    batch = missing[i : i + 256]
+                    vecs = self.embedder.passages([for_embedding(t) for _, _, t in batch])
+                    writer.execute("BEGIN IMMEDIATE")
+                    # only if the text is still the one embedded: a change since then dropped the vector
+                    writer.executemany(
+                        "INSERT OR REPLACE INTO text_vectors (source, id, vec) SELECT ?, ?, ? WHERE "
+                        "(CASE ? WHEN 'memory' THEN (SELECT text FROM text_nodes WHERE node_id = ?) "
+                        "ELSE (SELECT text FROM speech_turns WHERE track_id = ?) END) = ?",
+                        [(s, n, v.astype(np.float32).tobytes(), s, n, n, t) for (s, n, t), v in zip(batch, vecs)],
+                    )
+                    writer.execute("COMMIT")
+            finally:
+                writer.close()
+            return len(missing)
+
+    def _vectors(self, db: sqlite3.Connection) -> tuple[list[tuple[str, int]], npt.NDArray[np.float32]]:
+        version = db.execute("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM text_vectors").fetchone()
+        cached = self._matrix
+        if cached is None or cached[0] != tuple(version):
+            rows = db.execute("SELECT source, id, vec FROM text_vectors ORDER BY rowid").fetchall()
+            keys = [(r[0], r[1]) for r in rows]
+            dim = self.embedder.dim if self.embedder else 0
+            matrix = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), dim) if rows else np.zeros((0, dim), np.float32)
+            cached = self._matrix = (tuple(version), keys, matrix)
+        return cached[1], cached[2]
+
+    # --- rankings ---------------------------------------------------------------------------------
+
+    def by_words(self, db: sqlite3.Connection, text: str, limit: int = CANDIDATES) -> list[tuple[str, int]]:
+        query = fts_query(text)
+        if query is None:
+            return []
+        rows = db.execute(
+            "SELECT * FROM (SELECT 'memory', rowid, bm25(memory_fts) AS r FROM memory_fts WHERE memory_fts MATCH ? ORDER BY r LIMIT ?) "
+            "UNION ALL SELECT * FROM (SELECT 'speech', rowid, bm25(speech_fts) AS r FROM speech_fts WHERE speech_fts MATCH ? ORDER BY r LIMIT ?) "
+            "ORDER BY 3 LIMIT ?",
+            (query, limit, query, limit, limit),
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def by_meaning(self, db: sqlite3.Connection, text: str, limit: int = CANDIDATES) -> list[tuple[str, int, float]]:
+        if self.embedder is None:
+            return []
+        keys, matrix = self._vectors(db)
+        if not keys:
+            return []
+        sims = matrix @ self.embedder.query(text)
+        top = np.argsort(-sims)[:limit]
+        return [(*keys[i], float(sims[i])) for i in top]
+
+    def rank(self, db: sqlite3.Connection, text: str, limit: int) -> list[Ranked]:
+        """The best `limit` texts for a question, fused from both rankings."""
+        scores: dict[tuple[str, int], float] = {}
+        words = self.by_words(db, text)
+        for rank, key in enumerate(words):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
+        similarity: dict[tuple[str, int], float] = {}
+        for rank, (source, id_, sim) in enumerate(self.by_meaning(db, text)):
+            similarity[(source, id_)] = sim
+            if sim >= MIN_SIMILARITY:
+                scores[(source, id_)] = scores.get((source, id_), 0.0) + 1.0 / (RRF_K + rank)
+        in_words = set(words)
+        best = sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
+        return [Ranked(s, i, score, (s, i) in in_words, similarity.get((s, i), -1.0) >= MIN_SIMILARITY, similarity.get((s, i)))
+                for (s, i), score in best]  # fmt: skip
