@@ -8,7 +8,8 @@ around each face seen in the last frame (a few ms at 160 px). The whole frame is
   crop lost its face,
 - and always when crops would cost more than a search (many faces).
 A frame in which nothing changed since the last detection (a photo, a still scene, with or
-without people) costs no detection at all between the periodic searches: its faces are kept.
+without people) costs no detection at all: its faces are kept, and the periodic full search is
+skipped too while nothing changed since the last one.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class FaceSearch:
         self._cfg = cfg
         self._cuts = SceneCutDetector(scene_cut_threshold)
         self._last_full = -np.inf
+        self._full_thumb: npt.NDArray[np.float32] | None = None  # thumbnail at the last full-size search
         self._kept: tuple[npt.NDArray[np.float32], FaceDetections] | None = None  # thumbnail and faces of the last detection
         self.stats = SearchStats()
 
@@ -67,9 +69,12 @@ class FaceSearch:
     ) -> FaceDetections | None:
         cfg = self._cfg
         full_due = t - self._last_full >= cfg.full_detect_every_seconds or t < self._last_full
+        if full_due and not cut and cfg.crop_det_size and self._still_since(self._full_thumb) and self._kept_still():
+            self._last_full = t  # a full search would find what the last one found
+            return None
         if cut or full_due or not cfg.crop_det_size:
             return self._search(image, t, tracked, full_due)
-        if self._kept is not None and self._cuts.still_since(self._kept[0]):
+        if self._kept_still():
             return None
         regions = crop_regions(tracked, image.shape, cfg.crop_scale)
         people = np.concatenate([regions, _bodies(tracked, image.shape)])
@@ -87,6 +92,12 @@ class FaceSearch:
                 return faces
         return self._search(image, t, tracked, False)
 
+    def _still_since(self, thumbnail: npt.NDArray[np.float32] | None) -> bool:
+        return thumbnail is not None and self._cuts.still_since(thumbnail)
+
+    def _kept_still(self) -> bool:
+        return self._kept is not None and self._still_since(self._kept[0])
+
     def _search(self, image: npt.NDArray[np.uint8], t: float, tracked: npt.NDArray[np.float32], full: bool) -> FaceDetections:
         """The whole frame: at the coarse size (about a third of the cost) unless a full pass is due or
         a tracked face is too small to be found at that size."""
@@ -95,7 +106,7 @@ class FaceSearch:
             smallest = float(np.minimum(tracked[:, 2] - tracked[:, 0], tracked[:, 3] - tracked[:, 1]).min())
             full = smallest * cfg.coarse_det_size / max(image.shape[:2]) < cfg.coarse_min_face_px
         if full or not cfg.coarse_det_size:
-            self._last_full = t
+            self._last_full, self._full_thumb = t, self._cuts.thumbnail
             self.stats.full += 1
             return self._detector.detect(image)
         self.stats.coarse += 1

@@ -111,6 +111,8 @@ def test_a_still_frame_keeps_the_last_detection(pack: ModelPack, cast: list[Pers
     assert len(first) == 1 and search.stats.still == 1 and search.stats.full == 1
     assert np.array_equal(again.xyxy, first.xyxy) and np.array_equal(again.kps, first.kps)
     assert again.track_id.tolist() == [-1]  # a fresh record, not the one the tracker changed
+    search.find(frame.copy(), 1.2, again.xyxy)  # a full search is due, but would find the same
+    assert search.stats.still == 2 and search.stats.full == 1
     frame[300:, 500:] = 255  # something changed, away from the face: a search, not the kept faces
-    search.find(frame, 0.4, again.xyxy)
-    assert search.stats.still == 1 and search.stats.coarse == 1
+    search.find(frame, 1.4, again.xyxy)
+    assert search.stats.still == 2 and search.stats.coarse == 1
