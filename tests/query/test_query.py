@@ -1,0 +1,191 @@
+"""The query layer on a memory built the way the streamer builds it (see conftest)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from asked import ANNA_SAYS, Built
+from realfaces import FaceBank
+from scenario import Clock, Scene
+
+from memory import Memory, MemoryConfig
+from memory.query import ClipNotFound, MemoryQuery, PersonNotFound, QueryError
+from memory.schema import SCHEMA_VERSION
+
+
+@pytest.fixture(scope="module")
+def query(built: Built) -> MemoryQuery:
+    with MemoryQuery(built.db) as q:
+        yield q  # type: ignore[misc]
+
+
+def test_a_person_is_found_by_label_tag_node_or_character(query: MemoryQuery, built: Built) -> None:
+    names = ["anna", "ANNA", f"<face_{built.anna_face}>", f"voice_{built.anna_voice}", str(built.anna_face), f"<character_{built.character}>"]
+    for name in names:
+        person = query.person(name)
+        assert (person.tag, person.label, person.faces, person.voices) == (
+            f"<character_{built.character}>", "Anna", (built.anna_face,), (built.anna_voice,)), name  # fmt: skip
+    for unknown in ["Zoe", "<face_999>", "999", f"<voice_{built.anna_face}>", "<character_77>"]:
+        with pytest.raises(PersonNotFound, match="nobody called"):
+            query.person(unknown)
+    assert [p.tag for p in query.people()] == [f"<character_{built.character}>", "<character_2>", f"<face_{built.cleo_face}>"]
+
+
+def test_last_seen_says_where_when_and_how_long(query: MemoryQuery, built: Built) -> None:
+    anna = query.last_seen("Anna")
+    assert anna.seen is not None and anna.heard is not None
+    assert (anna.seen.stream, anna.seen.start, anna.seen.nodes) == ("kitchen", built.start, (built.anna_face,))
+    assert 30 < anna.seen.seconds < 40 and anna.seen.end == anna.seen.start + anna.seen.seconds
+    assert anna.heard.stream == "kitchen" and anna.heard.end <= anna.seen.end and anna.streams == ("kitchen",)
+    cleo = query.last_seen(str(built.cleo_face))
+    assert cleo.heard is None and cleo.seen is not None and cleo.seen.stream == "door"
+    assert cleo.seen.start >= built.start + 600  # ten minutes after the talk
+
+
+def test_what_a_person_said_with_times_and_in_a_range(query: MemoryQuery, built: Built) -> None:
+    said = query.said("Anna")
+    assert [u.text for u in said] == ANNA_SAYS
+    assert all(u.voice == built.anna_voice and u.character == built.character and u.stream == "kitchen" for u in said)
+    assert [u.start for u in said] == sorted(u.start for u in said) and all(u.end > u.start for u in said)
+    assert [u.text for u in query.said("Anna", since=said[1].start)] == ANNA_SAYS[1:]
+    assert [u.text for u in query.said("Anna", limit=1)] == ANNA_SAYS[-1:]
+    assert query.said(str(built.cleo_face)) == []  # never spoke
+    with pytest.raises(QueryError, match="limit must be between 1 and 1000"):
+        query.said("Anna", limit=0)
+
+
+def test_who_was_with_whom(query: MemoryQuery, built: Built) -> None:
+    (ben,) = query.together("Anna")
+    assert ben.person.label == "Ben" and ben.person.faces == (built.ben_face,)
+    assert (ben.clips, ben.together, ben.streams) == (1, 1, ("kitchen",))
+    assert [c.person.label for c in query.together("Ben")] == ["Anna"]
+    assert query.together(str(built.cleo_face)) == []  # alone at the door
+
+
+def test_who_was_seen_in_a_range_and_who_is_present_beside_a_live_writer(built: Built, bank: FaceBank, tmp_path: Path) -> None:
+    with MemoryQuery(built.db) as query:
+        early = query.seen_between(built.start, built.start + 60)
+        assert {(s.person.label, s.stream, s.seen, s.heard) for s in early} == {("Anna", "kitchen", True, True), ("Ben", "kitchen", True, True)}
+        late = query.seen_between(built.start + 300)
+        assert [(s.person.faces, s.stream, s.heard) for s in late] == [((built.cleo_face,), "door", False)]
+        with pytest.raises(QueryError, match="ends"):
+            query.seen_between(10.0, 5.0)
+        assert query.present() == []  # every stream ended
+
+    clock = Clock()
+    with Memory(MemoryConfig(db=str(tmp_path / "live.db")), clock=clock) as memory:
+        scene = Scene(memory, clock, bank)
+        a = bank.distinct()[0]
+        scene.show(a, 6, stream="hall")
+        _, node = scene.show(a, 6, stream="hall")
+        memory.tick()
+        memory.flush()
+        with MemoryQuery(tmp_path / "live.db") as query:
+            (here,) = query.present()
+            assert (here.stream, here.node, here.person.faces) == ("hall", node, (node,))
+            memory.end_stream("hall")
+            memory.flush()
+            assert query.present() == []
+
+
+def test_a_clip_as_data_with_tags_translated_and_kept(query: MemoryQuery, built: Built) -> None:
+    clip = query.clip("kitchen", 0)
+    first = clip.episodic[0]
+    assert first.tagged.startswith(f"<face_{built.anna_face}> and <face_{built.ben_face}> were seen")
+    assert first.text.startswith(f"Anna (<face_{built.anna_face}>) and Ben (<face_{built.ben_face}>) were seen")
+    quotes = [m for m in clip.episodic if " says: " in m.tagged]
+    assert [m.text for m in quotes] == [f'Anna (<voice_{built.anna_voice}>) says: "{t}"' for t in ANNA_SAYS]
+    assert all(m.nodes == (built.anna_voice,) for m in quotes)
+    assert {p.label for p in clip.people} == {"Anna", "Ben"}
+    assert f"Anna (<character_{built.character}>) is Anna" in [m.text for m in clip.semantic]
+    assert [u.text for u in clip.speech if u.voice == built.anna_voice] == ANNA_SAYS
+    with pytest.raises(ClipNotFound, match="no clip 5 of stream 'kitchen'"):
+        query.clip("kitchen", 5)
+
+
+def test_search_finds_words_and_paraphrases(query: MemoryQuery, built: Built) -> None:
+    top = query.search("who enjoys hot drinks in the morning")[0]  # no word in common but "morning"
+    assert "I drink tea every morning" in top.text and top.match in ("meaning", "both")
+    assert top.people[0].label == "Anna" and top.stream == "kitchen"
+    family = query.search("who has family in Portugal")  # no word in common at all
+    assert "Lisbon" in family[0].text and family[0].match == "meaning"
+    lisbon = query.search("Lisbon")
+    assert lisbon and all("Lisbon" in h.text for h in lisbon if h.match != "meaning")
+    assert {h.source for h in lisbon} >= {"speech", "episodic"}
+    assert not any(hasattr(h, "vec") or "embedding" in h.as_dict() for h in lisbon)
+    with pytest.raises(QueryError, match="empty"):
+        query.search("  ")
+
+
+def test_a_changed_text_is_searched_as_it_is_now(built: Built, tmp_path: Path) -> None:
+    db = tmp_path / "copy.db"
+    with sqlite3.connect(built.db) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    with MemoryQuery(db) as query:
+        assert query.search("Lisbon")
+        with Memory(MemoryConfig(db=str(db))) as memory:
+            memory.flush()
+            (turn,) = [h.id for h in query.search("Lisbon") if h.source == "speech"]
+            memory.transcribed(turn, "My brother lives in Oslo.")
+            memory.flush()
+        assert not [h for h in query.search("Lisbon") if h.source == "speech"]
+        assert [h.text for h in query.search("Norway") if h.source == "speech"][0].endswith('"My brother lives in Oslo."')
+
+
+def test_queries_stay_consistent_while_the_file_is_written(built: Built, tmp_path: Path) -> None:
+    db = tmp_path / "busy.db"
+    with sqlite3.connect(built.db) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:  # a writer that commits in bursts, as the live run does
+        writer = sqlite3.connect(db, isolation_level=None)
+        n = 0
+        while not stop.is_set():
+            writer.execute("BEGIN")
+            for _ in range(50):
+                n += 1
+                writer.execute("INSERT INTO events (id, type, wall_time, stream, data) VALUES (?, 'node.updated', 0, NULL, '{}')", (str(n),))
+            writer.execute("COMMIT")
+        writer.close()
+
+    with MemoryQuery(db) as query:
+        expected = (query.last_seen("Anna"), query.said("Anna"), query.together("Anna"))
+
+        def read() -> None:
+            try:
+                for _ in range(20):
+                    assert (query.last_seen("Anna"), query.said("Anna"), query.together("Anna")) == expected
+            except BaseException as e:  # noqa: BLE001 (handed to the test thread)
+                errors.append(e)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        readers = [threading.Thread(target=read) for _ in range(4)]
+        for r in readers:
+            r.start()
+        for r in readers:
+            r.join()
+        stop.set()
+        writer.join()
+    assert errors == []
+
+
+def test_an_older_file_is_brought_up_to_date(built: Built, tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(built.db) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    with sqlite3.connect(db) as old:  # schema version 3: no text search
+        for statement in ("DROP TABLE text_vectors", "DROP TABLE memory_fts", "DROP TABLE speech_fts", "DROP INDEX events_type",
+                          "DROP INDEX tracks_last_wall", *(f"DROP TRIGGER memory_fts_{t}" for t in ("insert", "update", "delete")),
+                          *(f"DROP TRIGGER speech_fts_{t}" for t in ("replace", "insert", "update", "delete"))):  # fmt: skip
+            old.execute(statement)
+        old.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with MemoryQuery(db) as query:
+        assert [h.text for h in query.search("Lisbon") if h.source == "speech"][0].endswith('"My sister lives in Lisbon."')
+    with sqlite3.connect(db) as check:
+        assert check.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
