@@ -16,6 +16,7 @@ from memory import Memory
 from memory.records import NodeKind, NodeStatus
 
 from .analyzer import AnalyzerStats, StreamAnalyzer, analysis_status, face_payload
+from .captions.worker import ClipMemoryWriter
 from .characters.mouths import FaceTrail
 from .characters.speakers import SpeakerSync
 from .config import Config
@@ -88,6 +89,7 @@ class App:
         self.voices: dict[str, VoiceAnalyzer] = {}
         self._voice_models: VoiceModels | None = None
         self.transcripts: TranscriptWorker | None = None
+        self.clip_memories: ClipMemoryWriter | None = None  # the optional language model's clip memories
         self.identities = 0
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
@@ -98,6 +100,11 @@ class App:
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def worker(self) -> MemoryWorker:
+        """The thread that owns the Memory (once ready): edits from outside the pipeline go through it."""
+        return self._worker
 
     def _gates(self, pack: ModelPack) -> tuple[float, float]:
         g = self.cfg.gates
@@ -144,6 +151,9 @@ class App:
                 metrics = await serve_metrics(self, embedder.stats, cfg.metrics.host, cfg.metrics.port)
                 background.append(asyncio.create_task(metrics.serve_forever(), name="metrics"))
             background.append(asyncio.create_task(self._ticker(), name="ticker"))
+            if cfg.memories.llm_url is not None:
+                self.clip_memories = ClipMemoryWriter(cfg.memories, worker, cfg.memory.interval_seconds)
+                await self.clip_memories.start()
             self.progress.expect_files(sum(not s.is_live for s in initial))
             for source in initial:
                 self.add_source(source)
@@ -252,6 +262,10 @@ class App:
             # files keep every transcript; a live run stopped by a signal gives them a few seconds
             await asyncio.to_thread(self.transcripts.drain, 3600.0 if not self.keep_running else 10.0)
             await asyncio.to_thread(self.transcripts.close)
+        if self.clip_memories is not None:  # the last clips' events must be committed for it to see them
+            await self._worker.call(Memory.flush)
+            drain = self.cfg.memories.drain_seconds
+            await self.clip_memories.close(drain if not self.keep_running else min(drain, 10.0))
         self.identities = await self._worker.call(_count_identities)
         for task in background:
             task.cancel()
@@ -294,6 +308,8 @@ class App:
                     log.exception("%s: analysis of the frame at %.2f s failed; going on", source.name, frame.t)
                     continue
                 self.summary.video_seconds[source.name] = frame.t
+                if self.clip_memories is not None:
+                    self.clip_memories.offer(frame)
                 if len(result.faces):
                     self._publisher.publish_faces(source.name, face_payload(result), frame.wall_time)
                 if result.new_events:
@@ -318,10 +334,13 @@ class App:
             await self._worker.call(Memory.tick)
             if await self._worker.call(Memory.flush_events):
                 self._publisher.notify()
+                if self.clip_memories is not None:
+                    self.clip_memories.notify()
             self.identities = await self._worker.call(_count_identities)
             for s in list(self.sources.values()):
                 self._publisher.publish_stream_status(s.name, self.stream_status(s))
-            self.progress.live_line([self._live_part(s) for s in self.sources.values() if s.is_live])
+            parts = [self._live_part(s) for s in self.sources.values() if s.is_live]
+            self.progress.live_line(parts + [self.clip_memories.status_line()] if parts and self.clip_memories else parts)
 
     def _live_part(self, source: StreamSource) -> str:
         st = source.stats

@@ -82,6 +82,14 @@ def _host_port(text: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+def _api_address(text: str) -> tuple[str, int]:
+    """PORT or HOST:PORT; the host defaults to 127.0.0.1 (questions stay on this machine unless asked)."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
 def _whep_source(text: str) -> str:
     """A WHEP endpoint as a camera source: http(s):// becomes whep(s)://, NAME= is kept."""
     name, sep, url = text.partition("=")
@@ -129,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
     run.add_argument(
+        "--api", type=_api_address, metavar="[HOST:]PORT", help="answer questions (HTTP JSON API and MCP) on HOST:PORT, 127.0.0.1 by default"
+    )
+    run.add_argument("--api-token", metavar="TOKEN", help="bearer token the API needs (default $STREAMER_API_TOKEN); needed off localhost and for edits")
+    run.add_argument(
         "--no-reload", action="store_true", help="do not follow changes of the --config file's cameras (file change, SIGHUP)"
     )
     _add_common(run)
@@ -171,6 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--clip", type=int, required=True, metavar="N", help="clip number (stream seconds / memory.interval_seconds)")
     show.add_argument("--out", help="contact sheet PNG of the clip's faces (default clip-STREAM-N.png)")
     _add_common(show)
+
+    from .ask import add_parser as add_ask  # noqa: PLC0415 (its imports are light; kept beside its command)
+
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)  # options after the question
+    _add_common(common)
+    add_ask(sub, common)
+    _add_common(sub.choices["ask"])
+
+    mcp = sub.add_parser("mcp", help="serve the memory's question tools to a local agent over stdio (MCP)")
+    _add_common(mcp)
     return parser
 
 
@@ -226,6 +248,11 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
     if not cfg.cameras and not cfg.webrtc.whip_enabled:
         raise StreamerError("nothing to analyse: give a video file or camera URL, cameras in --config, or --whip")
+    api_token = args.api_token or os.environ.get("STREAMER_API_TOKEN") or None
+    if args.api is not None:
+        from .api.server import check_token  # noqa: PLC0415
+
+        check_token(args.api[0], api_token)
     # Cameras from a file that has a live one: the run lasts until a signal, so follow the file meanwhile.
     follow = bool(args.config and not args.sources and not args.no_reload)
     follow = follow and any("://" in c.url or is_live_url(c.url) for c in cfg.cameras if c.enabled)  # not only files
@@ -243,7 +270,7 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
             reloading = asyncio.create_task(reloader.run(), name="reload")
         try:
             with logging_redirect_tqdm():
-                summary = await _run_app(app)
+                summary = await _run_app(app, args.api, api_token)
         finally:
             if reloading is not None:
                 reloading.cancel()
@@ -257,7 +284,11 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
-async def _run_app(app: App) -> RunSummary:
+async def _run_app(app: App, api: tuple[str, int] | None = None, token: str | None = None) -> RunSummary:
+    if api is not None:
+        from .api.server import run_with_api  # noqa: PLC0415
+
+        return await run_with_api(app, *api, token, _run_app)
     if not app.cfg.webrtc.whip_enabled:
         return await app.run()
     from .webrtc.whip import run_with_whip  # aiortc loads only for those who take pushes
@@ -362,6 +393,20 @@ def _cmd_show(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def _cmd_ask(args: argparse.Namespace, cfg: Config) -> int:
+    from .ask import ask  # noqa: PLC0415
+
+    print("\n".join(ask(args, cfg.memory.db)))
+    return 0
+
+
+def _cmd_mcp(cfg: Config) -> int:
+    from .api.mcp import run_stdio  # noqa: PLC0415
+
+    run_stdio(cfg.memory.db)
+    return 0
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -390,6 +435,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_character(args, cfg)
         if args.command == "show":
             return _cmd_show(args, cfg)
+        if args.command == "ask":
+            return _cmd_ask(args, cfg)
+        if args.command == "mcp":
+            return _cmd_mcp(cfg)
         return _cmd_node(args, cfg)
     except (StreamerError, MemoryGraphError) as e:
         print(f"streamer: error: {e}", file=sys.stderr)
