@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ from scenario import Clock, Scene
 
 from memory import Memory, MemoryConfig
 from memory.query import ClipNotFound, MemoryQuery, PersonNotFound, QueryError
-from memory.schema import SCHEMA_VERSION
+from memory.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -179,11 +180,10 @@ def test_an_older_file_is_brought_up_to_date(built: Built, tmp_path: Path) -> No
     db = tmp_path / "old.db"
     with sqlite3.connect(built.db) as src, sqlite3.connect(db) as dst:
         src.backup(dst)
-    with sqlite3.connect(db) as old:  # schema version 3: no text search
-        for statement in ("DROP TABLE text_vectors", "DROP TABLE memory_fts", "DROP TABLE speech_fts", "DROP INDEX events_type",
-                          "DROP INDEX tracks_last_wall", *(f"DROP TRIGGER memory_fts_{t}" for t in ("insert", "update", "delete")),
-                          *(f"DROP TRIGGER speech_fts_{t}" for t in ("replace", "insert", "update", "delete"))):  # fmt: skip
-            old.execute(statement)
+    with sqlite3.connect(db) as old:  # schema version 3: what later versions created is not there yet
+        for version in sorted((v for v in MIGRATIONS if v > 3), reverse=True):
+            for kind, name in re.findall(r"CREATE (?:VIRTUAL )?(TABLE|INDEX|TRIGGER) (\w+)", MIGRATIONS[version]):
+                old.execute(f"DROP {kind} IF EXISTS {name}")
         old.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     with MemoryQuery(db) as query:
         assert [h.text for h in query.search("Lisbon") if h.source == "speech"][0].endswith('"My sister lives in Lisbon."')
