@@ -9,7 +9,8 @@ from .errors import MemoryGraphError, NodeNotFound, StoreError
 
 if TYPE_CHECKING:
     from .core import Memory
-    from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, SpeakerEvidence, SpeechTurn, TrackEvidence
+    from .records import (FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, Provenance, SpeakerEvidence, SpeechTurn,
+                          TrackEvidence)
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -18,7 +19,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _LAZY = {
     "Memory": "core",
     **dict.fromkeys(
-        ["FaceObservation", "MemoryEvent", "Node", "NodeKind", "NodeStatus", "SpeakerEvidence", "SpeechTurn", "TrackEvidence"],
+        ["FaceObservation", "MemoryEvent", "Node", "NodeKind", "NodeStatus", "Provenance", "SpeakerEvidence", "SpeechTurn",
+         "TrackEvidence"],
         "records",
     ),
 }
@@ -40,6 +42,7 @@ __all__ = [
     "NodeKind",
     "NodeNotFound",
     "NodeStatus",
+    "Provenance",
     "ReclusterConfig",
     "SpeakerEvidence",
     "SpeechTurn",

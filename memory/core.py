@@ -31,10 +31,12 @@ from .events import EventLog
 from .evidence import Evidence
 from .graph import Clips, OpenClip
 from .identity import Identities
+from .model_memories import ModelMemories
 from .nodes import ACTIVE, IDENTITY_KINDS, NodeTable, public
 from .policy import policies
 from .presence import PresenceBoard
-from .records import FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, SpeakerEvidence, SpeechTurn, TrackEvidence
+from .records import (FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, Provenance, SpeakerEvidence, SpeechTurn,
+                      TrackEvidence)  # fmt: skip
 from .store import Store
 from .tracks import MAX_PENDING_ROWS, TrackState, TrackTable
 
@@ -62,6 +64,7 @@ class Memory:
         self._edits = Edits(self._store, self._nodes, self._tracks, self._identities, self._events, self._presence,
                             self._crops, self._characters, clock)  # fmt: skip
         self._episodes = Episodes(self._store, self._nodes, self._tracks, self._events, self._tag, self._members, clock)
+        self._model_memories = ModelMemories(self._store, self._nodes, self._characters, clock)
         self._next_track_id = self._track_id_limit = int(self._store.meta("next_track_id", "1") or 1)
         self._last_flush = self._last_prune = now
         self._last_recluster = dict.fromkeys(IDENTITY_KINDS, now)
@@ -260,6 +263,22 @@ class Memory:
     def _close_clip(self, clip: OpenClip) -> None:
         self._episodes.close(clip)
 
+    def add_model_memories(
+        self, stream: str, index: int, episodic: Sequence[str], semantic: Sequence[str], source: Provenance
+    ) -> list[tuple[int, str, list[int]]]:
+        """Stores a language model's memories of a closed clip (the latest clip `index` of `stream`):
+        text nodes with their provenance, linked to the nodes whose tags they mention. Returns
+        (text node, text, linked nodes) per memory."""
+        return self._model_memories.add(stream, index, list(episodic), list(semantic), source)
+
+    def provenance(self, node_id: int) -> tuple[int | None, Provenance] | None:
+        """(clip id, provenance) of a memory a language model wrote; None for any other node."""
+        return self._store.model_memory(node_id)
+
+    def tag(self, node_id: int) -> str:
+        """A node's tag in memories (`<face_3>`, `<voice_1>`, or its character's `<character_2>`)."""
+        return self._tag(self.resolve(node_id))
+
     def _tag(self, node_id: int) -> str:
         """A node's tag in memories: its character's when it has one."""
         character = self._characters.of_node(node_id)
@@ -348,6 +367,10 @@ class Memory:
     def events_after(self, seq: int, limit: int = 1000) -> list[MemoryEvent]:
         """Committed events after `seq`, in order (a crash can never take back an event read here)."""
         return self._store.events_after(seq, limit)
+
+    def last_event_seq(self) -> int:
+        """The sequence number of the latest committed event (0: none yet)."""
+        return int(self._store.committed_seq)
 
     def published_seq(self) -> int:
         return int(self._store.meta("published_seq", "0") or 0)

@@ -120,3 +120,14 @@ class MemoryEvent:
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "id": self.id, "type": self.type, "time": self.wall_time, "stream": self.stream, **self.data}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who wrote a language model's memory: the model's name, the endpoint's host (host:port), when
+    (unix seconds), and whether the model was shown images."""
+
+    model: str
+    endpoint: str
+    wall_time: float
+    images: bool

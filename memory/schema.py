@@ -66,6 +66,14 @@ CREATE INDEX events_type ON events (type);
 CREATE INDEX tracks_last_wall ON tracks (last_wall);
 """
 
+# Memories a language model wrote: which model, which endpoint, when, with images or not, about which clip.
+MODEL_MEMORIES = """
+CREATE TABLE model_memories (
+    node_id INTEGER PRIMARY KEY, clip_id INTEGER, model TEXT NOT NULL, endpoint TEXT NOT NULL,
+    wall_time REAL NOT NULL, images INTEGER NOT NULL);
+CREATE INDEX model_memories_clip ON model_memories (clip_id);
+"""
+
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE nodes (
@@ -99,7 +107,7 @@ CREATE TABLE cannot_link (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
     wall_time REAL NOT NULL, stream TEXT, data TEXT NOT NULL);
-""" + SPEECH_TURNS + CHARACTERS + TEXT_SEARCH
+""" + SPEECH_TURNS + CHARACTERS + TEXT_SEARCH + MODEL_MEMORIES
 
 
 # version reached -> the statements that take a file there from the version before
@@ -107,6 +115,7 @@ MIGRATIONS = {
     2: SPEECH_TURNS,  # voices: speech turns (their identity goes through the tracks table, like faces')
     3: CHARACTERS,  # characters: who-spoke evidence per turn and face track, character ids, keyed semantic memories
     4: TEXT_SEARCH,  # asking the memory: word index and sentence vectors of texts, query indexes
+    5: MODEL_MEMORIES,  # memories from a language model, with their provenance
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .gallery import Gallery, Vectors
-from .records import MemoryEvent, NodeKind, NodeStatus, SpeechTurn
+from .records import MemoryEvent, NodeKind, NodeStatus, Provenance, SpeechTurn
 from .schema import connect
 
 log = logging.getLogger(__name__)
@@ -296,6 +296,22 @@ class Store:
         self._write("INSERT INTO text_nodes (node_id, clip_id, text, key) VALUES (?, ?, ?, ?)", (row.id, clip_id, text, key))
         if clip_id is not None:
             self._write("UPDATE clips SET text_node = ? WHERE id = ? AND text_node IS NULL", (row.id, clip_id))
+
+    def add_model_memory(self, row: NodeRow, clip_id: int | None, text: str, about_clip: int | None, source: Provenance) -> None:
+        """A language model's memory with its provenance; never a clip's own memory."""
+        self.save_nodes([row])
+        self._write("INSERT INTO text_nodes (node_id, clip_id, text) VALUES (?, ?, ?)", (row.id, clip_id, text))
+        self._write(
+            "INSERT INTO model_memories (node_id, clip_id, model, endpoint, wall_time, images) VALUES (?, ?, ?, ?, ?, ?)",
+            (row.id, about_clip, source.model, source.endpoint, source.wall_time, int(source.images)),
+        )
+
+    def model_memory(self, node_id: int) -> tuple[int | None, Provenance] | None:
+        """(clip id, provenance) of a model's memory; None for any other node."""
+        r = self.db.execute(
+            "SELECT clip_id, model, endpoint, wall_time, images FROM model_memories WHERE node_id = ?", (node_id,)
+        ).fetchone()
+        return None if r is None else (r[0], Provenance(r[1], r[2], r[3], bool(r[4])))
 
     def keyed_text(self, key: str) -> tuple[int, str] | None:
         """(node id, text) of the text node with this key (a semantic memory that is kept up to date)."""

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from memory.config import MemoryConfig, StrictModel
 
+from .captions.config import MemoriesConfig
 from .errors import ConfigError
 from .voices.config import AsrConfig, VoicesConfig
 
@@ -197,6 +198,7 @@ class Config(StrictModel):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     voices: VoicesConfig = Field(default_factory=VoicesConfig)
     asr: AsrConfig = Field(default_factory=AsrConfig)
+    memories: MemoriesConfig = Field(default_factory=MemoriesConfig)
 
     @field_validator("cameras")
     @classmethod

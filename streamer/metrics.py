@@ -17,6 +17,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from .analyzer import AnalyzerStats
+from .captions.worker import ClipMemoryWriter
 from .errors import StreamerError
 from .faces.embedder import BatchStats
 from .sources import SourceState, SourceStats
@@ -45,6 +46,7 @@ class Observed(Protocol):
 
     identities: int
     transcripts: TranscriptWorker | None
+    clip_memories: ClipMemoryWriter | None
 
     @property
     def sources(self) -> Mapping[str, _Stats]: ...
@@ -133,6 +135,7 @@ class AppCollector(Collector):
         yield CounterMetricFamily("streamer_embed_faces", "Faces embedded, all streams.", value=embed.faces)
         yield CounterMetricFamily("streamer_embed_seconds", "Time in recognizer batches.", value=embed.seconds)
         yield from _voice_metrics(app)
+        yield from _llm_metrics(app.clip_memories)
 
 
 def _voice_metrics(app: Observed) -> Iterator[Metric]:
@@ -174,6 +177,27 @@ def _voice_metrics(app: Observed) -> Iterator[Metric]:
         yield CounterMetricFamily("streamer_asr_audio_seconds", "Speech transcribed.", value=asr.audio_seconds)
         yield CounterMetricFamily("streamer_asr_dropped_turns", "Turns left untranscribed: ASR was behind.", value=asr.dropped)
         yield GaugeMetricFamily("streamer_asr_backlog_turns", "Turns waiting for transcription.", value=asr.pending())
+
+
+def _llm_metrics(writer: ClipMemoryWriter | None) -> Iterator[Metric]:
+    """The optional language model's clip memories: clips answered, dropped, failed, and its calls."""
+    if writer is None:
+        return
+    s, calls = writer.stats, writer.calls.stats
+    for name, doc, value in (
+        ("clips", "Closed clips handed to the language model's queue.", s.clips),
+        ("clips_done", "Clips the language model answered.", s.done),
+        ("memories", "Memories from the language model stored.", s.memories),
+        ("dropped_clips", "Clips dropped: its queue was full, or they still waited at the end of the run.", s.dropped),
+        ("failed_clips", "Clips left without an answer after every retry.", s.failed),
+        ("requests", "Requests sent to the endpoint.", calls.requests),
+        ("timeouts", "Requests that timed out.", calls.timeouts),
+        ("errors", "Requests refused or unreachable.", calls.errors),
+        ("retries", "Requests tried again.", calls.retries),
+    ):
+        yield CounterMetricFamily(f"streamer_llm_{name}", doc, value=value)
+    yield GaugeMetricFamily("streamer_llm_backlog_clips", "Clips waiting for the language model.", value=writer.backlog())
+    yield GaugeMetricFamily("streamer_llm_text_only", "1 once the endpoint refused images.", value=float(s.text_only))
 
 
 async def serve_metrics(app: Observed, embedder: BatchStats, host: str, port: int) -> asyncio.Server:
