@@ -91,9 +91,17 @@ class MemoryQuery:
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path} is not a memory database ({e})") from e
         try:
-            yield db, People(db)
+            yield db, self._people(db)
         finally:
             db.execute("COMMIT")
+
+    def _people(self, db: sqlite3.Connection) -> People:
+        """Who is who in this snapshot, read again only when another connection committed since."""
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        cached: tuple[int, People] | None = getattr(self._local, "people", None)
+        if cached is None or cached[0] != version:
+            cached = self._local.people = (version, People(db))
+        return cached[1]
 
     # --- people -----------------------------------------------------------------------------------
 
@@ -167,25 +175,29 @@ class MemoryQuery:
                             tuple(sorted(json.loads(streams)) if streams else ()))  # fmt: skip
 
     def _last_visit(self, db: sqlite3.Connection, nodes: tuple[int, ...]) -> Visit | None:
+        """The person's latest tracks in the stream of their latest one, joined back while the gaps
+        between them stay under VISIT_GAP_SECONDS of stream time. Durations are in stream time: a file
+        analysed faster than real time keeps its real durations (its wall times are compressed)."""
         if not nodes:
             return None
         marks = ", ".join("?" * len(nodes))
         last = db.execute(f"SELECT stream FROM tracks WHERE node_id IN ({marks}) ORDER BY last_wall DESC LIMIT 1", nodes).fetchone()
         if last is None:
             return None
-        start = end = None
+        span: list[float] = []  # start wall, end wall, first t, last t
         members: set[int] = set()
-        for first_wall, last_wall, node in db.execute(
-            f"SELECT first_wall, last_wall, node_id FROM tracks WHERE node_id IN ({marks}) AND stream = ? ORDER BY last_wall DESC",
+        for first_wall, last_wall, first_t, last_t, node in db.execute(
+            f"SELECT first_wall, last_wall, first_t, last_t, node_id FROM tracks WHERE node_id IN ({marks}) AND stream = ? "
+            f"ORDER BY last_wall DESC",
             (*nodes, last[0]),
         ):
-            if start is not None and last_wall < start - VISIT_GAP_SECONDS:
+            # an older track far before the visit ends it; one "after" it in stream time is from before a restart
+            if span and (last_t < span[2] - VISIT_GAP_SECONDS or last_t > span[3] + VISIT_GAP_SECONDS):
                 break
-            end = last_wall if end is None else max(end, last_wall)
-            start = first_wall if start is None else min(start, first_wall)
+            span = [first_wall, last_wall, first_t, last_t] if not span else [
+                min(span[0], first_wall), max(span[1], last_wall), min(span[2], first_t), max(span[3], last_t)]  # fmt: skip
             members.add(node)
-        assert start is not None and end is not None
-        return Visit(last[0], start, end, end - start, tuple(sorted(members)))
+        return Visit(last[0], span[0], span[1], span[3] - span[2], tuple(sorted(members)), span[2], span[3])
 
     def said(self, name: str, since: float | None = None, until: float | None = None, limit: int = 100) -> list[Utterance]:
         """What a person said (transcribed turns), oldest first; the latest `limit` in the range."""

@@ -40,8 +40,10 @@ class Visit(Answer):
     stream: str
     start: float  # unix seconds
     end: float
-    seconds: float
+    seconds: float  # how long it lasted, in stream time
     nodes: tuple[int, ...]  # the person's nodes seen or heard in it
+    t_start: float  # stream seconds
+    t_end: float
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ CANDIDATES = 50  # from each ranking, before fusion
 WORD = re.compile(r"\w+", re.UNICODE)
 # English function words: a question's "who", "did", "in" would match nearly every memory by words
 STOPWORDS = frozenset(
-    "a about an and are as at be been but by can could did do does for from had has have he her him his how i if in is it "
-    "its me my of on or our she so than that the their them they this to us was we were what when where which who whom "
-    "why will with would you your".split()
+    "a about all also an and any are as at be been but by can could did do does for from get got had has have he her here "
+    "him his how i if in is it its just me my no not of on or our out she so than that the their them then there they "
+    "this to up us very was we were what when where which who whom why will with would you your".split()
 )
 BUSY_TIMEOUT_MS = 5000  # the live run holds the write lock for one batch at a time
 
@@ -151,6 +151,7 @@ class TextSearch:
             if sim >= close:
                 scores[(source, id_)] = scores.get((source, id_), 0.0) + 1.0 / (RRF_K + rank)
         in_words = set(words)
-        best = sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
+        # equal fused scores (first by words, first by meaning) are told apart by meaning
+        best = sorted(scores.items(), key=lambda kv: (-kv[1], -similarity.get(kv[0], -1.0)))[:limit]
         return [Ranked(s, i, score, (s, i) in in_words, similarity.get((s, i), -1.0) >= close, similarity.get((s, i)))
                 for (s, i), score in best]  # fmt: skip
