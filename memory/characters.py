@@ -154,6 +154,17 @@ class Characters:
         self._evidence.merged(keep, other)
         self.evaluate(force=True)
 
+    def forget(self, node_ids: set[int]) -> None:
+        """A forgotten person's ties, unlinks and character go without a character.updated: node.forgotten
+        tells it, and that event would carry their label. Their rows are already deleted."""
+        self.ties = {p: m for p, m in self.ties.items() if not node_ids & set(p)}
+        self.never = {p for p in self.never if not node_ids & set(p)}
+        self._saved = dict(self.ties)
+        self._evidence.changed = True
+        self._ids = {n: c for n, c in self._ids.items() if n not in node_ids}
+        self._ids, self._by_id = self._group()
+        self._store.set_character_ids(self._ids)
+
     def split(self) -> None:
         """Tracks moved between nodes: the evidence is counted again and the ties re-decided."""
         self._evidence.rebuild()

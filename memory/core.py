@@ -28,6 +28,7 @@ from .edits import Edits
 from .episodes import Episodes
 from .errors import MemoryGraphError
 from .events import EventLog
+from .forget import Forgetting, Forgotten
 from .evidence import Evidence
 from .graph import Clips, OpenClip
 from .identity import Identities
@@ -64,6 +65,9 @@ class Memory:
         self._edits = Edits(self._store, self._nodes, self._tracks, self._identities, self._events, self._presence,
                             self._crops, self._characters, clock)  # fmt: skip
         self._episodes = Episodes(self._store, self._nodes, self._tracks, self._events, self._tag, self._members, clock)
+        self._forgetting = Forgetting(self._store, self._nodes, self._tracks, self._identities, self._presence, self._crops,
+                                      self._characters, self._evidence, self._episodes, self._edits, self._events,
+                                      self.flush)  # fmt: skip
         self._model_memories = ModelMemories(self._store, self._nodes, self._characters, clock)
         self._next_track_id = self._track_id_limit = int(self._store.meta("next_track_id", "1") or 1)
         self._last_flush = self._last_prune = now
@@ -166,6 +170,8 @@ class Memory:
         self._tracks.write()  # the turn's row may still wait in the batch
         found = self._store.set_turn_text(track_id, text)
         if found is None:
+            if track_id in self._forgetting.turns:  # its speaker was forgotten while it was transcribed
+                return
             raise MemoryGraphError(f"no speech turn {track_id}")
         stream, t_start, t_end = found
         self._events.speech(stream, track_id, t_start, t_end, self._tracks.node_of(track_id), text)
@@ -308,6 +314,11 @@ class Memory:
         """Moves tracks (with their embeddings, crops and observations) to a new node; re-clustering
         will not merge the two back."""
         return self._edits.split(node_id, track_ids)
+
+    def forget(self, target: int | str) -> Forgotten:
+        """Deletes a person (a node id, a tag like <face_3>, or <character_2>; a node of a character
+        forgets the whole character): see memory.forget. Emits node.forgotten and commits."""
+        return self._forgetting.forget(target)
 
     # --- reading --------------------------------------------------------------------------------
 

@@ -35,6 +35,11 @@ class CropShelf:
         self._by_node.setdefault(new, []).extend(moving)
         self._settle(new)
 
+    def forget(self, node_ids: Collection[int]) -> None:
+        """The shelves of forgotten nodes (memory.forget); their rows are already deleted."""
+        for node_id in node_ids:
+            self._by_node.pop(node_id, None)
+
     def jpegs(self, node_id: int) -> list[bytes]:
         return self._store.crop_jpegs([c[1] for c in self._by_node.get(node_id, [])])
 

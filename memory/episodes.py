@@ -73,6 +73,12 @@ class Episodes:
             self._add(clip_id, self._quote(voice, text), [voice], None)
             self.update_semantic([voice])
 
+    def forget(self, track_ids: set[int]) -> None:
+        """Turns of a forgotten person wait for no transcript (memory.forget)."""
+        for turn_id in track_ids:
+            self._untranscribed.pop(turn_id, None)
+            self._late.pop(turn_id, None)
+
     # --- clips ----------------------------------------------------------------------------------
 
     def close(self, clip: OpenClip) -> None:

@@ -51,6 +51,10 @@ class EventLog:
     def merged(self, survivor: NodeRow, other: int, manual: bool) -> None:
         self._emit("node.merged", None, {"from": [other], "into": survivor.id, "kind": survivor.kind.value, "manual": manual})
 
+    def forgotten(self, nodes: list[int], former: list[int], character: int | None) -> None:
+        """A person was forgotten on request: their nodes (and ids merged into them) and their character."""
+        self._emit("node.forgotten", None, {"nodes": nodes, "former": former, "character": character})
+
     def split(self, node: NodeRow, new: int, tracks: list[int], manual: bool) -> None:
         self._emit("node.split", None, {"from": node.id, "into": [new], "kind": node.kind.value, "tracks": tracks, "manual": manual})
 

@@ -210,6 +210,15 @@ class Evidence:
             self.counts.setdefault((keep if f == other else f, keep if v == other else v), PairCounts()).add(counts)
         self.changed = True
 
+    def forget(self, node_ids: set[int], track_ids: set[int]) -> None:
+        """A forgotten person's evidence goes (memory.forget); their stored verdicts are already deleted."""
+        self.counts = {p: c for p, c in self.counts.items() if not node_ids & set(p)}
+        for track_id in track_ids:
+            self._pending.pop(track_id, None)
+            for spans in self._spans.values():
+                spans.tracks.pop(track_id, None)
+        self.changed = True
+
     def rebuild(self) -> None:
         """Counts from the stored verdicts (at start, and after a split moved tracks between nodes)."""
         self._tracks.write()

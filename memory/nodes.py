@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 IDENTITY_KINDS = (NodeKind.FACE, NodeKind.VOICE)
 ACTIVE = (NodeStatus.PROVISIONAL, NodeStatus.CONFIRMED)
+NEXT_ID_KEY = "last_node_id"
 GALLERY_CACHE = 20_000  # galleries kept in memory; others are read back when needed
 
 
@@ -32,7 +33,8 @@ class NodeTable:
         self._galleries: dict[int, Gallery] = {}  # LRU cache, most recent last
         self._dirty_nodes: set[int] = set()
         self._dirty_galleries: set[int] = set()
-        self._next_id = store.max_node_id() + 1
+        # deleted memories (memory.forget) leave gaps: an id is never given twice
+        self._next_id = max(store.max_node_id(), int(store.meta(NEXT_ID_KEY, "0") or 0)) + 1
         self._load()
 
     def _load(self) -> None:
@@ -55,6 +57,10 @@ class NodeTable:
         """A fresh node id (identity and text nodes share one sequence)."""
         self._next_id += 1
         return self._next_id - 1
+
+    def keep_next_id(self) -> None:
+        """Stores the id sequence, for when the node with the highest id was deleted (memory.forget)."""
+        self._store.set_meta(NEXT_ID_KEY, str(self._next_id - 1))
 
     def add(self, kind: NodeKind, status: NodeStatus, now: float) -> NodeRow:
         node_id = self.new_id()

@@ -54,6 +54,12 @@ class FaceBuffer:
     def track_ids(self) -> set[int]:
         return {t for t, _, _ in self._faces}
 
+    def forget(self, track_ids: set[int]) -> None:
+        """Drops the faces of forgotten tracks (memory.forget)."""
+        kept = [f for f in self._faces if f[0] not in track_ids]
+        self._faces.clear()
+        self._faces.extend(kept)
+
     def of_tracks(self, track_ids: set[int]) -> tuple[Vectors, npt.NDArray[np.float32], list[int]]:
         picked = [f for f in self._faces if f[0] in track_ids]
         if not picked:

@@ -22,6 +22,7 @@ class NodeStatus(str, enum.Enum):
     CONFIRMED = "confirmed"
     EXPIRED = "expired"  # provisional and never confirmed
     MERGED = "merged"  # folded into another node (see Node.merged_into)
+    FORGOTTEN = "forgotten"  # deleted on request (memory.forget): a tombstone, so its id is never reused
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,12 @@ class TrackTable:
         self._store.save_tracks(self._tracks[t].row for t in self._dirty if t in self._tracks)
         self._dirty.clear()
 
+    def forget(self, track_ids: Collection[int]) -> None:
+        """Forgotten tracks (memory.forget) leave memory at once; their rows are already deleted."""
+        for track_id in track_ids:
+            self._tracks.pop(track_id, None)
+            self._dirty.discard(track_id)
+
     def forget_idle(self, now: float, keep: Collection[int]) -> None:
         """Tracks idle for TRACK_IDLE_SECONDS leave memory, except those in `keep` (buffered for re-clustering)."""
         for track_id in [t for t, tr in self._tracks.items() if now - tr.touched > TRACK_IDLE_SECONDS and t not in keep]:
