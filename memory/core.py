@@ -273,9 +273,11 @@ class Memory:
         self, stream: str, index: int, episodic: Sequence[str], semantic: Sequence[str], source: Provenance
     ) -> list[tuple[int, str, list[int]]]:
         """Stores a language model's memories of a closed clip (the latest clip `index` of `stream`):
-        text nodes with their provenance, linked to the nodes whose tags they mention. Returns
+        text nodes with their provenance, linked to the clip's people whose tags they mention. Returns
         (text node, text, linked nodes) per memory."""
-        return self._model_memories.add(stream, index, list(episodic), list(semantic), source)
+        clip = self.clip_memories(stream, index)
+        people = set() if clip is None else {*clip["faces"], *clip["voices"]}
+        return self._model_memories.add(stream, index, list(episodic), list(semantic), source, people)
 
     def provenance(self, node_id: int) -> tuple[int | None, Provenance] | None:
         """(clip id, provenance) of a memory a language model wrote; None for any other node."""

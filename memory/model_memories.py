@@ -3,8 +3,9 @@
 A model's lines are text nodes like any other memory (episodic ones belong to their clip, semantic
 ones to the people they name), linked to the face, voice and character tags they mention, and each
 carries its provenance: which model wrote it, from which endpoint, when, and whether it saw images.
-Only tags that name a live identity (or a character) are linked; a tag the model made up stays in
-the text and links nothing. They never become a clip's own "who was there" memory.
+Only tags of the clip's own people (the tags the model was given) are linked: a tag the model made
+up, or took from the examples it was shown, stays in the text and links nothing. They never become
+a clip's own "who was there" memory.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Callable
 
 from .characters import Characters
-from .nodes import ACTIVE, IDENTITY_KINDS, NodeTable
+from .nodes import ACTIVE, NodeTable
 from .records import NodeKind, NodeStatus, Provenance
 from .store import NodeRow, Store
 
@@ -27,8 +28,11 @@ class ModelMemories:
         self._characters = characters
         self._clock = clock
 
-    def add(self, stream: str, index: int, episodic: list[str], semantic: list[str], source: Provenance) -> list[tuple[int, str, list[int]]]:
-        """Stores a model's memories of the latest clip `index` of `stream`; returns (text node, text, linked nodes)."""
+    def add(
+        self, stream: str, index: int, episodic: list[str], semantic: list[str], source: Provenance, people: set[int]
+    ) -> list[tuple[int, str, list[int]]]:
+        """Stores a model's memories of the latest clip `index` of `stream`, whose people (face and voice
+        nodes) are `people`; returns (text node, text, linked nodes)."""
         found = [c for c in self._store.clips(stream) if c["index"] == index]
         clip = found[-1] if found else None
         clip_id = None if clip is None else clip["id"]
@@ -41,23 +45,24 @@ class ModelMemories:
                               None, None, {stream}, None)  # fmt: skip
                 # a semantic memory is about people, not a clip: it is found through them
                 self._store.add_model_memory(row, clip_id if kind == NodeKind.EPISODIC else None, text, clip_id, source)
-                linked = self.mentioned(text)
+                linked = self.mentioned(text, people)
                 self._store.add_edges((node_id, n, 1.0) for n in linked)
                 out.append((node_id, text, linked))
         return out
 
-    def mentioned(self, text: str) -> list[int]:
-        """The live nodes a text's tags name: a face or voice itself, a character's faces and voices."""
+    def mentioned(self, text: str, people: set[int]) -> list[int]:
+        """The nodes a text's tags name among `people`: a face or voice itself, a character's faces and voices."""
         nodes: set[int] = set()
         for kind, number in TAG.findall(text):
             n = int(number)
             if kind == "character":
                 c = self._characters.get(n)
-                if c is not None:
-                    nodes.update((*c.faces, *c.voices))
+                members = set() if c is None else {*c.faces, *c.voices}
+                if members & people:
+                    nodes |= members
             elif n in self._nodes.rows:
                 live = self._nodes.resolve(n)
                 row = self._nodes.rows[live]
-                if row.kind in IDENTITY_KINDS and row.kind.value == kind and row.status in ACTIVE:
+                if live in people and row.kind.value == kind and row.status in ACTIVE:
                     nodes.add(live)
         return sorted(nodes)

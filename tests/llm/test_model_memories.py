@@ -31,14 +31,15 @@ def test_model_memories_are_stored_with_provenance_and_linked_to_the_tags_they_n
     memory = scene.memory
     a, b = scene.bank.distinct()[:2]
     fa, fb, v1, v2 = talk.faces[a], talk.faces[b], talk.voices[1], talk.voices[2]
+    _, elsewhere = scene.show(scene.bank.distinct()[2], stream="hall")
     template = memory.clip_memories("door", 0)
-    assert template is not None
+    assert template is not None and elsewhere is not None
     stored = memory.add_model_memories(
-        "door", 0, [f"{alice} greets <face_{fb}>", "<face_999999> waves from <voice_1234567>", "Someone laughs"],
+        "door", 0, [f"{alice} greets <face_{fb}>", f"<face_999999> waves at <face_{elsewhere}>", "Someone laughs"],
         [f"<voice_{v2}> speaks English"], SOURCE)  # fmt: skip
     assert [(text, nodes) for _, text, nodes in stored] == [
         (f"{alice} greets <face_{fb}>", sorted([fa, v1, fb])),  # a character stands for its faces and voices
-        ("<face_999999> waves from <voice_1234567>", []),  # made-up tags link nothing
+        (f"<face_999999> waves at <face_{elsewhere}>", []),  # made-up tags, or people not in the clip, link nothing
         ("Someone laughs", []),
         (f"<voice_{v2}> speaks English", [v2]),
     ]
