@@ -36,7 +36,8 @@ CREATE UNIQUE INDEX text_nodes_key ON text_nodes (key);
 
 # Word search (FTS5) over memories and transcripts, kept in step by triggers so the writer does nothing
 # more; sentence vectors for search by meaning are computed and cached by memory.query, and a changed or
-# deleted text drops its vector. Indexes for the queries of memory.query (presence, time ranges).
+# deleted text drops its vector. The latest presence event per stream and node, kept by a trigger, and
+# an index for time ranges: what memory.query asks most often stays cheap however long the run.
 TEXT_SEARCH = """
 CREATE TABLE text_vectors (source TEXT NOT NULL, id INTEGER NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (source, id));
 CREATE VIRTUAL TABLE memory_fts USING fts5(text, tokenize = 'porter unicode61');
@@ -62,7 +63,15 @@ CREATE TRIGGER speech_fts_update AFTER UPDATE OF text ON speech_turns BEGIN
 CREATE TRIGGER speech_fts_delete AFTER DELETE ON speech_turns BEGIN
     DELETE FROM speech_fts WHERE rowid = old.track_id;
     DELETE FROM text_vectors WHERE source = 'speech' AND id = old.track_id; END;
-CREATE INDEX events_type ON events (type);
+CREATE TABLE presence (
+    stream TEXT NOT NULL, node_id INTEGER NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, wall_time REAL NOT NULL,
+    PRIMARY KEY (stream, node_id));
+INSERT INTO presence (stream, node_id, seq, type, wall_time)
+    SELECT stream, json_extract(data, '$.node'), MAX(seq), type, wall_time FROM events
+    WHERE type IN ('person.appeared', 'person.left') GROUP BY stream, json_extract(data, '$.node');
+CREATE TRIGGER presence_event AFTER INSERT ON events WHEN new.type IN ('person.appeared', 'person.left') BEGIN
+    INSERT OR REPLACE INTO presence (stream, node_id, seq, type, wall_time)
+    VALUES (new.stream, json_extract(new.data, '$.node'), new.seq, new.type, new.wall_time); END;
 CREATE INDEX tracks_last_wall ON tracks (last_wall);
 """
 

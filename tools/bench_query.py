@@ -117,9 +117,9 @@ def build(path: str, characters: int, observations: int, seed: int = 0) -> dict[
     now = START + 30 * 86400
     for c in range(characters):  # presence: everyone came and went; 50 are here now
         face = 2 * c + 1
-        for track, stream, t0, t1 in face_tracks[face][:3]:
+        for track, stream, t0, t1 in face_tracks[face]:
             events.append(("person.appeared", t0, stream, face))
-            if c >= 50 or track != face_tracks[face][2][0]:
+            if c >= 50 or track != face_tracks[face][-1][0]:
                 events.append(("person.left", t1, stream, face))
     events.sort(key=lambda e: e[1])
     db.executemany("INSERT INTO nodes (id, kind, status, label, created_wall, first_seen_wall, last_seen_wall, n_observations, "

@@ -119,22 +119,26 @@ class MemoryQuery:
     # --- presence ---------------------------------------------------------------------------------
 
     def present(self, stream: str | None = None) -> list[Present]:
-        """Who is in each stream now: announced (person.appeared) and not gone (no person.left since)."""
+        """Who is in each stream now: announced (person.appeared) and not gone (no person.left since,
+        for the node or any node merged with it: a merged node's presence goes on as its survivor's)."""
         with self._read() as (db, people):
             rows = db.execute(
-                "SELECT stream, json_extract(data, '$.node'), type, wall_time, MAX(seq) FROM events "
-                "WHERE type IN ('person.appeared', 'person.left') AND (? IS NULL OR stream = ?) GROUP BY stream, 2",
+                "SELECT stream, node_id, wall_time, seq FROM presence WHERE type = 'person.appeared' AND (? IS NULL OR stream = ?)",
                 (stream, stream),
             ).fetchall()
-            latest: dict[tuple[str, int], tuple[int, str, float, int]] = {}
-            for s, node, type_, wall, seq in rows:  # a merged node's presence went on as its survivor's
-                key = (s, people.resolve(node))
-                if key not in latest or seq > latest[key][0]:
-                    latest[key] = (seq, type_, wall, node)
             out: dict[tuple[str, str], Present] = {}
-            for (s, live), (_, type_, wall, node) in sorted(latest.items(), key=lambda kv: kv[1][2]):
+            for s, node, wall, seq in sorted(rows, key=lambda r: r[2]):
+                live = people.resolve(node)
                 person = people.of_node(live)
-                if type_ == "person.appeared" and person is not None and (s, person.tag) not in out:
+                if person is None or (s, person.tag) in out:
+                    continue
+                aliases = people.aliases(live)
+                marks = ", ".join("?" * len(aliases))
+                gone = db.execute(
+                    f"SELECT 1 FROM presence WHERE stream = ? AND type = 'person.left' AND seq > ? AND node_id IN ({marks}) LIMIT 1",
+                    (s, seq, *aliases),
+                ).fetchone()
+                if gone is None:
                     out[(s, person.tag)] = Present(s, person, wall, live)
             return sorted(out.values(), key=lambda p: (p.stream, p.since))
 

@@ -43,6 +43,7 @@ class People:
         for node, cid in sorted(self._character_of.items()):
             self._members.setdefault(cid, []).append(node)
         self._cache: dict[int, Person | None] = {}
+        self._merged_from: dict[int, list[int]] | None = None
 
     def resolve(self, node_id: int) -> int:
         """The node an id names now (merges followed)."""
@@ -50,6 +51,15 @@ class People:
         while (node := self._nodes.get(node_id)) is not None and node.merged_into is not None and seen < 64:
             node_id, seen = node.merged_into, seen + 1
         return node_id
+
+    def aliases(self, node_id: int) -> list[int]:
+        """A live node and every node merged into it, directly or not."""
+        if self._merged_from is None:
+            self._merged_from = {}
+            for n, node in self._nodes.items():
+                if node.merged_into is not None:
+                    self._merged_from.setdefault(self.resolve(n), []).append(n)
+        return [node_id, *self._merged_from.get(node_id, [])]
 
     def of_node(self, node_id: int) -> Person | None:
         """The person a face or voice node belongs to now; None for an expired or unknown node."""
