@@ -88,7 +88,16 @@ def test_who_was_seen_in_a_range_and_who_is_present_beside_a_live_writer(built: 
         with MemoryQuery(tmp_path / "live.db") as query:
             (here,) = query.present()
             assert (here.stream, here.node, here.person.faces) == ("hall", node, (node,))
-            memory.end_stream("hall")
+            b = bank.distinct()[1]
+            scene.show(b, 6, stream="hall")
+            _, other = scene.show(b, 6, stream="hall")
+            memory.tick()
+            memory.flush()
+            assert sorted(p.node for p in query.present()) == sorted([node, other])  # type: ignore[type-var]
+            memory.merge(node, other)  # type: ignore[arg-type]  # by hand: one person now, still here
+            memory.flush()
+            assert [(p.node, p.person.faces) for p in query.present()] == [(node, (node,))]
+            memory.end_stream("hall")  # the survivor leaves: so does the node merged into it
             memory.flush()
             assert query.present() == []
 
