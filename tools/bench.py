@@ -51,6 +51,7 @@ def run_streamer(video: str, model_dir: str | None) -> dict[str, float]:
                 "cameras": [{"name": "bench", "url": video}],
                 "memory.db": f"{tmp}/memory.db",
                 "mqtt.enabled": False,
+                "voices.enabled": False,  # the M3 path analyses faces only
                 "models.model_dir": model_dir,
             }
         )
@@ -153,11 +154,8 @@ def compose(kind: str, folder: str) -> str:
 
 def whole_process(path: str, video: str, model_dir: str | None) -> float:
     """Wall seconds of one path run as a user runs it, in an empty folder (a fresh memory)."""
-    from streamer.config import Config
-
     if path == "streamer":
-        cmd = [sys.executable, "-m", "streamer", "run", video, "-q"]
-        cmd += ["--no-voices"] if "voices" in Config.model_fields else []
+        cmd = [sys.executable, "-m", "streamer", "run", video, "-q", "--no-voices"]
     else:
         cmd = [sys.executable, str(Path(__file__).resolve().parent / "m3_baseline.py"), video]
     cmd += ["--model-dir", model_dir] if model_dir else []
