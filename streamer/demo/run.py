@@ -23,17 +23,20 @@ from ..report import timeline_png
 from .cast import load_cast
 from .compose import Appearance, Cut, render_video
 from .speech import Conversation, floor_holders, load_conversation
+from .talking import talking_mouths
 
 # Six people from the shipped photos. A and B overlap, A leaves and comes back; then a real recorded
-# conversation between two people, shown as hard cuts between two talking heads (E and F) that follow
-# who holds the floor; then A once more.
+# conversation between two people, heard twice, shown as hard cuts between two talking heads (E and F)
+# that follow who holds the floor, their lips moving with their own voices; then A once more.
 A, B, C, D, E, F = 0, 1, 6, 3, 4, 5
 TALK_AT = 20.0  # video second where the conversation starts
 TALK_FROM = 6.0  # ...taken from this second of the recording (before it, the line is silent)
+TALK_PASSES = 2  # a face is tied to a voice after a few turns of evidence: one pass has too few
 
 
-def demo_script(conversation: Conversation) -> tuple[list[Appearance | Cut], npt.NDArray[np.float32]]:
-    """The demo's scenes, and its soundtrack: silence, then the conversation under its talking heads."""
+def demo_script(conversation: Conversation) -> tuple[list[Appearance | Cut], npt.NDArray[np.float32], float]:
+    """The demo's scenes, its soundtrack (silence, then the conversation under its talking heads) and
+    the length of one pass of the conversation."""
     script: list[Appearance | Cut] = [
         Appearance(A, 0, 6, 0.3),
         Appearance(B, 2, 9, 0.7),
@@ -42,19 +45,23 @@ def demo_script(conversation: Conversation) -> tuple[list[Appearance | Cut], npt
         Appearance(D, 14, 20, 0.75),
     ]
     head = dict(zip(conversation.speakers, (E, F)))
-    shift = TALK_AT - TALK_FROM
     spans = floor_holders(conversation.turns)
-    talk_end = conversation.duration + shift
-    for k, span in enumerate(spans):
-        start = TALK_AT if k == 0 else span.start + shift
-        end = talk_end if k == len(spans) - 1 else spans[k + 1].start + shift
-        script.append(Cut(head[span.speaker], start, end))
+    talk = conversation.duration - TALK_FROM
+    for p in range(TALK_PASSES):
+        shift = TALK_AT + p * talk - TALK_FROM
+        for k, span in enumerate(spans):
+            start = shift + TALK_FROM if k == 0 else span.start + shift
+            end = shift + conversation.duration if k == len(spans) - 1 else spans[k + 1].start + shift
+            script.append(Cut(head[span.speaker], start, end))
+    talk_end = TALK_AT + TALK_PASSES * talk
     script.append(Cut(A, talk_end, talk_end + 2))
     rate = conversation.rate
     audio = np.zeros(int((talk_end + 2) * rate), np.float32)
-    talk = conversation.samples[int(TALK_FROM * rate) :]
-    audio[int(TALK_AT * rate) : int(TALK_AT * rate) + len(talk)] = talk
-    return script, audio
+    once = conversation.samples[int(TALK_FROM * rate) :]
+    for p in range(TALK_PASSES):
+        at = int((TALK_AT + p * talk) * rate)
+        audio[at : at + len(once)] = once
+    return script, audio, talk
 
 
 def run_demo(args: argparse.Namespace, cfg: Config) -> int:
@@ -63,10 +70,13 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
     video = out / "demo.mp4"
     pack = load_pack(cfg.models)
     print(f"building {video} from the photos shipped with the face models...", file=sys.stderr)
-    cast = load_cast(FaceDetector(pack.detector, cfg.models))
+    detector = FaceDetector(pack.detector, cfg.models)
+    cast = load_cast(detector)
     conversation = load_conversation()
-    script, audio = demo_script(conversation)
-    render_video(video, cast, script, audio=audio, audio_rate=conversation.rate)
+    script, audio, talk = demo_script(conversation)
+    speakers = dict(zip((E, F), conversation.speakers))
+    mouths = talking_mouths(cast, detector, conversation, speakers, lambda t: TALK_FROM + (t - TALK_AT) % talk)
+    render_video(video, cast, script, audio=audio, audio_rate=conversation.rate, animate=mouths)
     db = out / "memory.db" if args.db is None else Path(args.db)
     db.unlink(missing_ok=True)
     cfg = cfg.model_copy(update={"cameras": [CameraConfig(name="demo", url=str(video))]})
@@ -104,6 +114,9 @@ def run_demo(args: argparse.Namespace, cfg: Config) -> int:
                 words = " ".join(t for t in said.get(node["id"], []) if t)
                 quote = f': "{words[:70]}..."' if len(words) > 70 else f': "{words}"' if words else ""
                 print(f"  voice_{node['id']}: {len(said.get(node['id'], []))} turns, heard {when}{quote}")
+        for character in memory.export_characters():
+            members = [f"face_{n}" for n in character["faces"]] + [f"voice_{n}" for n in character["voices"]]
+            print(f"  character_{character['id']}: {' + '.join(members)} (a face tied to its voice)")
         print(f"\ntimeline picture: {picture}\nmemory database:  {db}\nexport faces:     streamer export faces --db {db}")
         print(f"export voices:    streamer export voices --db {db}")
     return 0

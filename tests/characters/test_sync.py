@@ -9,7 +9,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -20,6 +19,7 @@ from streamer.characters.sync import TurnAudio
 from streamer.config import SourceDefaults, TrackerConfig
 from streamer.demo.cast import Person
 from streamer.demo.compose import Animate, Appearance, render_video
+from streamer.demo.talking import talking_mouths
 from streamer.demo.speech import Conversation, SpokenTurn, floor_holders, load_conversation
 from streamer.faces.detector import FaceDetector
 from streamer.faces.tracker import FaceTracker
@@ -37,42 +37,9 @@ class Scored:
     sync: dict[str, float] | None  # face ("A", "B", "STILL") -> synchrony; None: no evidence
 
 
-def _openness(conv: Conversation) -> npt.NDArray[np.float32]:
-    """Per 10 ms, how open a mouth is for the voice's loudness: log RMS smoothed over 50 ms (lips are
-    slower than the voice), mapped to 0..1 so that the quieter quarter of speech has the mouth shut."""
-    hop = conv.rate // 100
-    x = conv.samples[: len(conv.samples) // hop * hop].reshape(-1, hop)
-    level = np.convolve(np.log10(np.sqrt((x**2).mean(axis=1)) + 1e-6), np.ones(5) / 5, mode="same")
-    speech = np.zeros(len(level), bool)
-    for turn in conv.turns:
-        speech[int(turn.start * 100) : int(turn.end * 100)] = True
-    lo, hi = np.percentile(level[speech], [25, 99])
-    return np.clip((level - lo) / (hi - lo), 0, 1).astype(np.float32)
-
-
 def _animator(cast: list[Person], detector: FaceDetector, conv: Conversation, speakers: dict[int, str]) -> Animate:
-    """The speaking person's mouth opens (a dark gap between the lips) with their own voice's loudness."""
-    openness = _openness(conv)
-    mouths = {}
-    for person in speakers:
-        kps = detector.detect(cast[person].image).kps[0]
-        mouths[person] = ((kps[3] + kps[4]) / 2, float(np.hypot(*(kps[4] - kps[3]))))
-
-    def animate(person: int, t: float, sprite: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-        speaker = speakers.get(person)
-        local = t % PASS
-        if speaker is None or not any(s.speaker == speaker and s.start <= local < s.end for s in conv.turns):
-            return sprite
-        o = float(openness[min(len(openness) - 1, int(local * 100))])
-        if o < 0.05:
-            return sprite
-        (mx, my), width = mouths[person]
-        out = sprite.copy()
-        axes = (int(0.45 * width), max(1, int(0.4 * width * o)))
-        cv2.ellipse(out, (int(mx), int(my + 0.05 * width)), axes, 0, 0, 360, (35, 25, 45), -1, cv2.LINE_AA)
-        return out
-
-    return animate
+    """The speaking person's mouth opens with their own voice's loudness, pass after pass."""
+    return talking_mouths(cast, detector, conv, speakers, lambda t: t % PASS)
 
 
 def _script() -> list[Appearance]:
