@@ -191,6 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_ask(sub, common)
     _add_common(sub.choices["ask"])
 
+    forget = sub.add_parser("forget", help="delete a person: crops, embeddings, sightings, speech, memories (for good)")
+    forget.add_argument("target", metavar="NODE|CHARACTER", help="a node id, or a tag like <face_3>, voice_7, <character_2>")
+    _add_common(forget)
+
+    gallery = sub.add_parser("gallery", help="write a static HTML gallery: one card per person, a page each")
+    gallery.add_argument("--out", default="gallery", help="folder to write (default ./gallery)")
+    _add_common(gallery)
+
     mcp = sub.add_parser("mcp", help="serve the memory's question tools to a local agent over stdio (MCP)")
     _add_common(mcp)
     return parser
@@ -393,6 +401,29 @@ def _cmd_show(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def _cmd_forget(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+    from memory.forget import parse_target  # noqa: PLC0415
+
+    parse_target(args.target)  # a bad target says so before the file is opened
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        done = memory.forget(args.target)
+    print(f"forgot {args.target}: nodes {', '.join(map(str, done.nodes))}, {done.tracks} tracks, {done.observations} faces, "
+          f"{done.turns} speech turns, {done.crops} crops, {done.memories_deleted} memories deleted and "
+          f"{done.memories_redacted} redacted")  # fmt: skip
+    return 0
+
+
+def _cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
+    from .gallery.site import write_site  # noqa: PLC0415
+
+    pages = write_site(cfg.memory.db, args.out)
+    print(f"{args.out}: {pages} people")
+    return 0
+
+
 def _cmd_ask(args: argparse.Namespace, cfg: Config) -> int:
     from .ask import ask  # noqa: PLC0415
 
@@ -439,6 +470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_ask(args, cfg)
         if args.command == "mcp":
             return _cmd_mcp(cfg)
+        if args.command == "forget":
+            return _cmd_forget(args, cfg)
+        if args.command == "gallery":
+            return _cmd_gallery(args, cfg)
         return _cmd_node(args, cfg)
     except (StreamerError, MemoryGraphError) as e:
         print(f"streamer: error: {e}", file=sys.stderr)

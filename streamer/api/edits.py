@@ -44,6 +44,11 @@ def link(memory: Memory, face: int, voice: int) -> dict[str, Any]:
     return _node(memory, face) | {"voice": voice}
 
 
+def forget(memory: Memory, target: str) -> dict[str, Any]:
+    done = memory.forget(target)  # commits (and checkpoints) by itself
+    return {"forgotten": target, "nodes": list(done.nodes), "former": list(done.former), "character": done.character}
+
+
 def unlink(memory: Memory, face: int, voice: int) -> dict[str, Any]:
     memory.unlink(face, voice)
     memory.flush()

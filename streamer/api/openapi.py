@@ -89,5 +89,7 @@ def openapi() -> dict[str, Any]:
                                              {"tracks": {"type": "array", "items": {"type": "integer"}}}),  # fmt: skip
             "/api/characters/link": _post("Tie a face to a voice by hand.", [], {"face": {"type": "integer"}, "voice": {"type": "integer"}}),
             "/api/characters/unlink": _post("Untie a face and a voice for good.", [], {"face": {"type": "integer"}, "voice": {"type": "integer"}}),
+            "/api/forget": _post("Delete a person for good: crops, embeddings, sightings, speech and memories (node.forgotten).", [],
+                                 {"target": {"type": "string", "description": "a node id, <face_3>, <voice_7> or <character_2>"}}),  # fmt: skip
         },
     }

@@ -122,6 +122,7 @@ class Routes:
             web.post("/api/nodes/{node}/split", self._split),
             web.post("/api/characters/link", self._link),
             web.post("/api/characters/unlink", self._unlink),
+            web.post("/api/forget", self._forget),
         ]
 
     async def _ask(self, fn: Callable[..., Any], *args: Any) -> web.Response:
@@ -196,6 +197,11 @@ class Routes:
         self._may_edit()
         body = await _body(request)
         return await self._edit(edits.link, _field(body, "face", int), _field(body, "voice", int))
+
+    async def _forget(self, request: web.Request) -> web.Response:
+        self._may_edit()
+        target = _field(await _body(request), "target", str)
+        return await self._edit(edits.forget, target)
 
     async def _unlink(self, request: web.Request) -> web.Response:
         self._may_edit()

@@ -19,6 +19,7 @@ from aiohttp import web
 from memory.query import MemoryQuery
 
 from ..errors import StreamerError
+from ..gallery.live import LiveGallery
 from .asgi import asgi_handler
 from .edits import Editor
 from .mcp import build_mcp
@@ -75,6 +76,7 @@ class ApiServer:
             self._mcp_task.result()  # it failed to start: say why
         web_app = web.Application(middlewares=[auth_middleware(self.token), error_middleware])
         web_app.add_routes(Routes(self.query, self.editor, self.token).table())
+        web_app.add_routes(LiveGallery(self.query, self.token).routes())
         web_app.router.add_route("*", "/mcp", asgi_handler(StreamableHTTPASGIApp(mcp.session_manager)))
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await self._runner.setup()
