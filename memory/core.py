@@ -419,7 +419,8 @@ class Memory:
                 merged_from.setdefault(self.resolve(n.id), []).append(n.id)
         for n in sorted(self._nodes.rows.values(), key=lambda n: n.id):
             if n.status in ACTIVE:
-                yield {"id": n.id, "tag": self._tag(n.id), "kind": n.kind.value, "status": n.status.value,
+                yield {"id": n.id, "tag": f"<{n.kind.value}_{n.id}>", "character": self._character_id(n.id),
+                       "kind": n.kind.value, "status": n.status.value,
                        "label": n.label, "created": n.created_wall, "first_seen": n.first_seen_wall,
                        "last_seen": n.last_seen_wall, "streams": sorted(n.streams),
                        "n_observations": n.n_observations, "n_embeddings": n.n_embeddings,

@@ -85,7 +85,7 @@ def test_run_and_export_on_a_real_video(tmp_path: Path, cast, media_dir: Path) -
     proc = streamer("run", f"lobby={video}", "--no-mqtt", "--db", "m.db", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     faces = [json.loads(line) for line in streamer("export", "faces", "--db", "m.db", cwd=tmp_path).stdout.splitlines()]
-    assert faces and set(faces[0]) == {"stream", "t", "wall_time", "bbox", "det_score", "quality", "face_type", "node"}
+    assert faces and set(faces[0]) == {"stream", "t", "wall_time", "bbox", "det_score", "quality", "face_type", "node", "character"}
     assert {f["stream"] for f in faces} == {"lobby"}
     assert all(len(f["bbox"]) == 4 and all(isinstance(v, int) for v in f["bbox"]) for f in faces)
     ts = [f["t"] for f in faces]
