@@ -26,8 +26,10 @@ from streamer.app import App
 from streamer.config import Config
 from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, Cut, render_video
-from streamer.demo.run import A, B, E, demo_script  # E is the first speaker of the recording: Diane
+from streamer.demo.run import TALK_AT, TALK_FROM, A, B, E, F, demo_script  # E is the first speaker of the recording: Diane
+from streamer.demo.talking import talking_mouths
 from streamer.demo.speech import load_conversation
+from streamer.faces.detector import FaceDetector
 from streamer.faces.models import ModelPack
 from streamer.memory_worker import MemoryWorker
 
@@ -52,12 +54,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def run(cast: list[Person], pack: ModelPack, tmp_path_factory: pytest.TempPathFactory) -> Run:
+def run(cast: list[Person], detector: FaceDetector, pack: ModelPack, tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("ask")
     conversation = load_conversation()
-    script, audio = demo_script(conversation)
+    script, audio, talk = demo_script(conversation)  # the demo's video: lips that move with their own voices
+    mouths = talking_mouths(cast, detector, conversation, dict(zip((E, F), conversation.speakers)), lambda t: TALK_FROM + (t - TALK_AT) % talk)
     video = folder / "demo.mp4"
-    render_video(video, cast, script, audio=audio, audio_rate=conversation.rate)
+    render_video(video, cast, script, audio=audio, audio_rate=conversation.rate, animate=mouths)
     db = folder / "memory.db"
     cfg = Config.model_validate({"cameras": [{"name": "demo", "url": str(video)}], "memory": {"db": str(db)}, "mqtt": {"enabled": False}})
     port = _free_port()
@@ -126,7 +129,8 @@ def truth(run: Run) -> Truth:
 
 @pytest.fixture(scope="module")
 def labelled(run: Run, truth: Truth) -> Path:
-    """The user names E through the HTTP API (a write with the token): links E's face to E's voice, labels it."""
+    """The user names E through the HTTP API (a write with the token): links E's face to E's voice (the
+    evidence may have tied them already; a link by hand makes sure), labels it."""
 
     async def main() -> None:
         worker = MemoryWorker(Memory(Config.model_validate({"memory": {"db": str(run.db)}}).memory))
