@@ -99,11 +99,13 @@ class FaceSearch:
         return self._kept is not None and self._still_since(self._kept[0])
 
     def _search(self, image: npt.NDArray[np.uint8], t: float, tracked: npt.NDArray[np.float32], full: bool) -> FaceDetections:
-        """The whole frame: at the coarse size (about a third of the cost) unless a full pass is due or
-        a tracked face is too small to be found at that size."""
+        """The whole frame: at the coarse size (about a third of the cost) while faces are tracked and
+        all of them are big enough to be found at that size; at full size when a full pass is due, or
+        when nobody is tracked (how big a newcomer is, nothing tells)."""
         cfg = self._cfg
-        if cfg.coarse_det_size and not full and len(tracked):
-            smallest = float(np.minimum(tracked[:, 2] - tracked[:, 0], tracked[:, 3] - tracked[:, 1]).min())
+        if cfg.coarse_det_size and not full:
+            sides = np.minimum(tracked[:, 2] - tracked[:, 0], tracked[:, 3] - tracked[:, 1])
+            smallest = float(sides.min()) if len(sides) else 0.0
             full = smallest * cfg.coarse_det_size / max(image.shape[:2]) < cfg.coarse_min_face_px
         if full or not cfg.coarse_det_size:
             self._last_full, self._full_thumb = t, self._cuts.thumbnail
