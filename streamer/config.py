@@ -147,8 +147,12 @@ class MqttConfig(StrictModel):
     faces_max_hz: float = Field(
         2.0, gt=0, le=60, description="Each face track is sent at most this often; a change of its node is sent at once."
     )
+    homeassistant: bool = Field(
+        False, description="Home Assistant MQTT discovery: a people sensor per camera, presence and last seen per labelled person."
+    )
+    homeassistant_prefix: str = Field("homeassistant", description="Home Assistant's discovery prefix.")
 
-    @field_validator("prefix")
+    @field_validator("prefix", "homeassistant_prefix")
     @classmethod
     def _prefix_is_a_topic(cls, v: str) -> str:
         if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#\0"):

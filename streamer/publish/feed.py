@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
@@ -20,9 +21,17 @@ from .payloads import IDENTITY_KINDS, node_payload
 if TYPE_CHECKING:
     from memory import Memory
 
+LIVE = (NodeStatus.PROVISIONAL, NodeStatus.CONFIRMED)
 P = ParamSpec("P")
 R = TypeVar("R")
 NodeState = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PersonState:
+    key: str  # "character_2", or "face_3" / "voice_7" for a node tied to no character
+    label: str | None
+    last_seen: float | None  # unix seconds, over all the person's nodes
 
 
 class MemoryFeed(Protocol):
@@ -43,6 +52,11 @@ class MemoryFeed(Protocol):
 
     async def character_states(self, ids: Iterable[int] | None) -> dict[int, NodeState | None]:
         """Retained payload per character id, None for one that dissolved; every character when ids is None."""
+        ...
+
+    async def people(self, ids: Iterable[int] | None) -> dict[int, PersonState | None]:
+        """The person each face or voice node id belongs to now (None: merged away, expired, forgotten
+        or unknown); every live identity when ids is None. For Home Assistant (publish.homeassistant)."""
         ...
 
 
@@ -76,7 +90,32 @@ class MemoryThreadFeed:
     async def character_states(self, ids: Iterable[int] | None) -> dict[int, NodeState | None]:
         return await self._call(self._character_states, None if ids is None else list(ids))
 
+    async def people(self, ids: Iterable[int] | None) -> dict[int, PersonState | None]:
+        return await self._call(self._people, None if ids is None else list(ids))
+
     # The methods below run on the memory thread.
+
+    def _people(self, ids: list[int] | None) -> dict[int, PersonState | None]:
+        if ids is None:
+            ids = [n.id for kind in IDENTITY_KINDS for n in self._memory.nodes(kind=kind)]
+        out: dict[int, PersonState | None] = {}
+        for node_id in ids:
+            try:
+                node = self._memory.node(node_id)
+            except NodeNotFound:
+                out[node_id] = None
+                continue
+            if node.kind not in IDENTITY_KINDS or node.id != node_id or node.status not in LIVE:
+                out[node_id] = None
+                continue
+            character = self._memory.character_of(node_id)
+            if character is None:
+                out[node_id] = PersonState(f"{node.kind.value}_{node.id}", node.label, node.last_seen_wall)
+            else:
+                seen = [self._memory.node(n).last_seen_wall for n in (*character.faces, *character.voices)]
+                last = max((s for s in seen if s is not None), default=None)
+                out[node_id] = PersonState(f"character_{character.id}", character.label, last)
+        return out
 
     def _payload(self, node: Node) -> NodeState:
         crops = self._memory.crops(node.id) if self._crops else []
@@ -92,7 +131,7 @@ class MemoryThreadFeed:
                 continue
             if node.kind not in IDENTITY_KINDS:
                 continue
-            gone = node.id != node_id or node.status in (NodeStatus.MERGED, NodeStatus.EXPIRED)
+            gone = node.id != node_id or node.status not in LIVE
             out[node_id] = None if gone else self._payload(node)
         return out
 

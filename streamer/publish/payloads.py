@@ -40,6 +40,8 @@ def node_payload(node: Node, crop_jpeg: bytes | None = None) -> dict[str, Any]:
 
 def event_node_ids(event: MemoryEvent) -> set[int]:
     """The nodes an event changed, whose retained topics must follow."""
+    if event.type == "node.forgotten":
+        return event_removed_ids(event)
     ids: set[int] = set()
     for key in NODE_ID_KEYS:
         value = event.data.get(key)
@@ -50,7 +52,9 @@ def event_node_ids(event: MemoryEvent) -> set[int]:
 
 
 def event_removed_ids(event: MemoryEvent) -> set[int]:
-    """The nodes an event removed (merged away, expired), whose retained topics it clears."""
+    """The nodes an event removed (merged away, expired, forgotten), whose retained topics it clears."""
+    if event.type == "node.forgotten":
+        return {*event.data.get("nodes", []), *event.data.get("former", [])}
     if event.type == "node.merged":
         return {v for v in event.data.get("from", []) if isinstance(v, int)}
     if event.type == "node.expired" and isinstance(event.data.get("node"), int):
@@ -60,13 +64,14 @@ def event_removed_ids(event: MemoryEvent) -> set[int]:
 
 def event_character_ids(event: MemoryEvent) -> set[int]:
     """The characters an event changed, whose retained topics must follow."""
-    return {event.data["character"]} if event.type == "character.updated" else set()
+    forgotten = event.type == "node.forgotten" and event.data.get("character") is not None
+    return {event.data["character"]} if event.type == "character.updated" or forgotten else set()
 
 
 def event_dissolved_ids(event: MemoryEvent) -> set[int]:
     """The characters an event dissolved (no faces and no voices left), whose retained topics it clears."""
     gone = event.type == "character.updated" and not event.data.get("faces") and not event.data.get("voices")
-    return {event.data["character"]} if gone else set()
+    return {event.data["character"]} if gone else event_character_ids(event) if event.type == "node.forgotten" else set()
 
 
 def source_status(stats: SourceStats) -> dict[str, Any]:

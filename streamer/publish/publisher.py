@@ -23,6 +23,7 @@ from ..errors import PublishError
 from .broker import EmbeddedBroker
 from .client import Backoff, Connection, describe_failure
 from .feed import MemoryFeed, NodeState
+from .homeassistant import HomeAssistant
 from .live import FaceRateLimit, LiveBuffer
 from .payloads import (
     encode,
@@ -61,6 +62,7 @@ class Publisher:
         self._connection = Connection.from_config(cfg) if cfg.enabled else None
         self._broker = EmbeddedBroker(cfg.embedded_port) if cfg.enabled and cfg.url is None else None
         self._live = LiveBuffer()
+        self._ha = HomeAssistant(self.topics, cfg.homeassistant_prefix) if cfg.enabled and cfg.homeassistant else None
         self._faces_limit = FaceRateLimit(cfg.faces_max_hz)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
@@ -225,7 +227,9 @@ class Publisher:
     # ---- live topics
 
     def _status_messages(self) -> list[Message]:
-        return [(self.topics.stream_status(s), p, 1, True) for s, p in self._live.take_status()]
+        statuses = self._live.take_status()
+        cameras = [m for s, _ in statuses for m in self._ha.camera(s)] if self._ha is not None else []
+        return [(self.topics.stream_status(s), p, 1, True) for s, p in statuses] + cameras
 
     async def _send_live(self, client: aiomqtt.Client) -> None:
         while True:
@@ -240,6 +244,8 @@ class Publisher:
         states = await self.feed.identity_states()
         characters = await self.feed.character_states(None)
         self._raise_first(await self._publish_all(client, self._node_messages(states) + self._character_messages(characters)))
+        if self._ha is not None:
+            self._raise_first(await self._publish_all(client, self._ha.connected(await self.feed.people(None))))
         while True:
             self._wake_events.clear()  # before reading, so a notify() during the read is not lost
             while events := await self.feed.events_after(self._cursor, BATCH):
@@ -296,6 +302,9 @@ class Publisher:
             self._cursor = events[acked - 1].seq
             await self.feed.mark_published(self._cursor)
         self._raise_first(errors + node_errors + character_errors)
+        if self._ha is not None:  # (a failure drops the session; the next one republishes all of it)
+            people = await self.feed.people(self._ha.nodes_of(events))
+            self._raise_first(await self._publish_all(client, self._ha.events(events, people)))
 
     # ---- plumbing
 
