@@ -80,6 +80,10 @@ class MemoryConfig(StrictModel):
         30.0, gt=0, description="A voice not heard in a stream for this long has left it (pauses between turns are long)."
     )
     crops_per_node: int = Field(5, ge=0, description="Best face crops (JPEG) kept per node.")
+    voice_snippet_seconds: float = Field(
+        0.0, ge=0, le=30, description="Seconds of each voice's longest good turn kept as audio (WAV) for the gallery; "
+        "0: none (a voice recording is personal data).",
+    )
     retention_days: float = Field(
         30.0, gt=0, description="Observations and speech turns older than this are pruned; nodes and crops stay."
     )

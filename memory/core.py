@@ -38,6 +38,7 @@ from .policy import policies
 from .presence import PresenceBoard
 from .records import (FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, Provenance, SpeakerEvidence, SpeechTurn,
                       TrackEvidence)  # fmt: skip
+from .snippets import VoiceSnippets
 from .store import Store
 from .tracks import MAX_PENDING_ROWS, TrackState, TrackTable
 
@@ -65,9 +66,10 @@ class Memory:
         self._edits = Edits(self._store, self._nodes, self._tracks, self._identities, self._events, self._presence,
                             self._crops, self._characters, clock)  # fmt: skip
         self._episodes = Episodes(self._store, self._nodes, self._tracks, self._events, self._tag, self._members, clock)
+        self._snippets = VoiceSnippets(self._store, cfg.voice_snippet_seconds)
         self._forgetting = Forgetting(self._store, self._nodes, self._tracks, self._identities, self._presence, self._crops,
                                       self._characters, self._evidence, self._episodes, self._edits, self._events,
-                                      self.flush)  # fmt: skip
+                                      self._snippets, self.flush)  # fmt: skip
         self._model_memories = ModelMemories(self._store, self._nodes, self._characters, clock)
         self._next_track_id = self._track_id_limit = int(self._store.meta("next_track_id", "1") or 1)
         self._last_flush = self._last_prune = now
@@ -159,6 +161,8 @@ class Memory:
                                np.asarray(turn.embedding, np.float32)[None, :], np.array([turn.seconds], np.float32),
                                np.ones(1, np.float32), np.array([turn.good]))  # fmt: skip
             node_id = self._identify(track, ev, NodeKind.VOICE, span, wall, now, turn.seconds if turn.good else 0.0)
+        if turn.good and turn.audio is not None and node_id is not None:
+            self._snippets.offer(node_id, turn.seconds, turn.audio)
         self._evidence.turn(turn)
         self._episodes.turn_added(turn.track_id)
         if self._tracks.pending >= MAX_PENDING_ROWS:

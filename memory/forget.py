@@ -3,7 +3,7 @@
 A person is a character (all its face and voice nodes) or a lone face or voice node; naming any node
 of a character forgets the whole character, since its nodes are one person. Gone are: the nodes'
 embeddings and crops, the tracks with their face observations and speech turns (transcripts too),
-who-spoke evidence, ties, unlinks, the events that name them, and their memories:
+who-spoke evidence, ties, unlinks, voice snippets, the events that name them, and their memories:
 
 - a memory about them alone (their quotes, facts about them, "seen" memories naming only them) is
   deleted;
@@ -42,6 +42,7 @@ from .nodes import ACTIVE, NodeTable
 from .presence import PresenceBoard
 from .records import NodeStatus
 from .recluster import pairs
+from .snippets import VoiceSnippets
 from .store import Store
 from .tracks import TrackTable
 
@@ -63,6 +64,7 @@ class Forgotten:
     observations: int
     turns: int
     crops: int
+    snippets: int  # voice recordings
     memories_deleted: int
     memories_redacted: int
     events_deleted: int
@@ -93,6 +95,7 @@ class Forgetting:
         episodes: Episodes,
         edits: Edits,
         events: EventLog,
+        snippets: VoiceSnippets,
         flush: Callable[[], None],
     ) -> None:
         self._store = store
@@ -106,6 +109,7 @@ class Forgetting:
         self._episodes = episodes
         self._edits = edits
         self._events = events
+        self._snippets = snippets
         self._flush = flush
         self.turns: set[int] = set()  # tracks forgotten in this process
 
@@ -171,6 +175,7 @@ class Forgetting:
         counts.setdefault("turns", 0)
         counts["crops"] = db.execute(f"DELETE FROM crops WHERE node_id IN ({marks})", ids).rowcount
         db.execute(f"DELETE FROM embeddings WHERE node_id IN ({marks})", ids)
+        counts["snippets"] = db.execute(f"DELETE FROM voice_snippets WHERE node_id IN ({marks})", ids).rowcount
         db.execute(f"DELETE FROM equivalences WHERE face_id IN ({marks}) OR voice_id IN ({marks})", ids * 2)
         db.execute(f"DELETE FROM cannot_link WHERE a IN ({marks}) OR b IN ({marks})", ids * 2)
         db.execute(f"DELETE FROM characters WHERE node_id IN ({marks})", ids)
@@ -251,6 +256,7 @@ class Forgetting:
             buffer.forget(gone_tracks)
         self._tracks.forget(gone_tracks)
         self._crops.forget(ids)
+        self._snippets.forget(set(ids))
         self._evidence.forget(set(ids), gone_tracks)
         self._episodes.forget(gone_tracks)
         self._edits.cannot_link = pairs((a, b) for a, b in self._edits.cannot_link if a not in ids and b not in ids)

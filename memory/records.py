@@ -67,6 +67,7 @@ class SpeechTurn:
     wall_time: float  # unix seconds at t_start
     embedding: npt.NDArray[np.float32] | None  # (d,), L2-normalised; None: not embedded (too short)
     good: bool  # long and clean enough to create or reshape a voice identity; others only match
+    audio: npt.NDArray[np.float32] | None = None  # (n,) 16 kHz mono, for a voice snippet (memory.snippets); not stored otherwise
 
     def __post_init__(self) -> None:
         if self.t_end < self.t_start:

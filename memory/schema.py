@@ -83,6 +83,11 @@ CREATE TABLE model_memories (
 CREATE INDEX model_memories_clip ON model_memories (clip_id);
 """
 
+# A few seconds of a voice's best turn, kept only when asked (memory.snippets).
+VOICE_SNIPPETS = """
+CREATE TABLE voice_snippets (node_id INTEGER PRIMARY KEY, quality REAL NOT NULL, wav BLOB NOT NULL);
+"""
+
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE nodes (
@@ -116,7 +121,7 @@ CREATE TABLE cannot_link (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
     wall_time REAL NOT NULL, stream TEXT, data TEXT NOT NULL);
-""" + SPEECH_TURNS + CHARACTERS + TEXT_SEARCH + MODEL_MEMORIES
+""" + SPEECH_TURNS + CHARACTERS + TEXT_SEARCH + MODEL_MEMORIES + VOICE_SNIPPETS
 
 
 # version reached -> the statements that take a file there from the version before
@@ -125,6 +130,7 @@ MIGRATIONS = {
     3: CHARACTERS,  # characters: who-spoke evidence per turn and face track, character ids, keyed semantic memories
     4: TEXT_SEARCH,  # asking the memory: word index and sentence vectors of texts, query indexes
     5: MODEL_MEMORIES,  # memories from a language model, with their provenance
+    6: VOICE_SNIPPETS,  # a few seconds of each voice, when asked to keep them
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

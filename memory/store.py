@@ -284,6 +284,14 @@ class Store:
             f"SELECT id, jpeg FROM crops WHERE id IN ({', '.join('?' * len(crop_ids))})", list(crop_ids))}  # fmt: skip
         return [found[c] for c in crop_ids if c in found]
 
+    # --- voice snippets -------------------------------------------------------------------------
+
+    def save_snippet(self, node_id: int, quality: float, wav: bytes) -> None:
+        self._write("INSERT OR REPLACE INTO voice_snippets (node_id, quality, wav) VALUES (?, ?, ?)", (node_id, quality, wav))
+
+    def snippet_qualities(self) -> dict[int, float]:
+        return dict(self.db.execute("SELECT node_id, quality FROM voice_snippets").fetchall())
+
     # --- memory graph ---------------------------------------------------------------------------
 
     def add_clip(self, stream: str, idx: int, first_t: float, last_t: float, start: float, end: float) -> int:

@@ -279,6 +279,7 @@ class VoiceAnalyzer:
                 wall_time=self._wall_at(turn.t_start),
                 embedding=turn.embedding,
                 good=turn.good,
+                audio=turn.samples,  # kept only as a voice snippet, and only when asked (memory.voice_snippet_seconds)
             )
             for turn in turns
         ]

@@ -27,6 +27,7 @@ class Card:
     streams: tuple[str, ...]
     faces: int  # face observations stored
     turns: int  # speech turns stored
+    snippets: tuple[int, ...] = ()  # voice nodes with a stored voice snippet (memory.voice_snippet_seconds)
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,12 @@ class GalleryData:
             f"SELECT COUNT(*) FROM speech_turns s JOIN tracks t ON t.id = s.track_id WHERE t.node_id IN ({marks})", nodes
         ).fetchone()[0]
         crops = self._crops(db, person.faces)[:CROPS_ON_CARD]
+        vm = ", ".join("?" * len(person.voices))
+        snippets = [r[0] for r in db.execute(
+            f"SELECT node_id FROM voice_snippets WHERE node_id IN ({vm}) OR node_id IN (SELECT id FROM nodes WHERE merged_into IN ({vm})) "
+            f"ORDER BY quality DESC", person.voices * 2)] if person.voices else []  # fmt: skip
         return Card(person, slug(person), tuple(crops), first, last, tuple(sorted(set(json.loads(streams or "[]")) - {None})),
-                    faces, turns)  # fmt: skip
+                    faces, turns, tuple(snippets[:1]))  # fmt: skip
 
     @staticmethod
     def _crops(db: sqlite3.Connection, faces: tuple[int, ...]) -> list[int]:
@@ -112,6 +117,16 @@ class GalleryData:
             crops = self._crops(db, person.faces)
         return Page(card, tuple(crops), tuple(spans), tuple(self.query.clip(s, i) for s, i, _ in reversed(clips)),
                     tuple(self.query.said(person.tag, limit=1000)))  # fmt: skip
+
+    def snippet(self, node_id: int) -> bytes | None:
+        """A voice snippet's WAV, only while its voice (or the voice it was merged into) is someone memory holds."""
+        with self._db() as db:
+            row = db.execute(
+                "SELECT s.wav FROM voice_snippets s JOIN nodes n ON n.id = s.node_id LEFT JOIN nodes m ON m.id = n.merged_into "
+                "WHERE s.node_id = ? AND (n.status IN ('provisional', 'confirmed') OR m.status IN ('provisional', 'confirmed'))",
+                (node_id,),
+            ).fetchone()
+        return None if row is None else bytes(row[0])
 
     def crop(self, crop_id: int) -> bytes | None:
         """A crop's JPEG, only while its node belongs to someone memory holds."""

@@ -37,6 +37,7 @@ class LiveGallery:
             web.get(BASE, self._guarded(self._index)),
             web.get(BASE + "gallery.css", self._guarded(self._css)),
             web.get(BASE + "crops/{crop:\\d+}.jpg", self._guarded(self._crop)),
+            web.get(BASE + "voices/{node:\\d+}.wav", self._guarded(self._snippet)),
             web.get(BASE + "{page}.html", self._guarded(self._page)),
         ]
 
@@ -84,6 +85,12 @@ class LiveGallery:
         except PersonNotFound as e:
             raise web.HTTPNotFound(text=str(e)) from None
         return web.Response(text=person_html(page), content_type="text/html")
+
+    async def _snippet(self, request: web.Request) -> web.StreamResponse:
+        wav = await asyncio.to_thread(self.data.snippet, int(request.match_info["node"]))
+        if wav is None:
+            raise web.HTTPNotFound(text="no such voice snippet")
+        return web.Response(body=wav, content_type="audio/wav")
 
     async def _crop(self, request: web.Request) -> web.StreamResponse:
         jpeg = await asyncio.to_thread(self.data.crop, int(request.match_info["crop"]))

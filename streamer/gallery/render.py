@@ -46,6 +46,10 @@ def _thumbs(card: Card) -> str:
     return "".join(f'<img src="crops/{c}.jpg" alt="{escape(title(card))}">' for c in card.crops)
 
 
+def _voices(card: Card) -> str:
+    return "".join(f'<audio controls preload="metadata" src="voices/{n}.wav"></audio>' for n in card.snippets)
+
+
 def _facts(card: Card) -> str:
     kinds = [f"{len(card.person.faces)} face{'s' * (len(card.person.faces) != 1)}",
              f"{len(card.person.voices)} voice{'s' * (len(card.person.voices) != 1)}"]  # fmt: skip
@@ -61,7 +65,7 @@ def index_html(cards: list[Card]) -> str:
             f'<div class="thumbs">{_thumbs(card)}</div><h2>{escape(title(card))}</h2>'
             f'<div class="tag">{escape(card.person.tag)}</div>'
             f'<div class="meta">last seen {when(card.last_seen)}<br>first seen {when(card.first_seen)}<br>'
-            f'in {escape(", ".join(card.streams) or "-")}<br>{card.faces} faces, {card.turns} speech turns</div></a>'
+            f'in {escape(", ".join(card.streams) or "-")}<br>{card.faces} faces, {card.turns} speech turns</div>{_voices(card)}</a>'
         )
     summary = f"{len(cards)} {'person' if len(cards) == 1 else 'people'}"
     return _template("index.html").substitute(summary=summary, cards="\n".join(items) or "<p>Nobody yet.</p>")
@@ -91,7 +95,7 @@ def timeline_svg(spans: tuple[Span, ...]) -> str:
 
 def person_html(page: Page) -> str:
     card = page.card
-    crops = "".join(f'<img src="crops/{c}.jpg" alt="{escape(title(card))}">' for c in page.crops) or VOICE_ICON
+    crops = ("".join(f'<img src="crops/{c}.jpg" alt="{escape(title(card))}">' for c in page.crops) or VOICE_ICON) + _voices(card)
     clips = []
     for clip in page.clips:
         lines = "".join(f"<p>{escape(m.text)}</p>" for m in clip.episodic)

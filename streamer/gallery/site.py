@@ -22,6 +22,7 @@ def write_site(db: str | Path, out: str | Path) -> int:
     folder = Path(out)
     try:
         (folder / "crops").mkdir(parents=True, exist_ok=True)
+        (folder / "voices").mkdir(exist_ok=True)
     except OSError as e:
         raise StreamerError(f"cannot write the gallery to {folder}: {e.strerror or e}") from None
     written: set[Path] = set()
@@ -39,8 +40,13 @@ def write_site(db: str | Path, out: str | Path) -> int:
                 if jpeg is not None:
                     (path := folder / "crops" / f"{crop_id}.jpg").write_bytes(jpeg)
                     written.add(path)
-    # pages and crops of people no longer in memory (forgotten, merged) must not outlive them
-    for stale in [*folder.glob("crops/*.jpg"), *(p for p in folder.glob("*.html") if SLUG.match(p.stem))]:
+            for node_id in card.snippets:
+                wav = data.snippet(node_id)
+                if wav is not None:
+                    (path := folder / "voices" / f"{node_id}.wav").write_bytes(wav)
+                    written.add(path)
+    # pages, crops and voices of people no longer in memory (forgotten, merged) must not outlive them
+    for stale in [*folder.glob("crops/*.jpg"), *folder.glob("voices/*.wav"), *(p for p in folder.glob("*.html") if SLUG.match(p.stem))]:
         if stale not in written:
             stale.unlink()
     log.info("gallery of %d people in %s", len(cards), folder)
