@@ -78,6 +78,8 @@ class TailFormatter:
             self._nodes.setdefault(node, {})["label"] = e.get("label")
         if kind in ("node.merged", "node.split"):
             what = f"{self._names(e.get('from'))} into {self._names(e.get('into'))}"
+        elif kind == "node.forgotten":
+            what = self._names(e.get("nodes"))
         elif kind == "clip.closed":
             what = str(e.get("text", ""))
         else:

@@ -101,10 +101,16 @@ def test_discovery_states_and_removal(broker: Mosquitto, rig: MemoryRig) -> None
             await sub.wait_for("Alice's entities removed", has(config("binary_sensor", f"face_{alice}_presence"), lambda m: m.payload == b""))
             got = await sub.wait_for("Alice gone from the door", has(state_topic, lambda m: m.json()["count"] == 1))
             assert latest(got, state_topic).json()["names"] == [f"<face_{stranger}>"]  # type: ignore[union-attr]
+            # the feed itself: node.forgotten (checked against its schema on arrival), her retained topic cleared
+            forgotten = [m.json() for m in got if m.topic == "memory/events" and m.json()["type"] == "node.forgotten"]
+            assert [(e["nodes"], e["former"]) for e in forgotten] == [([alice], [carol])]
+            await sub.wait_for("Alice's node topic cleared", has(f"memory/nodes/{alice}", lambda m: m.payload == b""))
 
         async with subscribed(broker.port) as fresh:  # what Home Assistant finds when it (re)starts
-            retained = [m for m in await fresh.barrier() if m.retain and m.topic.startswith("ha/")]
-            assert {m.topic for m in retained} == {config("sensor", "camera_door_people"), config("sensor", "camera_hall_people")}
+            retained = [m for m in await fresh.barrier() if m.retain]
+            assert {m.topic for m in retained if m.topic.startswith("ha/")} == {config("sensor", "camera_door_people"),
+                                                                                 config("sensor", "camera_hall_people")}  # fmt: skip
+            assert {m.topic for m in retained if m.topic.startswith("memory/nodes/")} == {f"memory/nodes/{stranger}"}
 
     asyncio.run(run())
 
