@@ -1,14 +1,14 @@
 """Per-stream analysis of sampled frames: detect -> track -> embed (when due) -> identify -> record.
 
 Blocking work runs elsewhere: detection in the inference executor, embeddings in the shared
-microbatcher, and every memory call in the memory thread (`MemoryWorker`).
+microbatcher, and every memory call through the memory port (the memory thread, or the bus).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
+from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from memory import Memory
 from memory.records import FaceObservation, TrackEvidence
 
 from .characters.mouths import FaceTrail
@@ -26,7 +25,7 @@ from .faces.detector import FaceDetector
 from .faces.embedder import FaceEmbedder
 from .faces.search import FaceSearch, SearchStats
 from .faces.tracker import FaceTracker
-from .memory_worker import MemoryWorker
+from .memory_port import MemoryPort
 from .records import FaceDetections, Frame
 
 RECENT_WEIGHT = 0.2  # moving average over about the last five frames (one second at 5 fps)
@@ -77,9 +76,9 @@ class StreamAnalyzer:
         gates: tuple[float, float],
         detector: FaceDetector,
         embedder: FaceEmbedder,
-        memory: MemoryWorker,
+        memory: MemoryPort,
         infer_executor: Executor,
-        track_ids: itertools.count[int],
+        track_ids: Iterator[int],
         trail: FaceTrail | None = None,
     ) -> None:
         self.stream = stream
@@ -110,7 +109,7 @@ class StreamAnalyzer:
             self.stats.embedded += len(due)
         t2 = time.perf_counter()
         observations = self._observations(frame, faces)
-        nodes, new_events = await self._memory.call(_memory_step, observations, evidence, [int(t) for t in faces.track_id])
+        nodes, new_events = await self._memory.faces(observations, evidence, [int(t) for t in faces.track_id])
         t3 = time.perf_counter()
         for tid, node in zip(faces.track_id, nodes):
             self.tracker.tracks[int(tid)].node = node
@@ -187,17 +186,6 @@ class StreamAnalyzer:
                 )
             )
         return out
-
-
-def _memory_step(
-    memory: Memory, observations: list[FaceObservation], evidence: list[TrackEvidence], track_ids: list[int]
-) -> tuple[list[int | None], bool]:
-    """One trip to the memory thread per frame: record, identify, read back each face's node, and
-    commit at once if an identity decision made events (the feed publishes only committed ones)."""
-    memory.record_faces(observations)
-    for ev in evidence:
-        memory.identify_track(ev)
-    return [memory.node_of_track(t) for t in track_ids], memory.flush_events()
 
 
 def analysis_status(stats: AnalyzerStats) -> dict[str, Any]:

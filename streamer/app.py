@@ -7,7 +7,7 @@ import itertools
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,10 +24,12 @@ from .errors import PublishError
 from .faces.detector import FaceDetector
 from .faces.embedder import FaceEmbedder
 from .faces.models import ModelPack, load_pack
+from .memory_port import MemoryPort, RemoteMemory
 from .memory_worker import MemoryWorker
 from .metrics import serve_metrics
 from .progress import Progress
 from .publish import MemoryThreadFeed, Publisher
+from .publish.feed import MemoryFeed
 from .publish.payloads import source_status
 from .records import Frame
 from .opening import open_camera
@@ -74,12 +76,24 @@ class App:
     `remove_source`); `sources` and `analyzers` are live views for status and tests.
 
     Without `keep_running` the run ends when every source has ended (files); live sources never end
-    by themselves, so a run with one lasts until `stop()` (a signal)."""
+    by themselves, so a run with one lasts until `stop()` (a signal).
+
+    With `remote` (`streamer worker`) the memory lives in another process: the analyzers talk to
+    it, track ids come from it, and the MQTT feed carries this process's streams only (`remote_feed`)."""
 
     def __init__(
-        self, cfg: Config, *, realtime: bool = False, progress: Progress | None = None, keep_running: bool = False
+        self,
+        cfg: Config,
+        *,
+        realtime: bool = False,
+        progress: Progress | None = None,
+        keep_running: bool = False,
+        remote: RemoteMemory | None = None,
+        remote_feed: MemoryFeed | None = None,
     ) -> None:
         self.cfg = cfg
+        self.remote = remote
+        self._remote_feed = remote_feed
         self.realtime = realtime
         self.keep_running = keep_running
         self.progress = progress or Progress(enabled=False)
@@ -127,10 +141,15 @@ class App:
         self._voice_models = None if voice_models is None else await voice_models
         self._gates_used = self._gates(pack)
         log.info("quality gates: detection >= %.2f, embedding norm >= %.1f", *self._gates_used)
-        self._worker = worker = MemoryWorker(await asyncio.to_thread(Memory, cfg.memory))
-        self._publisher = publisher = Publisher(
-            cfg.mqtt, MemoryThreadFeed(worker.memory, worker.executor, crops=cfg.mqtt.publish_crops)
-        )
+        if self.remote is None:
+            self._worker = worker = MemoryWorker(await asyncio.to_thread(Memory, cfg.memory))
+            self._port: MemoryPort = worker
+            feed: MemoryFeed = MemoryThreadFeed(worker.memory, worker.executor, crops=cfg.mqtt.publish_crops)
+        else:
+            self._port = self.remote.port
+            assert self._remote_feed is not None, "a remote memory comes with its feed"
+            feed = self._remote_feed
+        self._publisher = publisher = Publisher(cfg.mqtt, feed)
         self._infer = infer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         # With one source nobody else can fill a batch, so waiting for one would only add latency.
         many = len(initial) > 1 or self.keep_running
@@ -138,11 +157,14 @@ class App:
             pack.recognizer, infer, cfg.embedder.batch_size, cfg.embedder.max_wait_ms if many else 0.0
         )
         self._detector = FaceDetector(pack.detector, cfg.models)
-        self._track_ids = itertools.count(await worker.call(Memory.new_track_id))
+        if self.remote is None:
+            self._track_ids: Iterator[int] = itertools.count(await worker.call(Memory.new_track_id))
+        else:
+            self._track_ids = await self.remote.track_ids()
         if self._voice_models is not None and self._voice_models.transcriber is not None:
             loop = asyncio.get_running_loop()
             self.transcripts = TranscriptWorker(
-                self._voice_models.transcriber, cfg.asr, worker, lambda: loop.call_soon_threadsafe(self._notify)
+                self._voice_models.transcriber, cfg.asr, self._port, lambda: loop.call_soon_threadsafe(self._notify)
             )
         background = [asyncio.create_task(embedder.serve(), name="embedder")]
         try:
@@ -151,7 +173,7 @@ class App:
                 metrics = await serve_metrics(self, embedder.stats, cfg.metrics.host, cfg.metrics.port)
                 background.append(asyncio.create_task(metrics.serve_forever(), name="metrics"))
             background.append(asyncio.create_task(self._ticker(), name="ticker"))
-            if cfg.memories.llm_url is not None:
+            if cfg.memories.llm_url is not None and self.remote is None:
                 self.clip_memories = ClipMemoryWriter(cfg.memories, worker, cfg.memory.interval_seconds)
                 await self.clip_memories.start()
             self.progress.expect_files(sum(not s.is_live for s in initial))
@@ -192,7 +214,7 @@ class App:
         if trail is not None:
             grey.region = trail.region  # the reader keeps only the region around the faces
         analyzer = StreamAnalyzer(
-            source.name, self.cfg, self._gates_used, self._detector, self._embedder, self._worker, self._infer,
+            source.name, self.cfg, self._gates_used, self._detector, self._embedder, self._port, self._infer,
             self._track_ids, trail,
         )  # fmt: skip
         self.sources[source.name] = source
@@ -201,7 +223,7 @@ class App:
         if source.audio is not None and self._voice_models is not None:
             loop = asyncio.get_running_loop()
             voice = VoiceAnalyzer(
-                source.name, source.audio, self.cfg.voices, self._voice_models, self._worker, self.transcripts,
+                source.name, source.audio, self.cfg.voices, self._voice_models, self._port, self.transcripts,
                 lambda: loop.call_soon_threadsafe(self._notify), self._track_ids,
                 None if trail is None else SpeakerSync(grey, trail),
             )  # fmt: skip
@@ -232,7 +254,10 @@ class App:
             await asyncio.to_thread(voice.finish if finished else voice.stop)
         await source.close()
         still = not source.is_live and self.analyzers[source.name].stats.frames == 1
-        await self._worker.call(Memory.end_stream, source.name, still)
+        if self.remote is None:
+            await self._worker.call(Memory.end_stream, source.name, still)
+        else:
+            await self.remote.end_stream(source.name, still)
         self._publisher.publish_stream_status(source.name, self.stream_status(source))
         self._publisher.notify()
 
@@ -266,14 +291,19 @@ class App:
             await self._worker.call(Memory.flush)
             drain = self.cfg.memories.drain_seconds
             await self.clip_memories.close(drain if not self.keep_running else min(drain, 10.0))
-        self.identities = await self._worker.call(_count_identities)
+        if self.remote is None:
+            self.identities = await self._worker.call(_count_identities)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        await self._worker.call(Memory.flush)
+        if self.remote is None:
+            await self._worker.call(Memory.flush)
+        else:  # until the memory's side has taken everything this process sent
+            await self.remote.close()
         self._publisher.notify()
         await self._publisher.stop()
-        await asyncio.to_thread(self._worker.close)
+        if self.remote is None:
+            await asyncio.to_thread(self._worker.close)
 
     async def _run_source(self, source: StreamSource, analyzer: StreamAnalyzer) -> None:
         try:
@@ -331,16 +361,20 @@ class App:
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            await self._worker.call(Memory.tick)
-            if await self._worker.call(Memory.flush_events):
-                self._publisher.notify()
-                if self.clip_memories is not None:
-                    self.clip_memories.notify()
-            self.identities = await self._worker.call(_count_identities)
+            if self.remote is None:
+                await self._memory_tick()
             for s in list(self.sources.values()):
                 self._publisher.publish_stream_status(s.name, self.stream_status(s))
             parts = [self._live_part(s) for s in self.sources.values() if s.is_live]
             self.progress.live_line(parts + [self.clip_memories.status_line()] if parts and self.clip_memories else parts)
+
+    async def _memory_tick(self) -> None:
+        await self._worker.call(Memory.tick)
+        if await self._worker.call(Memory.flush_events):
+            self._publisher.notify()
+            if self.clip_memories is not None:
+                self.clip_memories.notify()
+        self.identities = await self._worker.call(_count_identities)
 
     def _live_part(self, source: StreamSource) -> str:
         st = source.stats

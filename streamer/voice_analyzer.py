@@ -22,12 +22,11 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from memory import Memory
 from memory.records import SpeakerEvidence, SpeechTurn
 
 from .characters.speakers import SpeakerSync
 from .characters.sync import TurnAudio
-from .memory_worker import MemoryWorker
+from .memory_port import MemoryPort
 from .records import SAMPLE_RATE
 from .sources.audio_buffer import AudioBuffer
 from .voices.asr import Transcriber
@@ -69,7 +68,7 @@ class TranscriptWorker:
     event goes out with no text) rather than letting audio or video wait."""
 
     def __init__(
-        self, transcriber: Transcriber, cfg: AsrConfig, memory: MemoryWorker, on_events: Callable[[], None]
+        self, transcriber: Transcriber, cfg: AsrConfig, memory: MemoryPort, on_events: Callable[[], None]
     ) -> None:
         self._transcriber = transcriber
         self._cfg = cfg
@@ -149,23 +148,8 @@ class TranscriptWorker:
                 self._busy = 0
 
     def _store(self, done: list[tuple[_Pending, str | None]]) -> None:
-        if done and self._memory.call_blocking(_transcribed, [(p.track_id, text) for p, text in done]):
+        if done and self._memory.transcribed([(p.track_id, text) for p, text in done]):
             self._on_events()
-
-
-def _transcribed(memory: Memory, texts: list[tuple[int, str | None]]) -> bool:
-    for track_id, text in texts:
-        memory.transcribed(track_id, text)
-    return memory.flush_events()
-
-
-def _add_turns(memory: Memory, turns: list[SpeechTurn], final: bool) -> tuple[list[int | None], bool]:
-    """One trip to the memory thread per speech segment; with no ASR the turns are final at once."""
-    nodes = [memory.add_turn(turn) for turn in turns]
-    if final:
-        for turn in turns:
-            memory.transcribed(turn.track_id, None)
-    return nodes, memory.flush_events()
 
 
 @dataclass
@@ -192,7 +176,7 @@ class VoiceAnalyzer:
         audio: AudioBuffer,
         cfg: VoicesConfig,
         models: VoiceModels,
-        memory: MemoryWorker,
+        memory: MemoryPort,
         transcripts: TranscriptWorker | None,
         on_events: Callable[[], None],
         track_ids: Iterator[int],
@@ -283,7 +267,7 @@ class VoiceAnalyzer:
             )
             for turn in turns
         ]
-        nodes, new_events = self._memory.call_blocking(_add_turns, records, self._transcripts is None)
+        nodes, new_events = self._memory.turns(records, self._transcripts is None)
         if new_events:
             self._on_events()
         if self.speakers is not None:
@@ -301,14 +285,8 @@ class VoiceAnalyzer:
     def _send_sync(self, scored: list[tuple[int, dict[int, float]]]) -> None:
         for turn, sync in scored:
             log.debug("%s: turn %d mouth sync %s", self.stream, turn, {k: round(v, 2) for k, v in sync.items()})
-            if self._memory.call_blocking(_speaker_evidence, SpeakerEvidence(turn, sync)):
+            if self._memory.speaker_evidence(SpeakerEvidence(turn, sync)):
                 self._on_events()
-
-
-def _speaker_evidence(memory: Memory, ev: SpeakerEvidence) -> bool:
-    """A tie or untie it causes goes out at once, like the turn's own events."""
-    memory.speaker_evidence(ev)
-    return memory.flush_events()
 
 
 def voice_status(stats: VoiceStats | None, transcripts: TranscriptWorker | None) -> dict[str, Any]:
