@@ -142,8 +142,13 @@ class Forgetting:
         db.execute("PRAGMA secure_delete = ON")
         try:
             db.execute("BEGIN")
-            counts = self._delete(ids, tags, character)
-            self._forget_in_memory(live, ids, counts.pop("track_ids"))
+            try:
+                track_ids = [r[0] for r in db.execute(f"SELECT id FROM tracks WHERE node_id IN ({', '.join('?' * len(ids))})", ids)]
+                counts = self._delete(ids, track_ids, tags, character)
+            except BaseException:
+                db.execute("ROLLBACK")  # nothing in memory has changed yet: all or nothing
+                raise
+            self._forget_in_memory(live, ids, track_ids)
             self._events.forgotten(live, [n for n in ids if n not in live], character)
             self._flush()  # the tombstones, the event and every deletion in one commit
             db.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")  # old index segments hold the words
@@ -153,26 +158,24 @@ class Forgetting:
         busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         if busy:
             log.warning("forget: a reader holds the write-ahead log; it is emptied at the next checkpoint")
-        done = Forgotten(tuple(live), tuple(n for n in ids if n not in live), character, **counts)
+        done = Forgotten(tuple(live), tuple(n for n in ids if n not in live), character, len(track_ids), **counts)
         log.info("forgot %s: %s", target, done)
         return done
 
     # --- the file -------------------------------------------------------------------------------
 
-    def _delete(self, ids: list[int], tags: set[str], character: int | None) -> dict[str, Any]:
+    def _delete(self, ids: list[int], track_ids: list[int], tags: set[str], character: int | None) -> dict[str, int]:
+        """Deletes the rows; returns the counts of Forgotten but tracks."""
         db = self._store.db
         marks = ", ".join("?" * len(ids))
-        track_ids = [r[0] for r in db.execute(f"SELECT id FROM tracks WHERE node_id IN ({marks})", ids)]
-        counts: dict[str, Any] = {"track_ids": track_ids, "tracks": len(track_ids)}
-        for start in range(0, len(track_ids), 500):
+        counts = {"observations": 0, "turns": 0}
+        for start in range(0, len(track_ids), 500):  # (SQLite caps the number of parameters)
             chunk = track_ids[start : start + 500]
             tm = ", ".join("?" * len(chunk))
-            counts["observations"] = counts.get("observations", 0) + db.execute(f"DELETE FROM observations WHERE track_id IN ({tm})", chunk).rowcount
-            counts["turns"] = counts.get("turns", 0) + db.execute(f"DELETE FROM speech_turns WHERE track_id IN ({tm})", chunk).rowcount
+            counts["observations"] += db.execute(f"DELETE FROM observations WHERE track_id IN ({tm})", chunk).rowcount
+            counts["turns"] += db.execute(f"DELETE FROM speech_turns WHERE track_id IN ({tm})", chunk).rowcount
             db.execute(f"DELETE FROM turn_faces WHERE turn_id IN ({tm}) OR face_track IN ({tm})", chunk * 2)
             db.execute(f"DELETE FROM tracks WHERE id IN ({tm})", chunk)
-        counts.setdefault("observations", 0)
-        counts.setdefault("turns", 0)
         counts["crops"] = db.execute(f"DELETE FROM crops WHERE node_id IN ({marks})", ids).rowcount
         db.execute(f"DELETE FROM embeddings WHERE node_id IN ({marks})", ids)
         counts["snippets"] = db.execute(f"DELETE FROM voice_snippets WHERE node_id IN ({marks})", ids).rowcount
@@ -197,7 +200,9 @@ class Forgetting:
             if text is None:
                 continue
             others = [d for (d,) in db.execute(f"SELECT dst FROM edges WHERE src = ? AND dst NOT IN ({marks})", (node_id, *ids))]
-            if not others or QUOTE.match(text) and any(text.startswith(t) for t in tags) or key and any(t in key for t in tags):
+            their_quote = QUOTE.match(text) is not None and any(text.startswith(t) for t in tags)
+            about_them = key is not None and any(t in key for t in tags)  # a fact about them, or about them and another
+            if not others or their_quote or about_them:
                 doomed.append(node_id)
             else:
                 redact.append((node_id, text))
