@@ -135,7 +135,7 @@ class AppCollector(Collector):
         yield CounterMetricFamily("streamer_embed_faces", "Faces embedded, all streams.", value=embed.faces)
         yield CounterMetricFamily("streamer_embed_seconds", "Time in recognizer batches.", value=embed.seconds)
         yield from _voice_metrics(app)
-        yield from _llm_metrics(app.clip_memories)
+        yield from llm_metrics(app.clip_memories)
 
 
 def _voice_metrics(app: Observed) -> Iterator[Metric]:
@@ -179,7 +179,7 @@ def _voice_metrics(app: Observed) -> Iterator[Metric]:
         yield GaugeMetricFamily("streamer_asr_backlog_turns", "Turns waiting for transcription.", value=asr.pending())
 
 
-def _llm_metrics(writer: ClipMemoryWriter | None) -> Iterator[Metric]:
+def llm_metrics(writer: ClipMemoryWriter | None) -> Iterator[Metric]:
     """The optional language model's clip memories: clips answered, dropped, failed, and its calls."""
     if writer is None:
         return

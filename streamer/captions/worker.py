@@ -160,6 +160,12 @@ class ClipMemoryWriter:
             except EndpointError as e:
                 self.stats.failed += 1
                 log.warning("clip memories: no answer for clip %d of %s: %s", job.index, job.stream, e)
+            except asyncio.CancelledError:
+                self.stats.dropped += 1  # cut off by the end of the run
+                raise
+            except Exception:  # one clip that cannot be written must not stop the clips after it
+                self.stats.failed += 1
+                log.exception("clip memories: clip %d of %s failed", job.index, job.stream)
             finally:
                 self._queue.task_done()
 

@@ -25,6 +25,7 @@ from streamer.demo.cast import Person
 from streamer.demo.compose import Cut, render_video
 from streamer.demo.speech import floor_holders, load_conversation
 from streamer.faces.models import ModelPack
+from streamer.metrics import llm_metrics
 from streamer.progress import Progress
 
 pytestmark = pytest.mark.timeout(900)
@@ -186,6 +187,9 @@ def test_an_endpoint_that_never_answers_times_out_without_stalling_the_run(video
     assert calls.timeouts == calls.requests == 2 * s.failed and calls.retries == s.failed
     # while a request hung, frames went on being analysed: the model never holds up the video
     assert any(gave_up > came >= 0 for came, gave_up in pending), pending
+    metrics = {m.name: m.samples[0].value for m in llm_metrics(run.app.clip_memories)}
+    assert metrics["streamer_llm_timeouts"] == calls.timeouts and metrics["streamer_llm_failed_clips"] == s.failed
+    assert metrics["streamer_llm_dropped_clips"] == s.dropped and metrics["streamer_llm_clips_done"] == 0
 
 
 async def _noted(app: App, box: list[App]) -> None:
