@@ -44,6 +44,7 @@ def test_nothing_of_the_person_stays_in_the_file(built: Built) -> None:
     before = table_text(built.db)
     assert "Lisbon" in before["speech_turns"] and "Anna" in before["nodes"] and f"<character_{built.character}>" in before["text_nodes"]
     assert rows(built.db, "SELECT COUNT(*) FROM crops WHERE node_id = ?", (built.anna_face,))[0][0] > 0
+    assert rows(built.db, "SELECT COUNT(*) FROM presence WHERE node_id = ?", (built.anna_face,))[0][0] > 0
 
     done = forget(built, f"<character_{built.character}>")
     assert set(done.nodes) == set(anna) and done.character == built.character  # type: ignore[attr-defined]
@@ -59,7 +60,7 @@ def test_nothing_of_the_person_stays_in_the_file(built: Built) -> None:
     for sql in (f"SELECT COUNT(*) FROM crops WHERE node_id IN ({marks})", f"SELECT COUNT(*) FROM embeddings WHERE node_id IN ({marks})",
                 f"SELECT COUNT(*) FROM tracks WHERE node_id IN ({marks})", f"SELECT COUNT(*) FROM edges WHERE dst IN ({marks})",
                 f"SELECT COUNT(*) FROM equivalences WHERE face_id IN ({marks}) OR voice_id IN ({marks})",
-                f"SELECT COUNT(*) FROM characters WHERE node_id IN ({marks})"):  # fmt: skip
+                f"SELECT COUNT(*) FROM characters WHERE node_id IN ({marks})", f"SELECT COUNT(*) FROM presence WHERE node_id IN ({marks})"):  # fmt: skip
         assert rows(built.db, sql, anna * sql.count("IN ("))[0][0] == 0, sql
     # only tombstones keep the ids: no label, no vector, no times
     assert rows(built.db, f"SELECT status, label, mean, first_seen_wall, streams FROM nodes WHERE id IN ({marks})", anna) == [
