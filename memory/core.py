@@ -397,6 +397,15 @@ class Memory:
         (at-least-once; events carry a uuid for consumers that dedupe)."""
         self._store.set_meta("published_seq", str(seq))
 
+    def bookmark(self, key: str) -> str | None:
+        """A caller's own note in the store, such as how far it has applied a log of messages."""
+        return self._store.meta(f"bookmark.{key}")
+
+    def set_bookmark(self, key: str, value: str) -> None:
+        """Committed with the next flush, in one transaction with every change made since the last
+        one: a crash keeps both the note and those changes, or neither."""
+        self._store.set_meta(f"bookmark.{key}", value)
+
     def export_faces(self) -> Iterator[dict[str, Any]]:
         self._write_pending()
         for stream, t, wall, x1, y1, x2, y2, det, quality, face_type, node_id in self._store.observations():

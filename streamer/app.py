@@ -247,6 +247,10 @@ class App:
     def _notify(self) -> None:
         self._publisher.notify()
 
+    def notify(self) -> None:
+        """Memory events were committed by a caller outside the pipeline (the bus): publish them now."""
+        self._publisher.notify()
+
     async def _end_stream(self, source: StreamSource, finished: bool = False) -> None:
         """The stream is over: its remaining audio is analysed first when it ended by itself (`finished`)."""
         voice = self.voices.pop(source.name, None)

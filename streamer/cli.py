@@ -146,6 +146,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     _add_pipeline(run)
 
+    from .bus.cli import add_bus_options  # noqa: PLC0415 (nats loads only for the bus commands)
+
+    worker = sub.add_parser("worker", help="analyse cameras and publish what is seen to the bus (NATS JetStream)")
+    worker.add_argument("sources", nargs="*", metavar="SOURCE", help="video file, rtsp:// URL, /dev/videoN; NAME=SOURCE names it")
+    worker.add_argument("--realtime", action="store_true", help="pace files like a live camera")
+    add_bus_options(worker)
+    _add_common(worker)
+    _add_pipeline(worker)
+
+    service = sub.add_parser("memory-service", help="the one memory: apply what workers publish on the bus, publish the feed")
+    add_bus_options(service)
+    service.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
+    service.add_argument("--api", type=_api_address, metavar="[HOST:]PORT", help="answer questions (HTTP JSON API and MCP) on HOST:PORT")
+    service.add_argument("--api-token", metavar="TOKEN", help="bearer token the API needs (default $STREAMER_API_TOKEN)")
+    service.add_argument("--mqtt", metavar="URL", help="mqtt://[user:pass@]host:port or mqtts://...; default: embedded broker")
+    service.add_argument("--no-mqtt", action="store_true", help="do not publish over MQTT")
+    service.add_argument("--mqtt-prefix", help="MQTT topic prefix (default streamer)")
+    _add_common(service)
+
     demo = sub.add_parser("demo", help="build a short video of real people and watch identities form")
     demo.add_argument("--out", default="demo-out", help="folder for the video, database and pictures")
     _add_common(demo)
@@ -452,6 +471,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_from_args(args)
         if args.command == "run":
             return _cmd_run(args, cfg)
+        if args.command == "worker":
+            from .bus.cli import cmd_worker  # noqa: PLC0415
+
+            return cmd_worker(args, cfg)
+        if args.command == "memory-service":
+            from .bus.cli import cmd_memory_service  # noqa: PLC0415
+
+            return cmd_memory_service(args, cfg, _run_app)
         if args.command == "demo":
             from .demo.run import run_demo
 
