@@ -1,0 +1,78 @@
+"""The streamer's bus commands as real processes, and what they leave in the stream and the store."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from memory import Memory
+from memory.config import MemoryConfig
+
+
+def service(url: str, db: Path, log: Path) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "streamer", "memory-service", "--bus", url, "--db", str(db), "--no-mqtt"]
+    with log.open("ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+
+
+def worker(url: str, *sources: str | Path, log: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "streamer", "worker", "--bus", url, *map(str, sources), "--no-mqtt", "--no-voices", "-q", *extra]
+    with log.open("ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.wait(30)
+
+
+def last_seq(url: str, stream: str = "STREAMER_OBS") -> int:
+    async def ask() -> int:
+        nc = await nats.connect(url)
+        try:
+            return int((await nc.jetstream().stream_info(stream)).state.last_seq)
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())
+
+
+def applied_seq(db: Path) -> int:
+    """How far the memory service has committed (0 before its first commit)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+            row = c.execute("SELECT value FROM meta WHERE key = 'bookmark.bus.seq'").fetchone()
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    return 0 if row is None else int(row[0])
+
+
+def wait_applied(db: Path, seq: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while applied_seq(db) < seq:
+        assert proc.poll() is None, "the memory service exited"
+        assert time.monotonic() < deadline, f"the memory service applied up to {applied_seq(db)} of {seq}"
+        time.sleep(0.1)
+
+
+def snapshot(db: Path) -> dict[str, Any]:
+    """What the memory holds, comparable between two runs on the same messages."""
+    with Memory(MemoryConfig(db=str(db))) as memory:
+        nodes = [(n["id"], n["kind"], n["status"], n["n_observations"], n["n_tracks"]) for n in memory.export_nodes()]
+        faces = Counter((f["stream"], round(f["t"], 3), f["node"]) for f in memory.export_faces())
+        events = Counter(e.type for e in memory.events_after(0, 100_000))
+    with sqlite3.connect(db) as c:
+        tracks = sorted(c.execute("SELECT id, node_id FROM tracks").fetchall())
+    return {"nodes": nodes, "faces": faces, "events": events, "tracks": tracks}
