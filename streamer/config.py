@@ -85,7 +85,11 @@ class TrackerConfig(StrictModel):
     reembed_every_seconds: float = Field(2.0, gt=0, description="A live track is embedded again at least this often.")
     quality_gain: float = Field(1.15, ge=1, description="Re-embed when det score x area grows by this factor.")
     min_self_similarity: float = Field(
-        0.2, ge=-1, le=1, description="A new embedding below this cosine to its track's mean breaks the track."
+        0.3,
+        ge=-1,
+        le=1,
+        description="A new embedding below this cosine to its track's mean breaks the track: one the memory would "
+        "not match to the track's identity (img_matching_threshold) does not belong in it.",
     )
     min_appearance_similarity: float = Field(
         0.7,

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 # close() waits this long for the reader thread; one stuck in a network read exits by itself
 # within the read timeout, and touches nothing shared once stopped.
 CLOSE_JOIN_SECONDS = 0.5
-AUDIO_BUFFER_SECONDS = 30.0  # audio held for a voice path that is behind, before a live source drops it
+AUDIO_BUFFER_SECONDS = 30.0
+FILE_AUDIO_AHEAD_SECONDS = 5.0  # a file's decoded audio waiting for the voice path, at most  # audio held for a voice path that is behind, before a live source drops it
 
 StateCallback = Callable[[str, SourceState], None]
 
@@ -67,7 +68,10 @@ class Source:
         self._defaults = defaults
         # a camera does not wait for its viewer: live feeds (and files paced like one) drop the oldest
         self._drop_oldest = live or realtime
-        self.audio = AudioBuffer(audio_buffer_seconds, drop_oldest=self._drop_oldest) if audio else None
+        # A file waits for its voice path instead of dropping audio; kept short, it also keeps the
+        # reader (and the grey frames it keeps) from running far ahead of the speech being scored.
+        held = audio_buffer_seconds if self._drop_oldest else min(audio_buffer_seconds, FILE_AUDIO_AHEAD_SECONDS)
+        self.audio = AudioBuffer(held, drop_oldest=self._drop_oldest) if audio else None
         # with voices, every decoded frame is kept a while, small and grey, to see who speaks
         self.grey_frames = GreyRing() if audio else None
         self._stop = threading.Event()

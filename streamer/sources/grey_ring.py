@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-RING_SECONDS = 20.0  # a turn is scored a moment after it ends; VAD segments rarely run longer
+RING_SECONDS = 40.0  # a turn is scored once its VAD segment closes (at most 30 s) and its faces are analysed
 GREY_WIDTH = 640  # mouths of 100 px faces in 720p stay ~25 px wide: enough for lip motion
 MAX_FPS = 120.0  # caps the ring's length when a stream's timestamps misbehave
 # Formats whose first plane is the luma: reading it and shrinking with OpenCV costs ~0.13 ms a 720p
