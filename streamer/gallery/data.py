@@ -68,42 +68,17 @@ class GalleryData:
 
     def cards(self) -> list[Card]:
         """Everyone, most recently seen first."""
+        people = self.query.people()
         with self._db() as db:
-            cards = [self._card(db, p) for p in self.query.people()]
-        return sorted(cards, key=lambda c: -(c.last_seen or 0.0))
-
-    def _card(self, db: sqlite3.Connection, person: Person) -> Card:
-        nodes = list(person.nodes)
-        marks = ", ".join("?" * len(nodes))
-        first, last, streams = db.execute(
-            f"SELECT MIN(first_wall), MAX(last_wall), json_group_array(DISTINCT stream) FROM tracks WHERE node_id IN ({marks})", nodes
-        ).fetchone()
-        faces = db.execute(
-            f"SELECT COUNT(*) FROM observations o JOIN tracks t ON t.id = o.track_id WHERE t.node_id IN ({marks})", nodes
-        ).fetchone()[0]
-        turns = db.execute(
-            f"SELECT COUNT(*) FROM speech_turns s JOIN tracks t ON t.id = s.track_id WHERE t.node_id IN ({marks})", nodes
-        ).fetchone()[0]
-        crops = self._crops(db, person.faces)[:CROPS_ON_CARD]
-        vm = ", ".join("?" * len(person.voices))
-        snippets = [r[0] for r in db.execute(
-            f"SELECT node_id FROM voice_snippets WHERE node_id IN ({vm}) OR node_id IN (SELECT id FROM nodes WHERE merged_into IN ({vm})) "
-            f"ORDER BY quality DESC", person.voices * 2)] if person.voices else []  # fmt: skip
-        return Card(person, slug(person), tuple(crops), first, last, tuple(sorted(set(json.loads(streams or "[]")) - {None})),
-                    faces, turns, tuple(snippets[:1]))  # fmt: skip
-
-    @staticmethod
-    def _crops(db: sqlite3.Connection, faces: tuple[int, ...]) -> list[int]:
-        if not faces:
-            return []
-        marks = ", ".join("?" * len(faces))
-        return [r[0] for r in db.execute(f"SELECT id FROM crops WHERE node_id IN ({marks}) ORDER BY quality DESC, id", faces)]
+            stats = _Stats.read(db, None)  # one pass over each table, however many people
+        return sorted((stats.card(p) for p in people), key=lambda c: -(c.last_seen or 0.0))
 
     def page(self, name: str) -> Page:
         """A person's page by slug or tag; PersonNotFound if there is no such person."""
         person = self.query.person(name if name.startswith("<") else f"<{name}>")
         with self._db() as db:
-            card = self._card(db, person)
+            stats = _Stats.read(db, list(person.nodes))
+            card = stats.card(person)
             nodes = list(person.nodes)
             marks = ", ".join("?" * len(nodes))
             spans = [Span(s, k, a, b) for s, k, a, b in reversed(db.execute(
@@ -114,8 +89,8 @@ class GalleryData:
                 f"WHERE e.dst IN ({marks}) ORDER BY c.id DESC LIMIT ?",
                 (*nodes, MAX_CLIPS),
             ).fetchall()
-            crops = self._crops(db, person.faces)
-        return Page(card, tuple(crops), tuple(spans), tuple(self.query.clip(s, i) for s, i, _ in reversed(clips)),
+            crops = [c for f in person.faces for c in stats.crops.get(f, [])]
+        return Page(card, tuple(c for _, c in sorted(crops, reverse=True)), tuple(spans), tuple(self.query.clip(s, i) for s, i, _ in reversed(clips)),
                     tuple(self.query.said(person.tag, limit=1000)))  # fmt: skip
 
     def snippet(self, node_id: int) -> bytes | None:
@@ -136,6 +111,50 @@ class GalleryData:
                 (crop_id,),
             ).fetchone()
         return None if row is None else bytes(row[0])
+
+
+@dataclass
+class _Stats:
+    """Per node: time span, streams, counts, crops (quality, id) and best voice snippet (quality, node)."""
+
+    spans: dict[int, tuple[float, float, set[str]]]
+    faces: dict[int, int]
+    turns: dict[int, int]
+    crops: dict[int, list[tuple[float, int]]]
+    snippets: dict[int, tuple[float, int]]  # live voice -> its best snippet, its own or of a voice merged into it
+
+    @classmethod
+    def read(cls, db: sqlite3.Connection, nodes: list[int] | None) -> _Stats:
+        where, args = ("", []) if nodes is None else (f" WHERE t.node_id IN ({', '.join('?' * len(nodes))})", nodes)
+        spans: dict[int, tuple[float, float, set[str]]] = {}
+        for node, first, last, streams in db.execute(
+            f"SELECT t.node_id, MIN(t.first_wall), MAX(t.last_wall), json_group_array(DISTINCT t.stream) FROM tracks t{where} "
+            f"GROUP BY t.node_id", args):  # fmt: skip
+            spans[node] = (first, last, set(json.loads(streams)))
+        counts = [
+            dict(db.execute(f"SELECT t.node_id, COUNT(*) FROM {table} x JOIN tracks t ON t.id = x.track_id{where} GROUP BY t.node_id", args).fetchall())
+            for table in ("observations", "speech_turns")
+        ]  # fmt: skip
+        crop_where = where.replace("t.node_id", "node_id")
+        crops: dict[int, list[tuple[float, int]]] = {}
+        for crop_id, node, quality in db.execute(f"SELECT id, node_id, quality FROM crops{crop_where} ORDER BY quality DESC, id", args):
+            crops.setdefault(node, []).append((quality, crop_id))
+        snippets: dict[int, tuple[float, int]] = {}
+        for node, merged_into, quality in db.execute(
+            "SELECT s.node_id, n.merged_into, s.quality FROM voice_snippets s JOIN nodes n ON n.id = s.node_id"
+        ):
+            voice = merged_into if merged_into is not None else node
+            snippets[voice] = max(snippets.get(voice, (quality, node)), (quality, node))
+        return cls(spans, counts[0], counts[1], crops, snippets)
+
+    def card(self, person: Person) -> Card:
+        spans = [self.spans[n] for n in person.nodes if n in self.spans]
+        crops = sorted((c for f in person.faces for c in self.crops.get(f, [])), reverse=True)[:CROPS_ON_CARD]
+        voices = sorted((self.snippets[v] for v in person.voices if v in self.snippets), reverse=True)[:1]
+        return Card(person, slug(person), tuple(c for _, c in crops), min((s[0] for s in spans), default=None),
+                    max((s[1] for s in spans), default=None), tuple(sorted(set().union(*(s[2] for s in spans)))),
+                    sum(self.faces.get(n, 0) for n in person.nodes), sum(self.turns.get(n, 0) for n in person.nodes),
+                    tuple(n for _, n in voices))  # fmt: skip
 
 
 __all__ = ["Card", "GalleryData", "Page", "PersonNotFound", "Span", "slug"]
