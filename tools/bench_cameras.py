@@ -1,14 +1,15 @@
 """How many 720p cameras one process keeps up with at 5 fps analysis.
 
-    python tools/bench_cameras.py [--max 8] [--seconds 20] [--clip CLIP.mp4] [--audio]
+    python tools/bench_cameras.py [--min 1] [--max 8] [--seconds 20] [--clip CLIP.mp4] [--audio | --no-voices]
 
 Renders a 720p, 25 fps clip of real people walking in and out (or takes --clip), serves it to every
 camera from its own local RTSP server (the tests' gst-rtsp-server), and runs the App with N cameras,
-N = 1, 2, ... until a camera's analysed rate falls under --min-fps or frames start being dropped.
+N = --min, --min + 1, ... until a camera's analysed rate falls under --min-fps or frames start being dropped.
 Per camera: analysed fps, drops, mean latency (frame decoded -> analysis done), detection and
 embedding time per frame; per run: CPU of the streamer process and of the RTSP servers (100% = one
 core). With --audio the clip carries real recorded speech (the bundled conversation, looped) and the
-voice path (VAD, turns, speaker embedding, ASR) runs too; its health is printed per camera.
+voice path (VAD, turns, speaker embedding, ASR) runs too; its health is printed per camera. With
+--no-voices the App runs with voices off (`streamer run --no-voices`): faces only.
 Speed is measured here, never asserted in tests.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -115,6 +117,7 @@ async def run_cameras(n: int, clip: Path, pack: ModelPack, args: argparse.Namesp
                 "memory.db": str(tmp / f"memory-{n}.db"),
                 "mqtt.enabled": False,
                 "models.model_dir": args.model_dir,
+                "voices.enabled": not args.no_voices,
             },
             environ={},
         )
@@ -147,14 +150,19 @@ async def run_cameras(n: int, clip: Path, pack: ModelPack, args: argparse.Namesp
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--min", type=int, default=1, help="fewest cameras to try")
     ap.add_argument("--max", type=int, default=8, help="most cameras to try")
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per N")
     ap.add_argument("--warmup", type=float, default=6.0, help="seconds before measuring")
     ap.add_argument("--min-fps", type=float, default=4.5, help="a camera under this analysed rate is falling behind")
     ap.add_argument("--clip", type=Path, help="H.264 MP4 to serve (default: render a 720p clip of real people)")
     ap.add_argument("--model-dir")
-    ap.add_argument("--audio", action="store_true", help="serve real speech with the video; voices and ASR run too")
+    sound = ap.add_mutually_exclusive_group()
+    sound.add_argument("--audio", action="store_true", help="serve real speech with the video; voices and ASR run too")
+    sound.add_argument("--no-voices", action="store_true", help="voices off in the App, as `streamer run --no-voices`")
     args = ap.parse_args()
+    if not 1 <= args.min <= args.max:
+        sys.exit("bench_cameras: need 1 <= --min <= --max")
     logging.basicConfig(level=logging.WARNING)
 
     pack = load_pack(ModelConfig(model_dir=args.model_dir))
@@ -167,18 +175,20 @@ def main() -> None:
         print(f"{'N':>2} {'camera':>6} {'fps':>5} {'drops/s':>7} {'latency ms':>10} {'detect ms':>9} {'embed ms':>8} "
               f"{'CPU %/cam':>9} {'CPU % all':>9} {'servers %':>9}")
         sustained = 0
-        for n in range(1, args.max + 1):
+        for n in range(args.min, args.max + 1):
             cams, cpu, servers_cpu = asyncio.run(run_cameras(n, clip, pack, args, tmp))
             for name, c in cams.items():
                 print(f"{n:>2} {name:>6} {c.fps:>5.2f} {c.drops_per_s:>7.2f} {c.latency_ms:>10.0f} {c.detect_ms:>9.1f} "
                       f"{c.embed_ms:>8.1f} {cpu / n:>9.0f} {cpu:>9.0f} {servers_cpu:>9.0f}")
             fps = [c.fps for c in cams.values()]
             keeps_up = min(fps) >= args.min_fps and all(c.drops_per_s < 0.1 for c in cams.values())
-            print(f"   N={n}: analysed fps min {min(fps):.2f} max {max(fps):.2f} -> {'keeps up' if keeps_up else 'falls behind'}")
+            print(f"   N={n}: analysed fps min {min(fps):.2f} max {max(fps):.2f} -> {'keeps up' if keeps_up else 'falls behind'}"
+                  f" (load average {' '.join(f'{v:.1f}' for v in os.getloadavg())})", flush=True)
             if not keeps_up:
                 break
             sustained = n
-    print(f"sustained: {sustained} camera(s) of 720p at 5 fps analysis on {psutil.cpu_count()} CPU(s)")
+    load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"sustained: {sustained} camera(s) of 720p at 5 fps analysis on {psutil.cpu_count()} CPU(s), load average {load}")
 
 
 if __name__ == "__main__":

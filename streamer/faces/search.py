@@ -83,8 +83,9 @@ class FaceSearch:
         if not len(regions):
             self.stats.skipped += 1
             return FaceDetections.empty()
-        cheapest = cfg.coarse_det_size or cfg.det_size
-        if len(regions) * cfg.crop_det_size**2 <= np.prod(input_size(image.shape, cheapest)):
+        # Crops while they cost less than the whole-frame search that would run instead.
+        whole = cfg.coarse_det_size if self._coarse_fits(image, tracked) else cfg.det_size
+        if len(regions) * cfg.crop_det_size**2 <= np.prod(input_size(image.shape, whole)):
             faces, found = self._detector.detect_crops(image, regions)
             self.stats.crop_runs += len(regions)
             if found.all():
@@ -102,17 +103,21 @@ class FaceSearch:
         """The whole frame: at the coarse size (about a third of the cost) while faces are tracked and
         all of them are big enough to be found at that size; at full size when a full pass is due, or
         when nobody is tracked (how big a newcomer is, nothing tells)."""
-        cfg = self._cfg
-        if cfg.coarse_det_size and not full:
-            sides = np.minimum(tracked[:, 2] - tracked[:, 0], tracked[:, 3] - tracked[:, 1])
-            smallest = float(sides.min()) if len(sides) else 0.0
-            full = smallest * cfg.coarse_det_size / max(image.shape[:2]) < cfg.coarse_min_face_px
-        if full or not cfg.coarse_det_size:
+        full = full or not self._coarse_fits(image, tracked)
+        if full:
             self._last_full, self._full_thumb = t, self._cuts.thumbnail
             self.stats.full += 1
             return self._detector.detect(image)
         self.stats.coarse += 1
         return self._detector.detect(image, coarse=True)
+
+    def _coarse_fits(self, image: npt.NDArray[np.uint8], tracked: npt.NDArray[np.float32]) -> bool:
+        """Whether a coarse pass would still find every tracked face (none tracked: no telling)."""
+        cfg = self._cfg
+        if not cfg.coarse_det_size or not len(tracked):
+            return False
+        smallest = float(np.minimum(tracked[:, 2] - tracked[:, 0], tracked[:, 3] - tracked[:, 1]).min())
+        return smallest * cfg.coarse_det_size / max(image.shape[:2]) >= cfg.coarse_min_face_px
 
 
 def _bodies(xyxy: npt.NDArray[np.float32], shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
