@@ -30,35 +30,42 @@ class MemoryPort(Protocol):
 
 
 def faces_step(
-    memory: Memory, observations: Sequence[FaceObservation], evidence: Sequence[TrackEvidence], track_ids: Sequence[int]
+    memory: Memory,
+    observations: Sequence[FaceObservation],
+    evidence: Sequence[TrackEvidence],
+    track_ids: Sequence[int],
+    commit: bool = True,
 ) -> tuple[list[int | None], bool]:
     """One trip to the memory thread per frame: record, identify, read back each face's node, and
-    commit at once if an identity decision made events (the feed publishes only committed ones)."""
+    commit at once if an identity decision made events (the feed publishes only committed ones).
+    `commit` False: the caller commits a whole batch of frames itself (the memory service)."""
     memory.record_faces(observations)
     for ev in evidence:
         memory.identify_track(ev)
-    return [memory.node_of_track(t) for t in track_ids], memory.flush_events()
+    return [memory.node_of_track(t) for t in track_ids], commit and memory.flush_events()
 
 
-def turns_step(memory: Memory, turns: Sequence[SpeechTurn], final: bool) -> tuple[list[int | None], bool]:
+def turns_step(
+    memory: Memory, turns: Sequence[SpeechTurn], final: bool, commit: bool = True
+) -> tuple[list[int | None], bool]:
     """One trip to the memory thread per speech segment; with no ASR the turns are final at once."""
     nodes = [memory.add_turn(turn) for turn in turns]
     if final:
         for turn in turns:
             memory.transcribed(turn.track_id, None)
-    return nodes, memory.flush_events()
+    return nodes, commit and memory.flush_events()
 
 
-def transcribed_step(memory: Memory, texts: Sequence[tuple[int, str | None]]) -> bool:
+def transcribed_step(memory: Memory, texts: Sequence[tuple[int, str | None]], commit: bool = True) -> bool:
     for track_id, text in texts:
         memory.transcribed(track_id, text)
-    return memory.flush_events()
+    return commit and memory.flush_events()
 
 
-def speaker_evidence_step(memory: Memory, ev: SpeakerEvidence) -> bool:
+def speaker_evidence_step(memory: Memory, ev: SpeakerEvidence, commit: bool = True) -> bool:
     """A tie or untie it causes goes out at once, like the turn's own events."""
     memory.speaker_evidence(ev)
-    return memory.flush_events()
+    return commit and memory.flush_events()
 
 
 class RemoteMemory(Protocol):

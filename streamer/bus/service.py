@@ -1,9 +1,9 @@
 """The memory service's side of the bus: the one identity authority, fed by a durable consumer.
 
 Messages are applied in the stream's order, in batches, on the memory thread, with the same steps
-`streamer run` uses (streamer.memory_port). Before each message's effects, its stream sequence and
-its (source, n) are noted in the store (Memory.set_bookmark), so every commit holds the note of
-exactly the messages whose effects it holds; the batch is acknowledged only after its commit. On
+`streamer run` uses (streamer.memory_port), committed once per batch. Before each message's
+effects, its stream sequence is noted in the store (Memory.set_bookmark), so every commit holds
+the note of exactly the messages whose effects it holds; the batch is acknowledged only after its commit. On
 restart the consumer starts again right after the noted sequence, and a message already applied
 (a worker's resend beyond the server's duplicate window) is recognised by its (source, n).
 """
@@ -70,16 +70,16 @@ def apply_batch(
         applied[m.source] = m.n
         count += 1
         if isinstance(m, FacesMsg):
-            nodes, _ = faces_step(memory, m.observations, m.evidence, m.track_ids)
+            nodes, _ = faces_step(memory, m.observations, m.evidence, m.track_ids, commit=False)
             answers[m.worker].update(zip(m.track_ids, nodes))
         elif isinstance(m, TurnsMsg):
-            nodes, _ = turns_step(memory, m.turns, m.final)
+            nodes, _ = turns_step(memory, m.turns, m.final, commit=False)
             answers[m.worker].update(zip((t.track_id for t in m.turns), nodes))
         elif isinstance(m, TextsMsg):
-            transcribed_step(memory, m.texts)
+            transcribed_step(memory, m.texts, commit=False)
         elif isinstance(m, SyncMsg):
             assert m.evidence is not None
-            speaker_evidence_step(memory, m.evidence)
+            speaker_evidence_step(memory, m.evidence, commit=False)
         elif isinstance(m, EndMsg):
             memory.end_stream(m.stream, m.still)
     # the sequence alone decides where a restart resumes; this only catches late resends

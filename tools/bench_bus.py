@@ -1,0 +1,176 @@
+"""Load on the memory service: virtual cameras publishing observations to NATS JetStream at real rates.
+
+    python tools/bench_bus.py --cameras 1000 --seconds 60
+
+Starts a nats-server (JetStream, temporary store) and `streamer memory-service` (no MQTT) on a
+temporary database, then publishes for each virtual camera `--fps` frames per second with
+`--faces` faces each; every face is a track of one of `--people` identities that lasts
+`--track-seconds`, embedded when it starts and again every 2 s (the tracker's re-embed interval),
+as a worker sends them. Reports, every 5 s and at the end: observations/s published and applied,
+consumer lag (messages stored but not yet applied), and publish -> committed latency (until the
+memory service's node answer for the track arrives; p50/p95).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nats
+import numpy as np
+
+from memory.records import FaceObservation, TrackEvidence
+from streamer.bus.connection import BusConfig, connect, ensure_stream
+from streamer.bus.messages import FacesMsg, encode
+
+DIM = 512
+REEMBED_SECONDS = 2.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+class Camera:
+    def __init__(self, name: str, faces: int, rng: np.random.Generator, people: np.ndarray, track_seconds: float) -> None:
+        self.name, self.faces, self.rng, self.people, self.track_seconds = name, faces, rng, people, track_seconds
+        self.tracks: list[tuple[int, int, float, float]] = []  # (track id, person, started, last embedded)
+        self.n = 0
+
+    def frame(self, t: float, wall: float, next_id: list[int]) -> tuple[bytes, list[int]]:
+        self.tracks = [tr for tr in self.tracks if t - tr[2] < self.track_seconds]
+        while len(self.tracks) < self.faces:
+            next_id[0] += 1
+            self.tracks.append((next_id[0], int(self.rng.integers(len(self.people))), t, -1e9))
+        obs, evidence = [], []
+        for i, (tid, person, started, embedded) in enumerate(self.tracks):
+            x = 40 + 150 * i
+            obs.append(FaceObservation(self.name, tid, t, wall, (x, 60, x + 90, 170), 0.85, 25.0, "ortho"))
+            if t - embedded >= REEMBED_SECONDS:
+                self.tracks[i] = (tid, person, started, t)
+                vec = _unit(self.people[person] + 0.9 * _unit(self.rng.standard_normal(DIM)))[None, :]
+                evidence.append(TrackEvidence(self.name, tid, t, wall, vec, np.array([25.0], np.float32),
+                                              np.array([0.85], np.float32), np.array([True])))  # fmt: skip
+        self.n += 1
+        msg = FacesMsg(f"bench/{self.name}", self.n, "bench", self.name, t, wall, obs, evidence)
+        return encode(msg), [o.track_id for o in obs]
+
+
+async def load(args: argparse.Namespace, url: str, db: Path) -> None:
+    cfg = BusConfig(url=url)
+    nc = await connect(cfg, "bench")
+    js = nc.jetstream()
+    await ensure_stream(js, cfg)
+    rng = np.random.default_rng(0)
+    people = _unit(rng.standard_normal((args.people, DIM)))
+    cams = [Camera(f"cam{i:04d}", args.faces, np.random.default_rng(i + 1), people, args.track_seconds) for i in range(args.cameras)]
+    sent: dict[int, float] = {}  # track -> wall time of its latest frame published
+    latencies: list[float] = []
+
+    async def answered(msg: nats.aio.msg.Msg) -> None:
+        now = time.time()
+        for track in json.loads(msg.data):
+            published = sent.pop(int(track), None)
+            if published is not None:
+                latencies.append(now - published)
+
+    await nc.subscribe(cfg.nodes_subject("bench"), cb=answered)
+    next_id = [10_000_000]
+    subject = {c.name: cfg.obs_subject(c.name) for c in cams}
+    start = time.time()
+    period = 1.0 / args.fps
+    published_obs, tick, last_report = 0, 0, start
+    report_obs, report_applied = 0, 0
+    print(f"{args.cameras} cameras x {args.fps:g} fps x {args.faces} faces = {args.cameras * args.fps * args.faces:.0f} observations/s offered")
+    while time.time() - start < args.seconds:
+        t = tick * period
+        wall = time.time()
+        for cam in cams:  # one frame of every camera per tick, spread over the tick by the sends themselves
+            data, tracks = cam.frame(t, wall, next_id)
+            await nc.publish(subject[cam.name], data, headers={"Nats-Msg-Id": f"bench/{cam.name}/{cam.n}"})
+            for tr in tracks:
+                sent.setdefault(tr, wall)
+            published_obs += len(tracks)
+        tick += 1
+        delay = start + tick * period - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if time.time() - last_report >= 5.0:
+            now = time.time()
+            applied, lag = _progress(db, (await js.stream_info(cfg.stream)).state.last_seq)
+            applied_obs = applied * args.faces
+            p95 = float(np.percentile(latencies[-20000:], 95)) if latencies else float("nan")
+            print(f"{now - start:5.0f} s  published {(published_obs - report_obs) / (now - last_report):7.0f} obs/s  "
+                  f"applied {(applied_obs - report_applied) / (now - last_report):7.0f} obs/s  lag {lag:6d} msgs  "
+                  f"p95 publish->committed {p95 * 1000:7.0f} ms  behind {delay:+.2f} s", flush=True)  # fmt: skip
+            last_report, report_obs, report_applied = now, published_obs, applied_obs
+    elapsed = time.time() - start
+    last = (await js.stream_info(cfg.stream)).state.last_seq
+    applied, lag = _progress(db, last)
+    lat = np.array(latencies) if latencies else np.array([float("nan")])
+    print(f"total: {published_obs / elapsed:.0f} obs/s published over {elapsed:.0f} s, {applied * args.faces / elapsed:.0f} obs/s "
+          f"applied by then; lag at the end {lag} messages; publish->committed p50 {np.percentile(lat, 50) * 1000:.0f} ms, "
+          f"p95 {np.percentile(lat, 95) * 1000:.0f} ms over {len(latencies)} tracks")  # fmt: skip
+    await nc.close()
+
+
+def _progress(db: Path, last_seq: int) -> tuple[int, int]:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+            row = c.execute("SELECT value FROM meta WHERE key = 'bookmark.bus.seq'").fetchone()
+    except sqlite3.OperationalError:
+        row = None
+    seq = 0 if row is None else int(row[0])
+    return seq, last_seq - seq
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cameras", type=int, default=1000)
+    p.add_argument("--fps", type=float, default=5.0)
+    p.add_argument("--faces", type=int, default=2, help="faces per frame per camera")
+    p.add_argument("--people", type=int, default=2000, help="identities the faces belong to")
+    p.add_argument("--track-seconds", type=float, default=10.0)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--service-cpus", help="CPUs for the memory service (taskset list, e.g. 0,1)")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        port = _free_port()
+        server = subprocess.Popen([shutil.which("nats-server") or "nats-server", "-js", "-a", "127.0.0.1", "-p", str(port),
+                                   "-sd", f"{tmp}/js"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(0.5)
+        url, db = f"nats://127.0.0.1:{port}", Path(tmp) / "memory.db"
+        cmd = [sys.executable, "-m", "streamer", "memory-service", "--bus", url, "--db", str(db), "--no-mqtt", "-q"]
+        if args.service_cpus:
+            cmd = ["taskset", "-c", args.service_cpus, *cmd]
+        service = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        try:
+            time.sleep(4.0)  # models and memory open
+            asyncio.run(load(args, url, db))
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(60)
+            server.terminate()
+            server.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
