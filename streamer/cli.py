@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="analyse cameras and publish what is seen to the bus (NATS JetStream)")
     worker.add_argument("sources", nargs="*", metavar="SOURCE", help="video file, rtsp:// URL, /dev/videoN; NAME=SOURCE names it")
     worker.add_argument("--realtime", action="store_true", help="pace files like a live camera")
+    worker.add_argument(
+        "--shared", action="store_true",
+        help="share the cameras with the other workers (leases); without cameras, those in the bus's <prefix>_cameras bucket",
+    )  # fmt: skip
     add_bus_options(worker)
     _add_common(worker)
     _add_pipeline(worker)

@@ -44,41 +44,15 @@ def bus_from_args(args: argparse.Namespace) -> BusConfig:
 
 
 def cmd_worker(args: argparse.Namespace, cfg: Config) -> int:
-    from ..app import App, install_signal_handlers  # noqa: PLC0415 (the models' imports are heavy)
-    from ..progress import Progress  # noqa: PLC0415
-    from .connection import connect, ensure_stream  # noqa: PLC0415
-    from .remote import BusMemory, WorkerFeed  # noqa: PLC0415
+    from .worker import run_worker  # noqa: PLC0415 (the models' imports are heavy)
 
     bus = bus_from_args(args)
-    if not cfg.cameras:
-        raise StreamerError("nothing to analyse: give video files or camera URLs, or cameras in --config")
-
-    async def main() -> None:
-        nc = await connect(bus, "streamer-worker")
-        js = nc.jetstream()
-        await ensure_stream(js, bus)
-        remote = await BusMemory(nc, js, bus).start()
-        live = any(_is_live(c.url) for c in cfg.cameras if c.enabled)
-        app = App(cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet), keep_running=live,
-                  remote=remote, remote_feed=WorkerFeed())  # fmt: skip
-        install_signal_handlers(app)
-        try:
-            summary = await app.run()
-        finally:
-            await nc.close()
-        s = remote.outbox.stats
-        faces = sum(a.faces for a in summary.streams.values())
-        print(f"done: {faces} faces, {s.published} messages acknowledged by the bus ({s.bytes / 1e6:.1f} MB), "
-              f"{s.overflow} frames dropped (buffer full)", file=sys.stderr)  # fmt: skip
-
-    asyncio.run(main())
+    # cameras from --config (or named with --shared) are shared by all workers through leases
+    shared = args.shared or bool(cfg.cameras and not args.sources)
+    if not cfg.cameras and not shared:
+        raise StreamerError("nothing to analyse: give video files or camera URLs, cameras in --config, or --shared")
+    run_worker(cfg, bus, shared=shared, realtime=args.realtime, quiet=args.quiet)
     return 0
-
-
-def _is_live(url: str) -> bool:
-    from ..sources import is_live_url  # noqa: PLC0415
-
-    return "://" in url or is_live_url(url)
 
 
 def cmd_memory_service(args: argparse.Namespace, cfg: Config, run_app: Callable[..., Any]) -> int:

@@ -42,6 +42,7 @@ class BusConfig:
     prefix: str = "streamer"
     stream_max_bytes: int = 8 << 30
     buffer: int = 20_000  # messages a worker holds while the bus is away; more are dropped and counted
+    lease_ttl: float = 5.0  # seconds a dead worker's cameras wait before another worker takes them
 
     @property
     def stream(self) -> str:
@@ -150,3 +151,17 @@ async def bucket(js: JetStreamContext, name: str, ttl: float | None = None) -> K
         return await js.key_value(name)
     except BucketNotFoundError:
         return await js.create_key_value(api.KeyValueConfig(bucket=name, history=1, ttl=ttl, storage=api.StorageType.FILE))
+
+
+async def entries(kv: KeyValue) -> dict[str, KeyValue.Entry]:
+    """Every live key with its value and revision, in one pass over the bucket."""
+    watcher = await kv.watchall(ignore_deletes=True)
+    out: dict[str, KeyValue.Entry] = {}
+    try:
+        async for e in watcher:
+            if e is None:  # the end of the current values
+                break
+            out[e.key] = e
+    finally:
+        await watcher.stop()
+    return out

@@ -1,0 +1,202 @@
+"""Which worker analyses which camera: one lease per camera in a JetStream key-value bucket.
+
+Every round (a fifth of the lease's time to live) a worker writes its heartbeat in `<prefix>_workers`,
+reads both buckets, renews its own leases by compare-and-set on their revision, gives back what is
+beyond its fair share (ceil(cameras / live workers)) and takes cameras that nobody holds, up to it.
+
+A key is judged by how long its revision has stayed unchanged on this worker's own clock, never by
+server timestamps, so clocks need not agree: a lease or heartbeat not rewritten for `ttl` seconds is
+expired. Taking an expired lease is an update on the revision seen; if its owner renewed meanwhile,
+the update fails and the owner keeps it. A round that cannot read the bus forgets what it had seen,
+so nobody takes a camera from an owner that could not be watched for a whole `ttl`. The buckets'
+own time to live only clears what dead workers left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from ..config import CameraConfig
+from .catalog import Catalog
+from .connection import BusConfig, bucket, entries
+
+log = logging.getLogger(__name__)
+
+ROUNDS_PER_TTL = 5  # a live owner renews five times within its lease's time to live
+WORKERS_KEPT_SECONDS = 60.0  # a dead worker's heartbeat key is removed by the server after this
+LEASES_KEPT_SECONDS = 3600.0  # ... and a lease left by a dead worker for a removed camera after this
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The value of a lease and of a heartbeat: who, for operators reading the buckets."""
+
+    worker: str
+    host: str
+    pid: int
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @staticmethod
+    def decode(data: bytes | None) -> Holder | None:
+        try:
+            d = json.loads(data or b"")
+            return Holder(str(d["worker"]), str(d["host"]), int(d["pid"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def fair_share(cameras: int, workers: int) -> int:
+    return math.ceil(cameras / max(workers, 1))
+
+
+def preference(worker: str, camera: str) -> bytes:
+    """Rendezvous order: each worker tries the free cameras in its own order, so workers that start
+    together mostly reach for different ones."""
+    return hashlib.blake2b(f"{worker}/{camera}".encode(), digest_size=8).digest()
+
+
+class Sightings:
+    """When each key's current revision was first read here (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def see(self, revisions: dict[str, int], now: float) -> None:
+        self._seen = {
+            k: seen if (seen := self._seen.get(k)) is not None and seen[0] == rev else (rev, now) for k, rev in revisions.items()
+        }
+
+    def forget(self) -> None:
+        self._seen.clear()
+
+    def unchanged_for(self, key: str, now: float) -> float:
+        seen = self._seen.get(key)
+        return 0.0 if seen is None else now - seen[1]
+
+
+Start = Callable[[CameraConfig], Awaitable[bool]]  # False: the camera could not be opened
+Stop = Callable[[str], Awaitable[None]]
+
+
+class CameraLeases:
+    """Run `run()` beside the worker's app; `start` and `stop` open and close a camera there."""
+
+    def __init__(self, js: JetStreamContext, cfg: BusConfig, worker: str, catalog: Catalog, start: Start, stop: Stop) -> None:
+        self._js = js
+        self._cfg = cfg
+        self._catalog = catalog
+        self._start = start
+        self._stop = stop
+        self.me = Holder(worker, socket.gethostname(), os.getpid())
+        self.owned: dict[str, tuple[int, CameraConfig]] = {}  # camera -> (lease revision, what was started)
+        self.live_workers = 0
+        self.takeovers = 0  # leases taken that another worker had not given back
+        self._leases: KeyValue | None = None
+        self._workers: KeyValue | None = None
+        self._lease_seen = Sightings()
+        self._beat_seen = Sightings()
+
+    @property
+    def round_seconds(self) -> float:
+        return self._cfg.lease_ttl / ROUNDS_PER_TTL
+
+    async def run(self) -> None:
+        self._leases = await bucket(self._js, f"{self._cfg.prefix}_leases", LEASES_KEPT_SECONDS)
+        self._workers = await bucket(self._js, f"{self._cfg.prefix}_workers", WORKERS_KEPT_SECONDS)
+        while True:
+            started = time.monotonic()
+            try:
+                await self.round()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the bus is away: keep the cameras, watch again from scratch once it is back
+                log.warning("bus: camera leases not renewed (%s: %s); trying again", type(e).__name__, e)
+                self._lease_seen.forget()
+                self._beat_seen.forget()
+            await asyncio.sleep(max(0.0, self.round_seconds - (time.monotonic() - started)))
+
+    async def round(self) -> None:
+        assert self._leases is not None and self._workers is not None
+        await self._workers.put(self.me.worker, self.me.encode())
+        beats, leases = await entries(self._workers), await entries(self._leases)
+        catalog = await self._catalog.cameras()
+        now, ttl = time.monotonic(), self._cfg.lease_ttl
+        self._beat_seen.see({k: e.revision or 0 for k, e in beats.items()}, now)
+        self._lease_seen.see({k: e.revision or 0 for k, e in leases.items()}, now)
+        live = {w for w in beats if self._beat_seen.unchanged_for(w, now) < ttl} | {self.me.worker}
+        self.live_workers = len(live)
+        target = fair_share(len(catalog), len(live))
+
+        for name, (revision, cam) in list(self.owned.items()):
+            if catalog.get(name) != cam:  # removed from the catalog, or changed: closed (and taken again below)
+                await self.give_back(name)
+                continue
+            try:
+                self.owned[name] = (await self._leases.update(name, self.me.encode(), last=revision), cam)
+            except KeyWrongLastSequenceError:
+                log.warning("camera %s: the lease went to another worker; stopping it here", name)
+                del self.owned[name]
+                await self._stop(name)
+
+        mine = sorted(self.owned, key=lambda n: preference(self.me.worker, n), reverse=True)
+        for name in mine[: max(0, len(self.owned) - target)]:
+            log.info("camera %s: given back for a fair share (%d cameras, %d workers)", name, len(catalog), len(live))
+            await self.give_back(name)
+
+        free = [n for n in catalog if n not in self.owned and (n not in leases or self._lease_seen.unchanged_for(n, now) >= ttl)]
+        for name in sorted(free, key=lambda n: preference(self.me.worker, n)):
+            if len(self.owned) >= target:
+                break
+            entry = leases.get(name)
+            try:
+                if entry is None:
+                    revision = await self._leases.create(name, self.me.encode())
+                else:
+                    revision = await self._leases.update(name, self.me.encode(), last=entry.revision)
+            except KeyWrongLastSequenceError:
+                continue  # another worker was faster, or the owner renewed after all
+            self.owned[name] = (revision, catalog[name])
+            held = None if entry is None else Holder.decode(entry.value)
+            if held is not None:
+                self.takeovers += 1
+            log.info("camera %s: taken%s", name, "" if held is None else f" over from worker {held.worker} ({held.host} pid {held.pid})")
+            if not await self._start(catalog[name]):
+                await self.give_back(name)
+
+    async def give_back(self, name: str) -> None:
+        """Close the camera here (its last messages on the bus first), then free its lease."""
+        revision, _ = self.owned.pop(name)
+        await self._stop(name)
+        assert self._leases is not None
+        try:
+            await self._leases.delete(name, last=revision)
+        except (KeyWrongLastSequenceError, KeyNotFoundError):
+            pass  # it had gone to another worker already
+
+    async def close(self) -> None:
+        """On a clean stop, after the app closed its cameras: free every lease and the heartbeat now,
+        so others take over at once rather than after the time to live."""
+        if self._leases is None or self._workers is None:
+            return
+        for name, (revision, _) in list(self.owned.items()):
+            try:
+                await self._leases.delete(name, last=revision)
+            except (KeyWrongLastSequenceError, KeyNotFoundError):
+                pass
+        self.owned.clear()
+        await self._workers.delete(self.me.worker)
