@@ -184,6 +184,8 @@ class ClipMemoryWriter:
         reply, model, images = await self._client.complete(build_messages(ctx, frames, images=True) if pictures else text, text)
         self.stats.text_only = self._client.text_only
         memories = parse_reply(reply)
+        if not memories.episodic and not memories.semantic:
+            log.info("clip memories: the model wrote nothing usable for clip %d of %s: %.200r", job.index, job.stream, reply)
         source = Provenance(model, self._client.host, time.time(), images)
         stored = await self._worker.call(Memory.add_model_memories, job.stream, job.index, memories.episodic, memories.semantic, source)
         self.stats.done += 1

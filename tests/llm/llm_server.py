@@ -56,7 +56,7 @@ def start_server(log_path: Path) -> LlamaServer:
         pytest.skip("llama_cpp is not installed (llama-cpp-python[server]==0.3.36)")
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(_gguf()), "--model_alias", "smollm2",
-           "--n_threads", "2", "--n_ctx", "2048", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+           "--n_threads", "1", "--n_ctx", "2048", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     log = log_path.open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

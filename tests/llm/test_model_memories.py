@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from scenario import Scene
 from talk import Talk
 
 from memory import Memory, MemoryConfig, NodeKind, Provenance
+from memory.schema import MIGRATIONS, SCHEMA_VERSION
 
 SPEAKS = 0.3
 SOURCE = Provenance("smollm2", "127.0.0.1:8080", 1_700_000_100.0, False)
@@ -67,14 +69,16 @@ def test_provenance_is_in_the_file(scene: Scene, tmp_path: Path) -> None:
         assert memory.text(m) == "Someone laughs" and memory.provenance(m) is not None
 
 
-def test_a_file_of_the_version_before_gains_the_provenance_table(tmp_path: Path) -> None:
+def test_a_version_4_file_gains_the_provenance_table(tmp_path: Path) -> None:
     db = str(tmp_path / "old.db")
     Memory(MemoryConfig(db=db)).close()
-    with sqlite3.connect(db) as c:  # as the version before wrote it
-        c.execute("DROP TABLE model_memories")
+    with sqlite3.connect(db) as c:  # schema version 4: what later versions created is not there yet
+        for version in sorted((v for v in MIGRATIONS if v > 4), reverse=True):
+            for kind, name in re.findall(r"CREATE (TABLE|INDEX) (\w+)", MIGRATIONS[version]):
+                c.execute(f"DROP {kind} IF EXISTS {name}")
         c.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     with Memory(MemoryConfig(db=db)) as memory:
         assert memory.add_model_memories("door", 0, ["Someone laughs"], [], SOURCE)[0][2] == []
     with sqlite3.connect(db) as c:
-        assert c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+        assert c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
         assert c.execute("SELECT model, endpoint, images FROM model_memories").fetchall() == [("smollm2", "127.0.0.1:8080", 0)]

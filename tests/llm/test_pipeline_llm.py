@@ -101,7 +101,7 @@ def _assert_graph_memories_whole(db: Path, run: Run) -> list[int]:
 
 
 def test_each_clip_gets_the_models_memories_with_provenance(video: Path, pack: ModelPack, llama: LlamaServer, tmp_path: Path) -> None:
-    run = _run(video, tmp_path, pack, {"llm_url": llama.url, "llm_model": "smollm2", "timeout_seconds": 300, "drain_seconds": 900})
+    run = _run(video, tmp_path, pack, {"llm_url": llama.url, "llm_model": "smollm2", "max_tokens": 128, "timeout_seconds": 300, "drain_seconds": 900})
     indices = _assert_graph_memories_whole(run.db, run)
     clips, model = _model_memories(run.db)
     assert run.stats.clips == run.stats.done == len(indices) and run.stats.dropped == run.stats.failed == 0
@@ -132,7 +132,7 @@ def test_an_endpoint_killed_mid_run_loses_nothing_else(video: Path, pack: ModelP
         await asyncio.to_thread(server.kill)
 
     try:
-        run = _run(video, tmp_path, pack, {"llm_url": server.url, "llm_model": "smollm2", "timeout_seconds": 300,
+        run = _run(video, tmp_path, pack, {"llm_url": server.url, "llm_model": "smollm2", "max_tokens": 128, "timeout_seconds": 300,
                                            "retries": 2, "backoff_seconds": 0.1, "drain_seconds": 900}, kill_after_first_answer)  # fmt: skip
     finally:
         if server.proc.poll() is None:
