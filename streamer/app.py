@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from prometheus_client.registry import Collector
+
 from memory import Memory
 from memory.records import NodeKind, NodeStatus
 
@@ -104,6 +106,7 @@ class App:
         self._voice_models: VoiceModels | None = None
         self.transcripts: TranscriptWorker | None = None
         self.clip_memories: ClipMemoryWriter | None = None  # the optional language model's clip memories
+        self.collectors: list[Collector] = []  # Prometheus collectors served beside the app's own metrics
         self.identities = 0
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()

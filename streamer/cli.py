@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--shared", action="store_true",
         help="share the cameras with the other workers (leases); without cameras, those in the bus's <prefix>_cameras bucket",
     )  # fmt: skip
+    worker.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
     add_bus_options(worker)
     _add_common(worker)
     _add_pipeline(worker)

@@ -47,6 +47,7 @@ class Observed(Protocol):
     identities: int
     transcripts: TranscriptWorker | None
     clip_memories: ClipMemoryWriter | None
+    collectors: list[Collector]  # more metrics from the app's owner (the bus's, in a worker or the memory service)
 
     @property
     def sources(self) -> Mapping[str, _Stats]: ...
@@ -204,6 +205,8 @@ async def serve_metrics(app: Observed, embedder: BatchStats, host: str, port: in
     """Listen now (a taken port fails the start); scrapes are answered until the server is closed."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AppCollector(app, embedder))
+    for collector in app.collectors:
+        registry.register(collector)
     ProcessCollector(registry=registry)  # CPU seconds and memory of the whole process
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -58,6 +58,7 @@ def cmd_worker(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_memory_service(args: argparse.Namespace, cfg: Config, run_app: Callable[..., Any]) -> int:
     from ..app import App  # noqa: PLC0415
     from .connection import connect  # noqa: PLC0415
+    from .metrics import ServiceCollector  # noqa: PLC0415
     from .service import BusConsumer  # noqa: PLC0415
 
     bus = bus_from_args(args)
@@ -69,6 +70,8 @@ def cmd_memory_service(args: argparse.Namespace, cfg: Config, run_app: Callable[
     # cameras belong to workers; voices are analysed there too
     cfg = cfg.model_copy(update={"cameras": [], "voices": cfg.voices.model_copy(update={"enabled": False})})
     app = App(cfg, keep_running=True)
+    metrics = ServiceCollector()
+    app.collectors.append(metrics)
 
     async def main() -> None:
         nc = await connect(bus, "streamer-memory-service")
@@ -79,6 +82,7 @@ def cmd_memory_service(args: argparse.Namespace, cfg: Config, run_app: Callable[
             await running
             return
         consumer = BusConsumer(nc, js, bus, app.worker, app.notify)
+        metrics.stats = consumer.stats
         feeding = asyncio.create_task(consumer.run(), name="bus-consumer")
         reporting = asyncio.create_task(_report(consumer), name="bus-report")
 

@@ -16,6 +16,7 @@ from ..progress import Progress
 from .catalog import BucketCatalog, Catalog, FixedCatalog, shareable
 from .connection import BusConfig, bucket, connect, ensure_stream
 from .leases import CameraLeases, Start, Stop
+from .metrics import WorkerCollector
 from .remote import BusMemory, WorkerFeed
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ async def _main(cfg: Config, bus: BusConfig, fixed: Catalog | None, *, shared: b
     if shared:
         catalog = fixed or BucketCatalog(await bucket(js, f"{bus.prefix}_cameras"))
         leases = CameraLeases(js, bus, remote.worker_id, catalog, _opener(app, remote), _closer(app, remote, bus.lease_ttl))
+    app.collectors.append(WorkerCollector(remote.outbox, leases))
     running = asyncio.create_task(app.run(), name="app")
     leasing = None if leases is None else asyncio.create_task(_lease_when_ready(app, leases), name="leases")
 

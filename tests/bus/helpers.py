@@ -8,24 +8,30 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import nats
+from prometheus_client.parser import text_string_to_metric_families
 
 from memory import Memory
 from memory.config import MemoryConfig
 
 
-def service(url: str, db: Path, log: Path) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "streamer", "memory-service", "--bus", url, "--db", str(db), "--no-mqtt"]
+def service(url: str, db: Path, log: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "streamer", "memory-service", "--bus", url, "--db", str(db), "--no-mqtt", *extra]
     with log.open("ab") as out:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
 
 
-def worker(url: str, *sources: str | Path, log: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "streamer", "worker", "--bus", url, *map(str, sources), "--no-mqtt", "--no-voices", "-q", *extra]
+def worker(
+    url: str, *sources: str | Path, log: Path, extra: tuple[str, ...] = (), voices: bool = False
+) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "streamer", "worker", "--bus", url, *map(str, sources), "--no-mqtt", "-q", *extra]
+    if not voices:
+        args.append("--no-voices")
     with log.open("ab") as out:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
 
@@ -34,6 +40,16 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
     if proc.poll() is None:
         proc.send_signal(sig)
     return proc.wait(30)
+
+
+def scrape(port: int) -> dict[str, float]:
+    """A Prometheus endpoint's unlabelled samples by name ({} while it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples if not s.labels}
 
 
 def last_seq(url: str, stream: str = "STREAMER_OBS") -> int:

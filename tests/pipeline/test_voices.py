@@ -17,8 +17,9 @@ from streamer.app import App, RunSummary
 from streamer.config import Config, load_config
 from streamer.demo.cast import Person
 from streamer.demo.compose import Cut, render_video
-from streamer.demo.speech import MEDIA, Conversation, SpokenTurn, floor_holders, load_conversation
+from streamer.demo.speech import MEDIA, Conversation, floor_holders, load_conversation
 from streamer.faces.models import ModelPack
+from support.speech import speaker_of
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -54,17 +55,6 @@ def talking_heads(cast: list[Person], media_dir: Path, conversation: Conversatio
 def _voices(db: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     with Memory(_config(Path("unused"), db).memory) as memory:
         return list(memory.export_voices()), [n for n in memory.export_nodes() if n["kind"] == "voice"]
-
-
-def speaker_of(turn: dict[str, Any], truth: list[SpokenTurn]) -> tuple[str | None, float]:
-    """The reference speaker who talks most during a turn, and how much of the turn that is."""
-    overlap: Counter[str] = Counter()
-    for ref in truth:
-        overlap[ref.speaker] += max(0.0, min(turn["t_end"], ref.end) - max(turn["t_start"], ref.start))
-    if not overlap:
-        return None, 0.0
-    speaker, seconds = overlap.most_common(1)[0]
-    return speaker, seconds / max(turn["t_end"] - turn["t_start"], 1e-9)
 
 
 def test_each_real_speaker_gets_one_voice_identity(

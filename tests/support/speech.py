@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -93,3 +96,14 @@ def festival_wav(voice: str, text: str) -> Path:
 
 def festival_sentence(voice: str, text: str) -> npt.NDArray[np.float32]:
     return read_audio(festival_wav(voice, text))
+
+
+def speaker_of(turn: Mapping[str, Any], truth: list[SpeakerSpan]) -> tuple[str | None, float]:
+    """The reference speaker who talks most during a turn, and how much of the turn that is."""
+    overlap: Counter[str] = Counter()
+    for ref in truth:
+        overlap[ref.speaker] += max(0.0, min(turn["t_end"], ref.end) - max(turn["t_start"], ref.start))
+    if not overlap:
+        return None, 0.0
+    speaker, seconds = overlap.most_common(1)[0]
+    return speaker, seconds / max(turn["t_end"] - turn["t_start"], 1e-9)
