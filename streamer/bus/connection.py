@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 STREAM_MAX_AGE_SECONDS = 24 * 3600.0  # a memory service down longer than this loses the oldest observations
 DUPLICATE_WINDOW_SECONDS = 120.0  # a worker's resend after a lost acknowledgement is dropped by the server
+ENTRIES_TIMEOUT_SECONDS = 5.0
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -153,14 +154,13 @@ async def bucket(js: JetStreamContext, name: str, ttl: float | None = None) -> K
         return await js.create_key_value(api.KeyValueConfig(bucket=name, history=1, ttl=ttl, storage=api.StorageType.FILE))
 
 
-async def entries(kv: KeyValue) -> dict[str, KeyValue.Entry]:
-    """Every live key with its value and revision, in one pass over the bucket."""
+async def entries(kv: KeyValue, timeout: float = ENTRIES_TIMEOUT_SECONDS) -> dict[str, KeyValue.Entry]:
+    """Every live key with its value and revision, in one pass over the bucket; a bus that goes away
+    meanwhile raises nats.errors.TimeoutError rather than leaving the caller waiting."""
     watcher = await kv.watchall(ignore_deletes=True)
     out: dict[str, KeyValue.Entry] = {}
     try:
-        async for e in watcher:
-            if e is None:  # the end of the current values
-                break
+        while (e := await watcher.updates(timeout)) is not None:  # None: the end of the current values
             out[e.key] = e
     finally:
         await watcher.stop()

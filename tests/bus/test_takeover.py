@@ -22,10 +22,11 @@ from streamer.bus.connection import bucket, entries
 from streamer.bus.leases import Holder
 from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, render_video
+from support.mosquitto import free_port
 from support.nats import NatsServer
 from support.rtsp import RtspServer
 
-from .helpers import last_seq, service, stop, wait_applied, worker
+from .helpers import last_seq, scrape, service, stop, wait_applied, worker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -86,7 +87,11 @@ def test_a_killed_workers_camera_resumes_on_another_with_its_identities(
             "sources": {"backoff_initial_seconds": 0.2, "backoff_max_seconds": 1},
         }))  # fmt: skip
         svc = service(server.url, db, logs[0])
-        workers = [worker(server.url, log=log, extra=("--config", str(config))) for log in logs[1:]]
+        ports = [free_port(), free_port()]
+        workers = [
+            worker(server.url, log=log, extra=("--config", str(config), "--metrics-port", str(port)))
+            for log, port in zip(logs[1:], ports)
+        ]
         try:
             until(lambda: len({h.pid for h in holders(server.url).values() if h}) == 2, 60, "one camera each", logs)
             until(lambda: all(faces_since(db, cam, 0.0) > 5 for cam in CAMERAS), 60, "both people identified", logs)
@@ -101,6 +106,9 @@ def test_a_killed_workers_camera_resumes_on_another_with_its_identities(
             print(f"takeover: lease {leased_at - killed_at:.1f} s, first identified face {time.time() - killed_at:.1f} s after the kill")
             until(lambda: faces_since(db, "door", killed_at) > 10, 30, "more of the door's faces", logs)
             assert faces_since(db, "hall", killed_at) > 0, "the survivor's own camera goes on"
+            health = scrape(ports[workers.index(survivor)])
+            assert health["streamer_bus_cameras_owned"] == 2 and health["streamer_bus_live_workers"] == 1
+            assert health["streamer_bus_takeovers_total"] == 1
             assert stop(survivor) == 0, logs[2].read_text()[-2000:]
             assert holders(server.url) == {}, "a worker stopped cleanly gives its leases back"
             wait_applied(db, last_seq(server.url), svc)
