@@ -142,6 +142,7 @@ def test_an_endpoint_killed_mid_run_loses_nothing_else(video: Path, pack: ModelP
     s = run.stats
     assert s.done >= 1 and s.failed >= 1 and s.done + s.failed + s.dropped == s.clips == len(indices), s
     assert 1 <= len(model) <= s.done
+    print(f"killed mid-run: {s}")
     calls = run.app.clip_memories.calls.stats  # type: ignore[union-attr]
     assert calls.errors >= 3 * s.failed and calls.retries >= 2 * s.failed  # each failed clip was tried three times
 
@@ -184,6 +185,7 @@ def test_an_endpoint_that_never_answers_times_out_without_stalling_the_run(video
     clips, model = _model_memories(run.db)
     s, calls = run.stats, run.app.clip_memories.calls.stats  # type: ignore[union-attr]
     assert model == {} and s.done == 0 and s.failed + s.dropped == s.clips == len(indices), s
+    print(f"never answers: {s}, {calls}")
     assert calls.timeouts == calls.requests == 2 * s.failed and calls.retries == s.failed
     # while a request hung, frames went on being analysed: the model never holds up the video
     assert any(gave_up > came >= 0 for came, gave_up in pending), pending
