@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from streamer.faces.models import ModelPack, load_pack
 
 @pytest.fixture(scope="session")
 def pack() -> ModelPack:
-    return load_pack(ModelConfig(providers="cpu"))
+    # tools/gpu_check.sh runs the model tests on the GPU with STREAMER_TEST_PROVIDERS=cuda
+    return load_pack(ModelConfig(providers=os.environ.get("STREAMER_TEST_PROVIDERS", "cpu")))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
