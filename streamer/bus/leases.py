@@ -110,6 +110,7 @@ class CameraLeases:
         self._workers: KeyValue | None = None
         self._lease_seen = Sightings()
         self._beat_seen = Sightings()
+        self._stopped = False
 
     @property
     def round_seconds(self) -> float:
@@ -118,7 +119,7 @@ class CameraLeases:
     async def run(self) -> None:
         self._leases = await bucket(self._js, f"{self._cfg.prefix}_leases", LEASES_KEPT_SECONDS)
         self._workers = await bucket(self._js, f"{self._cfg.prefix}_workers", WORKERS_KEPT_SECONDS)
-        while True:
+        while not self._stopped:
             started = time.monotonic()
             try:
                 await self.round()
@@ -129,6 +130,11 @@ class CameraLeases:
                 self._lease_seen.forget()
                 self._beat_seen.forget()
             await asyncio.sleep(max(0.0, self.round_seconds - (time.monotonic() - started)))
+
+    def stop(self) -> None:
+        """No round after the current one. Cancel the task as well: this flag is for a cancellation that
+        a client call swallowed (asyncio.wait_for in Python 3.11 can lose one that races its result)."""
+        self._stopped = True
 
     async def round(self) -> None:
         assert self._leases is not None and self._workers is not None

@@ -47,7 +47,8 @@ async def _main(cfg: Config, bus: BusConfig, fixed: Catalog | None, *, shared: b
     leasing = None if leases is None else asyncio.create_task(_lease_when_ready(app, leases), name="leases")
 
     def stop() -> None:  # no camera is taken once the app starts closing
-        if leasing is not None:
+        if leases is not None and leasing is not None:
+            leases.stop()
             leasing.cancel()
         app.stop()
 

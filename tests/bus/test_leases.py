@@ -43,6 +43,7 @@ class Worker:
 
     async def kill(self) -> None:
         """Gone without a word, like SIGKILL: nothing is given back."""
+        self.leases.stop()
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
 
@@ -129,5 +130,35 @@ def test_cameras_from_the_bucket_follow_its_changes(tmp_path: Path) -> None:
             assert w.leases.owned["hall"][1].fps == 2
             await w.close()
             await nc.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_restarted_bus_moves_no_camera(tmp_path: Path) -> None:
+    """Nobody could watch anybody while the server was away: every lease stays with its owner."""
+
+    async def scenario() -> None:
+        with NatsServer(tmp_path) as server:
+            nc = await nats.connect(server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+            cfg = BusConfig(server.url, lease_ttl=TTL)
+            catalog = FixedCatalog(cams("a", "b", "c", "d"))
+            one = Worker(nc, cfg, "one", catalog)
+            await until(lambda: len(one.running) == 4, 5, "the first worker's cameras")
+            two = Worker(nc, cfg, "two", catalog)
+            await until(lambda: len(one.running) == len(two.running) == 2, 10, "two cameras each")
+            before = (set(one.running), set(two.running))
+            server.kill()
+            await asyncio.sleep(3 * TTL)  # longer than a lease lives
+            assert (one.running, two.running) == before, "cameras stay where they are while the bus is away"
+            server.start()
+            await until(lambda: nc.is_connected, 10, "the reconnection")
+            revisions = {n: r for n, (r, _) in one.leases.owned.items()}
+            await until(lambda: all(one.leases.owned[n][0] > r for n, r in revisions.items()), 10, "renewals after the restart")
+            await asyncio.sleep(3 * TTL)
+            assert (one.running, two.running) == before
+            assert one.leases.takeovers == two.leases.takeovers == 0
+            await asyncio.wait_for(one.close(), 20)
+            await asyncio.wait_for(two.close(), 20)
+            await asyncio.wait_for(nc.close(), 20)
 
     asyncio.run(scenario())
