@@ -442,7 +442,12 @@ class Memory:
     # --- characters -----------------------------------------------------------------------------
 
     def link(self, face_id: int, voice_id: int) -> None:
-        """Ties a face and a voice by hand (evidence never unties it); a face may take several voices this way."""
+        """Ties a face and a voice by hand (evidence never unties it); a face may take several voices this way.
+        Someone a person names is real: a provisional node of the pair is confirmed (it would expire)."""
+        face, voice = self._characters.pair(face_id, voice_id)
+        for node_id in (face, voice):
+            if self._nodes[node_id].status == NodeStatus.PROVISIONAL:
+                self._identities.confirm(node_id)
         self._characters.link(face_id, voice_id)
 
     def unlink(self, face_id: int, voice_id: int) -> None:

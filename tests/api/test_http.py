@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,30 +14,23 @@ from typing import Any
 import aiohttp
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "query"))  # the memory to ask
+from support.asked import ANNA_SAYS, Built
+from support.realfaces import FaceBank
+from support.scenario import Clock, Scene
 
-from asked import ANNA_SAYS, Built, build  # noqa: E402
-from realfaces import FaceBank  # noqa: E402
-from scenario import Clock, Scene  # noqa: E402
-
-from memory import Memory, MemoryConfig  # noqa: E402
-from memory.query import MemoryQuery  # noqa: E402
-from streamer.api.server import ApiServer, check_token  # noqa: E402
-from streamer.errors import StreamerError  # noqa: E402
-from streamer.memory_worker import MemoryWorker  # noqa: E402
+from memory import Memory, MemoryConfig
+from memory.query import MemoryQuery
+from streamer.api.server import ApiServer, check_token
+from streamer.errors import StreamerError
+from streamer.memory_worker import MemoryWorker
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def bank() -> FaceBank:
-    return FaceBank()
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, bank: FaceBank) -> Built:
-    return build(tmp_path_factory.mktemp("api") / "memory.db", bank)
+def built(original: Built) -> Built:
+    return original  # each test that changes the memory works on a copy (_copy)
 
 
 def _copy(built: Built, path: Path) -> Path:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import cv2
 import pytest
-from realfaces import FaceBank
-from scenario import Clock, Scene
-from talk import Talk
+from support.realfaces import FaceBank
+from support.scenario import Clock, Scene
+from support.talk import Talk
 
 from memory import Memory, MemoryConfig
 from streamer.cli import main

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scenario import Scene
-from talk import Talk
+from support.scenario import Scene
+from support.talk import Talk
 
 from memory import FaceObservation, NodeKind
 

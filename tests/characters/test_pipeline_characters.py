@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_sync import PASS, _animator
+from streamer.demo.talking import talking_mouths
 
 from memory import Memory
 from streamer.app import App
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.timeout(600)
 
 A, B, STILL = 0, 1, 2  # speaker90's face, speaker91's face, a face that never speaks
 HEADS = {"speaker90": A, "speaker91": B}
+PASS = 30.0  # the conversation is played twice
 
 
 def _script(spans: list[SpokenTurn]) -> list[Cut]:
@@ -51,7 +52,7 @@ def run(cast: list[Person], detector: FaceDetector, pack: ModelPack, tmp_path_fa
     folder = tmp_path_factory.mktemp("talking_heads")
     video = folder / "talking_heads.mp4"
     script = _script(floor_holders(conv.turns))
-    render_video(video, cast, script, audio=np.tile(conv.samples, 2), animate=_animator(cast, detector, conv, {A: "speaker90", B: "speaker91"}))
+    render_video(video, cast, script, audio=np.tile(conv.samples, 2), animate=talking_mouths(cast, detector, conv, {A: "speaker90", B: "speaker91"}, lambda t: t % PASS))
     cfg = Config.model_validate({"cameras": [CameraConfig(name="heads", url=str(video)).model_dump()],
                                  "memory": {"db": str(folder / "memory.db")}, "mqtt": {"enabled": False}})  # fmt: skip
     app = App(cfg, realtime=False, progress=Progress(enabled=False))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from scenario import Clock, Scene
-from talk import Talk
+from support.scenario import Clock, Scene
+from support.talk import Talk
 
 from memory import Memory, MemoryConfig, NodeKind
-from realfaces import FaceBank
+from support.realfaces import FaceBank
 
 SPEAKS, SILENT, TV = 0.3, 0.02, -0.01  # synchrony of a face with its own voice, with a voice it is not speaking
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from asked import ANNA_SAYS, BEN_SAYS, Built, FaceBank
-from scenario import Clock, Scene
+from support.asked import ANNA_SAYS, BEN_SAYS, Built, FaceBank
+from support.scenario import Clock, Scene
 
 from memory import Memory, MemoryConfig, MemoryGraphError, NodeNotFound, NodeStatus
 from memory.query import MemoryQuery, PersonNotFound

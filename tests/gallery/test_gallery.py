@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from asked import ANNA_SAYS, Built
-from chromium_tab import CARDS, IMAGES, chromium
+from support.asked import ANNA_SAYS, Built
+from support.chromium_tab import CARDS, IMAGES, chromium
 
 from memory import Memory, MemoryConfig
 from memory.query import MemoryQuery

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chromium_tab import chromium
+from support.chromium_tab import chromium
 
 from memory import Memory, MemoryConfig, SpeechTurn
 from streamer.gallery.site import write_site

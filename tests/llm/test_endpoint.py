@@ -7,7 +7,7 @@ import asyncio
 import logging
 
 import pytest
-from llm_server import LlamaServer
+from support.llm_server import LlamaServer
 
 from streamer.captions.client import ChatClient
 from streamer.captions.config import MemoriesConfig

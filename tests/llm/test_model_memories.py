@@ -6,8 +6,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-from scenario import Scene
-from talk import Talk
+from support.scenario import Scene
+from support.talk import Talk
 
 from memory import Memory, MemoryConfig, NodeKind, Provenance
 from memory.schema import MIGRATIONS, SCHEMA_VERSION

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from aiohttp import web
-from llm_server import LlamaServer, free_port, start_server
+from support.llm_server import LlamaServer, free_port, start_server
 
 from memory import Memory, MemoryConfig, NodeKind
 from streamer.app import App

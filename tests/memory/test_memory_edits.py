@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scenario import Scene, evidence, voices
+from support.scenario import Scene, evidence, voices
 
 from memory import MemoryGraphError, NodeKind, NodeNotFound, NodeStatus
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from scenario import START, Scene, evidence, voices
+from support.scenario import START, Scene, evidence, voices
 
 from memory import FaceObservation, MemoryGraphError, NodeKind
 from memory.graph import clock_time

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from realfaces import SAME_PERSON, FaceBank
-from scenario import Scene, evidence
+from support.realfaces import SAME_PERSON, FaceBank
+from support.scenario import Scene, evidence
 
 from memory import NodeStatus
 
@@ -123,7 +123,7 @@ def test_crops_are_kept_best_first(scene: Scene, bank: FaceBank) -> None:
 def test_a_returning_track_that_started_unrecognised_joins_its_person(scene: Scene) -> None:
     """A track whose first face matched nobody (turned away, blurred) makes a provisional node;
     once its better faces arrive it joins the person it is, with a node.merged event."""
-    from realfaces import Faces
+    from support.realfaces import Faces
 
     person = scene.bank.distinct()[0]
     _, known = scene.show(person, 4)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from realfaces import FaceBank
-from scenario import Scene
+from support.realfaces import FaceBank
+from support.scenario import Scene
 
 from memory import NodeStatus
 

@@ -11,8 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from realfaces import FaceBank
-from scenario import Clock, Scene
+from support.realfaces import FaceBank
+from support.scenario import Clock, Scene
 
 from memory import FaceObservation, Memory, MemoryConfig, NodeStatus, StoreError
 from memory.core import PRUNE_EVERY_SECONDS

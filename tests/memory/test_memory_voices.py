@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from realfaces import FaceBank
-from scenario import Clock, Scene
+from support.realfaces import FaceBank
+from support.scenario import Clock, Scene
 
 from memory import Memory, MemoryConfig, MemoryGraphError, NodeKind, NodeStatus, SpeechTurn
 from memory.schema import SCHEMA_VERSION

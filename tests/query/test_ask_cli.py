@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from asked import ANNA_SAYS, Built
+from support.asked import ANNA_SAYS, Built
 
 
 def streamer(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from asked import ANNA_SAYS, Built
-from realfaces import FaceBank
-from scenario import Clock, Scene
+from support.asked import ANNA_SAYS, Built
+from support.realfaces import FaceBank
+from support.scenario import Clock, Scene
 
 from memory import Memory, MemoryConfig
 from memory.query import ClipNotFound, MemoryQuery, PersonNotFound, QueryError

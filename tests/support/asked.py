@@ -1,20 +1,16 @@
-"""A memory to ask: real face embeddings (tests/memory's bank), speech turns with transcripts, a
+"""A memory to ask: real face embeddings (support.realfaces), speech turns with transcripts, a
 character tied by hand, labels, two cameras; built through Memory as the streamer builds it."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "memory"))  # the memory tests' real-face bank and scene
-sys.path.insert(0, str(Path(__file__).parents[1] / "characters"))  # people talking (talk.Talk)
+from support.realfaces import FaceBank
+from support.scenario import Clock, Scene
+from support.talk import Talk
 
-from realfaces import FaceBank  # noqa: E402
-from scenario import Clock, Scene  # noqa: E402
-from talk import Talk  # noqa: E402
-
-from memory import FaceObservation, Memory, MemoryConfig  # noqa: E402
+from memory import FaceObservation, Memory, MemoryConfig
 
 ANNA_SAYS = ["Good morning, shall we start?", "I drink tea every morning before work.", "My sister lives in Lisbon."]
 BEN_SAYS = ["The train was late again today."]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from realfaces import FaceBank, Faces
+from support.realfaces import FaceBank, Faces
 
 from memory import FaceObservation, Memory, MemoryEvent, SpeechTurn, TrackEvidence
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scenario import Scene
+from support.scenario import Scene
 
 from memory import SpeakerEvidence
 
