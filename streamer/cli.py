@@ -3,76 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import re
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from typing import Any
 
 from memory.errors import MemoryGraphError
 
+from . import commands
+from .camera_args import cameras_from_args
 from .config import Config, load_config
 from .errors import StreamerError
 
-if TYPE_CHECKING:
-    import asyncio
-
-    from .app import App, RunSummary
-
 log = logging.getLogger("streamer")
-
-
-def stream_name_for(url: str) -> str:
-    """A stable, topic-safe name from a source: file stem, or host and path of a URL."""
-    parsed = urlparse(url)
-    if parsed.scheme and parsed.netloc:
-        raw = parsed.hostname or "camera"
-        if parsed.path.strip("/"):
-            raw += "_" + parsed.path.strip("/")
-    else:
-        raw = Path(url).stem or "video"
-    return re.sub(r"[^a-zA-Z0-9_-]+", "_", raw).strip("_") or "video"
-
-
-MEDIA_SUFFIXES = {
-    ".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".flv", ".jpg", ".jpeg", ".png", ".bmp", ".webp",
-    ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus",
-}  # fmt: skip
-
-
-def expand_folders(sources: Sequence[str]) -> list[str]:
-    """A folder stands for the videos and photos in it, in name order."""
-    out: list[str] = []
-    for src in sources:
-        path = Path(src)
-        if "://" not in src and "=" not in src and path.is_dir():
-            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in MEDIA_SUFFIXES and p.is_file())
-            if not found:
-                raise StreamerError(f"no videos or photos in folder: {src}")
-            out += found
-        else:
-            out.append(src)
-    return out
-
-
-def cameras_from_args(sources: Sequence[str]) -> list[dict[str, Any]]:
-    """`NAME=URL` keeps NAME; a bare URL gets a derived name, made unique with a suffix."""
-    cams: list[dict[str, Any]] = []
-    taken: set[str] = set()
-    for src in expand_folders(sources):
-        name, sep, url = src.partition("=")
-        if not sep or "/" in name or ":" in name:
-            name, url = stream_name_for(src), src
-        base, k = name, 2
-        while name in taken:
-            name, k = f"{base}-{k}", k + 1
-        taken.add(name)
-        cams.append({"name": name, "url": url})
-    return cams
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -267,215 +210,13 @@ def _setup_logging(args: argparse.Namespace) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def _cmd_run(args: argparse.Namespace, cfg: Config) -> int:
-    import asyncio
-    import signal
-
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from .app import App, install_signal_handlers
-    from .progress import Progress
-    from .reload import CameraReloader
-    from .sources import is_live_url
-
-    if not cfg.cameras and not cfg.webrtc.whip_enabled:
-        raise StreamerError("nothing to analyse: give a video file or camera URL, cameras in --config, or --whip")
-    api_token = args.api_token or os.environ.get("STREAMER_API_TOKEN") or None
-    if args.api is not None:
-        from .api.server import check_token  # noqa: PLC0415
-
-        check_token(args.api[0], api_token)
-    # Cameras from a file that has a live one: the run lasts until a signal, so follow the file meanwhile.
-    follow = bool(args.config and not args.sources and not args.no_reload)
-    follow = follow and any("://" in c.url or is_live_url(c.url) for c in cfg.cameras if c.enabled)  # not only files
-    # pushes may come at any time: a WHIP server keeps the run up until a signal
-    app = App(
-        cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet), keep_running=follow or cfg.webrtc.whip_enabled
-    )
-
-    async def main() -> None:
-        install_signal_handlers(app)
-        reloading: asyncio.Task[None] | None = None
-        if follow:
-            reloader = CameraReloader(app, args.config, overrides_from_args(args))
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.request)
-            reloading = asyncio.create_task(reloader.run(), name="reload")
-        try:
-            with logging_redirect_tqdm():
-                summary = await _run_app(app, args.api, api_token)
-        finally:
-            if reloading is not None:
-                reloading.cancel()
-                await asyncio.gather(reloading, return_exceptions=True)
-        faces = sum(s.faces for s in summary.streams.values())
-        turns = sum(v.turns for v in summary.voices.values())
-        heard = f", {turns} speech turns" if summary.voices else ""
-        print(f"done: {faces} faces{heard}, {summary.identities} identities, memory in {cfg.memory.db}", file=sys.stderr)
-
-    asyncio.run(main())
-    return 0
-
-
-async def _run_app(app: App, api: tuple[str, int] | None = None, token: str | None = None) -> RunSummary:
-    if api is not None:
-        from .api.server import run_with_api  # noqa: PLC0415
-
-        return await run_with_api(app, *api, token, _run_app)
-    if not app.cfg.webrtc.whip_enabled:
-        return await app.run()
-    from .webrtc.whip import run_with_whip  # aiortc loads only for those who take pushes
-
-    return await run_with_whip(app)
-
-
-def _cmd_export(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
-        rows: Any = {
-            "faces": memory.export_faces,
-            "voices": memory.export_voices,
-            "nodes": memory.export_nodes,
-            "characters": memory.export_characters,
-            "events": lambda: (e.to_json_dict() for e in memory.events_after(0, limit=1 << 62)),
-        }[args.what]()
-        try:
-            for row in rows:
-                sys.stdout.write(json.dumps(row) + "\n")
-            sys.stdout.flush()
-        except BrokenPipeError:  # `| head`: stop quietly, and keep Python from complaining at exit
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        finally:
-            if hasattr(rows, "close"):
-                rows.close()
-    return 0
-
-
-def _cmd_tail(args: argparse.Namespace, cfg: Config) -> int:
-    import asyncio
-
-    from .tail import tail
-
-    try:
-        asyncio.run(tail(cfg.mqtt, as_json=args.json))
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-def _cmd_timeline(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-
-    from .report import timeline_png
-
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
-        drawn = timeline_png(memory, args.out)
-    print(f"{args.out}: {drawn} identities")
-    return 0
-
-
-def _cmd_node(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
-        if args.action == "label":
-            memory.label(args.node_id, " ".join(args.args))
-            print(f"node {args.node_id} labelled {' '.join(args.args)!r}")
-        elif args.action == "merge":
-            kept = memory.merge(args.node_id, _int(args.args[0]))
-            print(f"merged into node {kept}")
-        else:
-            new = memory.split(args.node_id, [_int(a) for a in args.args])
-            print(f"tracks moved to new node {new}")
-    return 0
-
-
-def _cmd_character(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
-        if args.action == "link":
-            memory.link(args.face, args.voice)
-            character = memory.character_of(args.face)
-            print(f"face {args.face} and voice {args.voice} are character {character.id if character else '?'}")
-        else:
-            memory.unlink(args.face, args.voice)
-            print(f"face {args.face} and voice {args.voice} untied; they will not be tied again automatically")
-    return 0
-
-
-def _cmd_show(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-
-    from .show import show_clip
-
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
-        lines = show_clip(memory, args.stream, args.clip, args.out or f"clip-{args.stream}-{args.clip}.png")
-    print("\n".join(lines))
-    return 0
-
-
-def _cmd_forget(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-    from memory.forget import parse_target  # noqa: PLC0415
-
-    parse_target(args.target)  # a bad target says so before the file is opened
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
-        done = memory.forget(args.target)
-    print(f"forgot {args.target}: nodes {', '.join(map(str, done.nodes))}, {done.tracks} tracks, {done.observations} faces, "
-          f"{done.turns} speech turns, {done.crops} crops, {done.memories_deleted} memories deleted and "
-          f"{done.memories_redacted} redacted")  # fmt: skip
-    return 0
-
-
-def _cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
-    from .gallery.site import write_site  # noqa: PLC0415
-
-    pages = write_site(cfg.memory.db, args.out)
-    print(f"{args.out}: {pages} people")
-    return 0
-
-
-def _cmd_ask(args: argparse.Namespace, cfg: Config) -> int:
-    from .ask import ask  # noqa: PLC0415
-
-    print("\n".join(ask(args, cfg.memory.db)))
-    return 0
-
-
-def _cmd_mcp(cfg: Config) -> int:
-    from .api.mcp import run_stdio  # noqa: PLC0415
-
-    run_stdio(cfg.memory.db)
-    return 0
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise StreamerError(f"expected a number, got {text!r}") from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args)
     try:
         cfg = config_from_args(args)
         if args.command == "run":
-            return _cmd_run(args, cfg)
+            return commands.cmd_run(args, cfg, overrides_from_args(args))
         if args.command == "worker":
             from .bus.cli import cmd_worker  # noqa: PLC0415
 
@@ -483,30 +224,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "memory-service":
             from .bus.cli import cmd_memory_service  # noqa: PLC0415
 
-            return cmd_memory_service(args, cfg, _run_app)
+            return cmd_memory_service(args, cfg, commands.run_app)
         if args.command == "demo":
             from .demo.run import run_demo
 
             return run_demo(args, cfg)
         if args.command == "export":
-            return _cmd_export(args, cfg)
+            return commands.cmd_export(args, cfg)
         if args.command == "tail":
-            return _cmd_tail(args, cfg)
+            return commands.cmd_tail(args, cfg)
         if args.command == "timeline":
-            return _cmd_timeline(args, cfg)
+            return commands.cmd_timeline(args, cfg)
         if args.command == "character":
-            return _cmd_character(args, cfg)
+            return commands.cmd_character(args, cfg)
         if args.command == "show":
-            return _cmd_show(args, cfg)
+            return commands.cmd_show(args, cfg)
         if args.command == "ask":
-            return _cmd_ask(args, cfg)
+            return commands.cmd_ask(args, cfg)
         if args.command == "mcp":
-            return _cmd_mcp(cfg)
+            return commands.cmd_mcp(cfg)
         if args.command == "forget":
-            return _cmd_forget(args, cfg)
+            return commands.cmd_forget(args, cfg)
         if args.command == "gallery":
-            return _cmd_gallery(args, cfg)
-        return _cmd_node(args, cfg)
+            return commands.cmd_gallery(args, cfg)
+        return commands.cmd_node(args, cfg)
     except (StreamerError, MemoryGraphError) as e:
         print(f"streamer: error: {e}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.cli import cameras_from_args, stream_name_for
+from streamer.camera_args import cameras_from_args, stream_name_for
 
 pytestmark = pytest.mark.timeout(120)
 

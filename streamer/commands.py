@@ -1,0 +1,219 @@
+"""What each `streamer` subcommand does, once streamer.cli has parsed its arguments and built the config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Config
+from .errors import StreamerError
+
+if TYPE_CHECKING:
+    from .app import App, RunSummary
+
+
+def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) -> int:
+    """`overrides`: the flags as config keys, applied again whenever a followed config file changes."""
+    import asyncio
+    import signal
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .app import App, install_signal_handlers
+    from .progress import Progress
+    from .reload import CameraReloader
+    from .sources import is_live_url
+
+    if not cfg.cameras and not cfg.webrtc.whip_enabled:
+        raise StreamerError("nothing to analyse: give a video file or camera URL, cameras in --config, or --whip")
+    api_token = args.api_token or os.environ.get("STREAMER_API_TOKEN") or None
+    if args.api is not None:
+        from .api.server import check_token  # noqa: PLC0415
+
+        check_token(args.api[0], api_token)
+    # Cameras from a file that has a live one: the run lasts until a signal, so follow the file meanwhile.
+    follow = bool(args.config and not args.sources and not args.no_reload)
+    follow = follow and any("://" in c.url or is_live_url(c.url) for c in cfg.cameras if c.enabled)  # not only files
+    # pushes may come at any time: a WHIP server keeps the run up until a signal
+    app = App(
+        cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet), keep_running=follow or cfg.webrtc.whip_enabled
+    )
+
+    async def main() -> None:
+        install_signal_handlers(app)
+        reloading: asyncio.Task[None] | None = None
+        if follow:
+            reloader = CameraReloader(app, args.config, overrides)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.request)
+            reloading = asyncio.create_task(reloader.run(), name="reload")
+        try:
+            with logging_redirect_tqdm():
+                summary = await run_app(app, args.api, api_token)
+        finally:
+            if reloading is not None:
+                reloading.cancel()
+                await asyncio.gather(reloading, return_exceptions=True)
+        faces = sum(s.faces for s in summary.streams.values())
+        turns = sum(v.turns for v in summary.voices.values())
+        heard = f", {turns} speech turns" if summary.voices else ""
+        print(f"done: {faces} faces{heard}, {summary.identities} identities, memory in {cfg.memory.db}", file=sys.stderr)
+
+    asyncio.run(main())
+    return 0
+
+
+async def run_app(app: App, api: tuple[str, int] | None = None, token: str | None = None) -> RunSummary:
+    if api is not None:
+        from .api.server import run_with_api  # noqa: PLC0415
+
+        return await run_with_api(app, *api, token, run_app)
+    if not app.cfg.webrtc.whip_enabled:
+        return await app.run()
+    from .webrtc.whip import run_with_whip  # aiortc loads only for those who take pushes
+
+    return await run_with_whip(app)
+
+
+def cmd_export(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        rows: Any = {
+            "faces": memory.export_faces,
+            "voices": memory.export_voices,
+            "nodes": memory.export_nodes,
+            "characters": memory.export_characters,
+            "events": lambda: (e.to_json_dict() for e in memory.events_after(0, limit=1 << 62)),
+        }[args.what]()
+        try:
+            for row in rows:
+                sys.stdout.write(json.dumps(row) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head`: stop quietly, and keep Python from complaining at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        finally:
+            if hasattr(rows, "close"):
+                rows.close()
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace, cfg: Config) -> int:
+    import asyncio
+
+    from .tail import tail
+
+    try:
+        asyncio.run(tail(cfg.mqtt, as_json=args.json))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+
+    from .report import timeline_png
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        drawn = timeline_png(memory, args.out)
+    print(f"{args.out}: {drawn} identities")
+    return 0
+
+
+def cmd_node(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        if args.action == "label":
+            memory.label(args.node_id, " ".join(args.args))
+            print(f"node {args.node_id} labelled {' '.join(args.args)!r}")
+        elif args.action == "merge":
+            kept = memory.merge(args.node_id, _int(args.args[0]))
+            print(f"merged into node {kept}")
+        else:
+            new = memory.split(args.node_id, [_int(a) for a in args.args])
+            print(f"tracks moved to new node {new}")
+    return 0
+
+
+def cmd_character(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        if args.action == "link":
+            memory.link(args.face, args.voice)
+            character = memory.character_of(args.face)
+            print(f"face {args.face} and voice {args.voice} are character {character.id if character else '?'}")
+        else:
+            memory.unlink(args.face, args.voice)
+            print(f"face {args.face} and voice {args.voice} untied; they will not be tied again automatically")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+
+    from .show import show_clip
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        lines = show_clip(memory, args.stream, args.clip, args.out or f"clip-{args.stream}-{args.clip}.png")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace, cfg: Config) -> int:
+    from memory import Memory
+    from memory.forget import parse_target  # noqa: PLC0415
+
+    parse_target(args.target)  # a bad target says so before the file is opened
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        done = memory.forget(args.target)
+    print(f"forgot {args.target}: nodes {', '.join(map(str, done.nodes))}, {done.tracks} tracks, {done.observations} faces, "
+          f"{done.turns} speech turns, {done.crops} crops, {done.memories_deleted} memories deleted and "
+          f"{done.memories_redacted} redacted")  # fmt: skip
+    return 0
+
+
+def cmd_gallery(args: argparse.Namespace, cfg: Config) -> int:
+    from .gallery.site import write_site  # noqa: PLC0415
+
+    pages = write_site(cfg.memory.db, args.out)
+    print(f"{args.out}: {pages} people")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, cfg: Config) -> int:
+    from .ask import ask  # noqa: PLC0415
+
+    print("\n".join(ask(args, cfg.memory.db)))
+    return 0
+
+
+def cmd_mcp(cfg: Config) -> int:
+    from .api.mcp import run_stdio  # noqa: PLC0415
+
+    run_stdio(cfg.memory.db)
+    return 0
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise StreamerError(f"expected a number, got {text!r}") from None
