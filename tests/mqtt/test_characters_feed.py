@@ -5,30 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-from mqtt.helpers import MemoryRig, events, mqtt_config, publishing, subscribed
+from .helpers import MemoryRig, events, mqtt_config, publishing, subscribed
 
 from memory import SpeechTurn
 from support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[MemoryRig]:
-    r = MemoryRig(tmp_path / "memory.db")
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    with Mosquitto(tmp_path / "broker") as b:
-        yield b
 
 
 def _new_voice(rig: MemoryRig) -> int:
