@@ -256,7 +256,7 @@ def main() -> None:
             writer = csv.writer(f)
             writer.writerow([fl.name for fl in fields(Sample)])
             writer.writerows(astuple(s) for s in samples)
-        plot(samples, args.out.with_suffix(".png"), f"soak: {lines[0][:120]}")
+        plot(samples, args.out.with_suffix(".png"), f"soak: {lines[0].split(', CPU')[0]}")
         print(f"wrote {args.out.with_suffix('.csv')} and {args.out.with_suffix('.png')}")
 
 
