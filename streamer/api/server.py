@@ -60,6 +60,7 @@ class ApiServer:
         self._mcp_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self._indexer: asyncio.Task[None] | None = None
+        self._index_stop = asyncio.Event()
 
     async def start(self) -> None:
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp  # noqa: PLC0415
@@ -97,7 +98,8 @@ class ApiServer:
 
     async def stop(self) -> None:
         if self._indexer is not None:
-            self._indexer.cancel()
+            # not cancelled: a cancel would leave its thread embedding with a query about to be closed
+            self._index_stop.set()
             await asyncio.gather(self._indexer, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
@@ -106,12 +108,15 @@ class ApiServer:
             await asyncio.gather(self._mcp_task, return_exceptions=True)
 
     async def _index(self) -> None:
-        while True:
+        while not self._index_stop.is_set():
             try:
                 await asyncio.to_thread(self.query.index_texts)
             except Exception:  # a busy or damaged file: searches still work by words; try again later
                 log.warning("API: embedding new texts failed; retrying in %.0f s", INDEX_EVERY_SECONDS, exc_info=True)
-            await asyncio.sleep(INDEX_EVERY_SECONDS)
+            try:
+                await asyncio.wait_for(self._index_stop.wait(), INDEX_EVERY_SECONDS)
+            except asyncio.TimeoutError:
+                pass
 
 
 async def run_with_api(
