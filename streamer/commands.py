@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +15,20 @@ from .config import Config
 from .errors import StreamerError
 
 if TYPE_CHECKING:
+    from memory import Memory
+
     from .app import App, RunSummary
+
+
+@contextmanager
+def stored_memory(cfg: Config) -> Iterator[Memory]:
+    """The memory of an existing database file (a command that reads or edits one never creates it)."""
+    from memory import Memory
+
+    if not Path(cfg.memory.db).is_file():
+        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+    with Memory(cfg.memory) as memory:
+        yield memory
 
 
 def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) -> int:
@@ -79,11 +94,7 @@ async def run_app(app: App, api: tuple[str, int] | None = None, token: str | Non
 
 
 def cmd_export(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
+    with stored_memory(cfg) as memory:
         rows: Any = {
             "faces": memory.export_faces,
             "voices": memory.export_voices,
@@ -116,24 +127,16 @@ def cmd_tail(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_timeline(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-
     from .report import timeline_png
 
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
+    with stored_memory(cfg) as memory:
         drawn = timeline_png(memory, args.out)
     print(f"{args.out}: {drawn} identities")
     return 0
 
 
 def cmd_node(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
+    with stored_memory(cfg) as memory:
         if args.action == "label":
             memory.label(args.node_id, " ".join(args.args))
             print(f"node {args.node_id} labelled {' '.join(args.args)!r}")
@@ -147,11 +150,7 @@ def cmd_node(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_character(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
+    with stored_memory(cfg) as memory:
         if args.action == "link":
             memory.link(args.face, args.voice)
             character = memory.character_of(args.face)
@@ -163,26 +162,19 @@ def cmd_character(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_show(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
-
     from .show import show_clip
 
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
+    with stored_memory(cfg) as memory:
         lines = show_clip(memory, args.stream, args.clip, args.out or f"clip-{args.stream}-{args.clip}.png")
     print("\n".join(lines))
     return 0
 
 
 def cmd_forget(args: argparse.Namespace, cfg: Config) -> int:
-    from memory import Memory
     from memory.forget import parse_target  # noqa: PLC0415
 
     parse_target(args.target)  # a bad target says so before the file is opened
-    if not Path(cfg.memory.db).is_file():
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
-    with Memory(cfg.memory) as memory:
+    with stored_memory(cfg) as memory:
         done = memory.forget(args.target)
     print(f"forgot {args.target}: nodes {', '.join(map(str, done.nodes))}, {done.tracks} tracks, {done.observations} faces, "
           f"{done.turns} speech turns, {done.crops} crops, {done.memories_deleted} memories deleted and "

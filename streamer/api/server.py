@@ -19,6 +19,7 @@ from aiohttp import web
 from memory.query import MemoryQuery
 
 from ..errors import StreamerError
+from ..serving import run_serving
 from ..gallery.live import LiveGallery
 from .asgi import asgi_handler
 from .edits import Editor
@@ -124,24 +125,21 @@ async def run_with_api(
 ) -> RunSummary:
     """Run `app` (through `run`: app.run, or with WHIP pushes) and answer on the API from the moment it is
     ready until it stops; edits go through the app's memory thread."""
-    task = asyncio.create_task(run(app), name="app")  # type: ignore[arg-type]
-    ready = asyncio.create_task(app.wait_ready(), name="app-ready")
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if not ready.done():  # the app failed before it was up
-        ready.cancel()
-        return await task
 
     async def edit(fn: Callable[..., Any]) -> Any:
         return await app.worker.call(fn)
 
-    query = MemoryQuery(app.cfg.memory.db)
-    server = ApiServer(query, host, port, token, edit)
-    try:
-        await server.start()
-        return await asyncio.shield(task)
-    finally:
-        await server.stop()
-        query.close()
-        if not task.done():
-            app.stop()
-            await asyncio.gather(task, return_exceptions=True)
+    serving: list[tuple[ApiServer, MemoryQuery]] = []  # the file exists only once the app is ready
+
+    async def start() -> None:
+        check_token(host, token)
+        query = MemoryQuery(app.cfg.memory.db)
+        serving.append((ApiServer(query, host, port, token, edit), query))
+        await serving[0][0].start()
+
+    async def stop() -> None:
+        for server, query in serving:
+            await server.stop()
+            query.close()
+
+    return await run_serving(app, run(app), start, stop)

@@ -8,7 +8,6 @@ GET / serves a page that pushes the browser's own camera.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import secrets
@@ -21,6 +20,7 @@ from ..app import App, RunSummary
 from ..config import STREAM_NAME
 from ..errors import StreamerError
 from ..faces.models import ModelPack
+from ..serving import run_serving
 from ..sources import SourceState
 from .peer import new_peer
 from .track_source import TrackSource
@@ -158,18 +158,5 @@ class WhipServer:
 
 async def run_with_whip(app: App, pack: ModelPack | None = None) -> RunSummary:
     """Run `app` and take WHIP pushes from the moment it is ready until it stops."""
-    run = asyncio.create_task(app.run(pack), name="app")
-    ready = asyncio.create_task(app.wait_ready(), name="app-ready")
-    await asyncio.wait({run, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if not ready.done():  # the app failed before it was up
-        ready.cancel()
-        return await run
     server = WhipServer(app)
-    try:
-        await server.start()
-        return await asyncio.shield(run)
-    finally:
-        await server.stop()
-        if not run.done():
-            app.stop()
-            await asyncio.gather(run, return_exceptions=True)
+    return await run_serving(app, app.run(pack), server.start, server.stop)
