@@ -28,9 +28,9 @@ def browser() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if path := shutil.which(name):
             return path
-    if os.environ.get("CI"):  # .ci/run installs it: missing there is a broken set-up
-        pytest.fail("no Chromium to render the gallery with")
-    pytest.skip("no Chromium to render the gallery with")
+    if os.environ.get("CI"):  # .ci/run installs it: missing there is a broken set-up, not a reason to skip
+        pytest.fail("no Chromium (looked for chromium, chromium-browser, google-chrome)")
+    pytest.skip("no Chromium (looked for chromium, chromium-browser, google-chrome)")
 
 
 class Tab:
@@ -68,8 +68,8 @@ class Tab:
 
 
 @asynccontextmanager
-async def chromium(profile: Path) -> AsyncIterator[Tab]:
-    proc = subprocess.Popen([browser(), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+async def chromium(profile: Path, extra_flags: tuple[str, ...] = ()) -> AsyncIterator[Tab]:
+    proc = subprocess.Popen([browser(), *FLAGS, *extra_flags, f"--user-data-dir={profile}", "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         port_file = profile / "DevToolsActivePort"

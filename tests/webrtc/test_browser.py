@@ -3,61 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
+from support.chromium_tab import Tab, browser, chromium
 
 from streamer.faces.models import ModelPack
 from streamer.sources import SourceState
 
 from .conftest import TOKEN, app_config, running_app, until
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--remote-debugging-port=0",
-]  # fmt: skip
+# a fake camera and microphone that need no permission prompt; QUIC off keeps WebRTC on plain UDP
+MEDIA_FLAGS = ("--disable-quic", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 
 
-def _browser() -> str:
-    for name in BROWSERS:
-        if path := shutil.which(name):
-            return path
-    message = f"no Chromium to test the push page with (looked for {', '.join(BROWSERS)})"
-    if os.environ.get("CI"):  # .ci/run installs it: missing there is a broken set-up, not a reason to skip
-        pytest.fail(message)
-    pytest.skip(message)
+class PushPage:
+    """The push page in one tab: just enough to type, click and read."""
 
-
-class Page:
-    """One tab, spoken to over the DevTools protocol: just enough to type, click and read."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self._ws = ws
-        self._ids = itertools.count(1)
-
-    async def js(self, expression: str) -> Any:
-        msg_id = next(self._ids)
-        params = {"expression": expression, "awaitPromise": True, "returnByValue": True}
-        await self._ws.send_json({"id": msg_id, "method": "Runtime.evaluate", "params": params})
-        async for msg in self._ws:
-            reply = json.loads(msg.data)
-            if reply.get("id") == msg_id:
-                result = reply["result"]
-                assert "exceptionDetails" not in result, result["exceptionDetails"]
-                return result["result"].get("value")
-        raise AssertionError("the browser closed the DevTools connection")
+    def __init__(self, tab: Tab) -> None:
+        self.js = tab.js
 
     async def status(self) -> str:
         return str(await self.js("document.getElementById('status').textContent"))
@@ -79,40 +47,19 @@ class Page:
 
 
 @asynccontextmanager
-async def chromium(url: str, profile: Path) -> AsyncIterator[Page]:
-    proc = subprocess.Popen(
-        [_browser(), *FLAGS, f"--user-data-dir={profile}", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        port_file = profile / "DevToolsActivePort"
-        await until("Chromium's DevTools port", lambda: port_file.is_file() and len(port_file.read_text().split()) >= 2, 30)
-        port = port_file.read_text().split()[0]
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/json/list") as r:
-                tabs = [t for t in await r.json() if t["type"] == "page"]
-            async with http.ws_connect(tabs[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                page = Page(ws)
-                t0 = time.monotonic()
-                while await page.js("document.readyState") != "complete" or not await page.js("!!document.getElementById('start')"):
-                    assert time.monotonic() - t0 < 10, "the push page did not load"
-                    await asyncio.sleep(0.1)
-                yield page
-    finally:
-        proc.terminate()
-        try:
-            await asyncio.to_thread(proc.wait, 10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait)
+async def push_page(url: str, profile: Path) -> AsyncIterator[PushPage]:
+    async with chromium(profile, MEDIA_FLAGS) as tab:
+        await tab.open(url)
+        yield PushPage(tab)
 
 
 @pytest.mark.timeout(90)
 def test_the_page_pushes_the_browser_camera(pack: ModelPack, tmp_path: Path) -> None:
-    _browser()
+    browser()
 
     async def test() -> None:
         async with running_app(app_config(tmp_path / "m.db"), pack) as running:
-            async with chromium(running.base + "/", tmp_path / "profile") as page:
+            async with push_page(running.base + "/", tmp_path / "profile") as page:
                 await page.push("laptop", "wrong")
                 assert "401" in await page.until_status("error", 15)
                 assert "laptop" not in running.app.sources
