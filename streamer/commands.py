@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,9 @@ def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) ->
 
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    from .native_memory import cap_arenas, keep_trimming
+
+    cap_arenas()  # before the imports below start threads of their own
     from .app import App, install_signal_handlers
     from .progress import Progress
     from .reload import CameraReloader
@@ -77,7 +81,13 @@ def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) ->
         heard = f", {turns} speech turns" if summary.voices else ""
         print(f"done: {faces} faces{heard}, {summary.identities} identities, memory in {cfg.memory.db}", file=sys.stderr)
 
-    asyncio.run(main())
+    trimmed = threading.Event()
+    trimmer = keep_trimming(trimmed)
+    try:
+        asyncio.run(main())
+    finally:
+        trimmed.set()
+        trimmer.join()
     return 0
 
 

@@ -27,6 +27,7 @@ from memory.records import SpeakerEvidence, SpeechTurn
 from .characters.speakers import SpeakerSync
 from .characters.sync import TurnAudio
 from .memory_port import MemoryPort
+from .native_memory import release_free_memory
 from .records import SAMPLE_RATE
 from .sources.audio_buffer import AudioBuffer
 from .voices.asr import Transcriber
@@ -144,6 +145,7 @@ class TranscriptWorker:
             self.seconds += time.perf_counter() - started
             self.audio_seconds += seconds
             self._store(list(zip(batch, texts)))
+            release_free_memory()  # whisper's buffers for a 30 s window, tens of MB, go back at once
             with self._lock:
                 self._busy = 0
 
@@ -252,6 +254,7 @@ class VoiceAnalyzer:
         started = time.perf_counter()
         turns = self._turns.split(segment)
         self.stats.embed_seconds += time.perf_counter() - started
+        release_free_memory()  # CAM++ on a 30 s turn takes ~130 MB for a moment (milliseconds to give back)
         if not turns:
             return
         records = [

@@ -27,6 +27,10 @@ def session_options(threads: int) -> ort.SessionOptions:
     opts.log_severity_level = 3
     # Busy-waiting onnxruntime threads take the core the decoder thread needs (see streamer/faces/models.py).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Turns run from 0.5 to 30 s: an arena sized by the longest turn, and a memory plan cached per
+    # input length, would keep tens of MB for good; plain allocations are given back after each run.
+    opts.enable_cpu_mem_arena = False
+    opts.enable_mem_pattern = False
     return opts
 
 
