@@ -50,7 +50,10 @@ class VoiceReclusterConfig(ReclusterConfig):
 
 
 class MemoryConfig(StrictModel):
-    db: str = Field("memory.db", description="SQLite file holding the whole memory graph.")
+    db: str = Field(
+        "memory.db", description="Where the whole memory graph lives: an SQLite file (a path or sqlite:///PATH) or a PostgreSQL "
+        "database (postgresql://USER@HOST:PORT/NAME; needs the postgres extra)."
+    )
     img_matching_threshold: float = Field(
         0.3, gt=0, le=1, description="Accept a face node when the mean pairwise cosine is at least this (M3-Agent: 0.3)."
     )

@@ -16,9 +16,10 @@ Node ids are not reused: each node stays as a tombstone row (status `forgotten`,
 no times), so an old id in a log or a retained MQTT topic never names somebody new, and nobody is
 ever matched to it (it leaves the matching index). A forgotten person seen again starts as a stranger.
 
-SQLite keeps deleted bytes in free pages and in the write-ahead log; the deletion runs with
-`secure_delete` on, the word indexes are rebuilt, and the log is checkpointed, so the file itself no
-longer holds their words or pictures.
+SQLite keeps deleted bytes in free pages and in the write-ahead log; on an SQLite file the deletion
+runs with `secure_delete` on, the word indexes are rebuilt, and the log is checkpointed, so the file
+itself no longer holds their words or pictures. PostgreSQL deletes the same rows, but its dead row
+versions, write-ahead log, replicas and backups are the operator's (VACUUM, retention).
 """
 
 from __future__ import annotations
@@ -139,24 +140,26 @@ class Forgetting:
         ids = sorted(n for n in self._nodes.rows if self._nodes.resolve(n) in live)
         tags = {f"<{self._nodes[n].kind.value}_{n}>" for n in ids} | ({f"<character_{character}>"} if character else set())
         db = self._store.db
-        db.execute("PRAGMA secure_delete = ON")
+        if db.sqlite:
+            db.execute("PRAGMA secure_delete = ON")
         try:
-            db.execute("BEGIN")
+            db.begin()
             try:
                 track_ids = [r[0] for r in db.execute(f"SELECT id FROM tracks WHERE node_id IN ({', '.join('?' * len(ids))})", ids)]
                 counts = self._delete(ids, track_ids, tags, character)
             except BaseException:
-                db.execute("ROLLBACK")  # nothing in memory has changed yet: all or nothing
+                db.rollback()  # nothing in memory has changed yet: all or nothing
                 raise
             self._forget_in_memory(live, ids, track_ids)
             self._events.forgotten(live, [n for n in ids if n not in live], character)
             self._flush()  # the tombstones, the event and every deletion in one commit
-            db.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")  # old index segments hold the words
-            db.execute("INSERT INTO speech_fts (speech_fts) VALUES ('optimize')")
+            if db.sqlite:
+                db.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")  # old index segments hold the words
+                db.execute("INSERT INTO speech_fts (speech_fts) VALUES ('optimize')")
         finally:
-            db.execute("PRAGMA secure_delete = OFF")
-        busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        if busy:
+            if db.sqlite:
+                db.execute("PRAGMA secure_delete = OFF")
+        if db.sqlite and db.scalar("PRAGMA wal_checkpoint(TRUNCATE)"):
             log.warning("forget: a reader holds the write-ahead log; it is emptied at the next checkpoint")
         done = Forgotten(tuple(live), tuple(n for n in ids if n not in live), character, len(track_ids), **counts)
         log.info("forgot %s: %s", target, done)
@@ -193,7 +196,7 @@ class Forgetting:
         db = self._store.db
         marks = ", ".join("?" * len(ids))
         linked = {r[0] for r in db.execute(f"SELECT DISTINCT src FROM edges WHERE dst IN ({marks})", ids)}
-        tag_match = " OR ".join("instr(text, ?) > 0" for _ in tags)
+        tag_match = " OR ".join(f"{db.strpos}(text, ?) > 0" for _ in tags)
         named = {r[0] for r in db.execute(f"SELECT node_id FROM text_nodes WHERE {tag_match}", sorted(tags))}
         doomed, redact = [], []
         for node_id in sorted(linked | named):

@@ -1,16 +1,16 @@
-"""The SQLite file: batched writes and the reads the memory needs (the schema is memory.schema).
+"""The store: batched writes and the reads the memory needs (the schema is memory.schema, the
+dialects memory.database: an SQLite file by default, or a PostgreSQL database).
 
-One connection, WAL mode. Writes go into one open transaction that `commit` closes, so a batch
-of faces costs one fsync-free commit instead of one per row; a kill -9 loses at most the open
-batch and never corrupts the file (synchronous=NORMAL is durable against process crashes; a
-power cut may also lose the last commits). Vectors are float32 blobs, structured data is JSON.
+One connection. Writes go into one open transaction that `commit` closes, so a batch of faces
+costs one commit instead of one per row; a kill -9 loses at most the open batch and never corrupts
+the store (SQLite: WAL with synchronous=NORMAL is durable against process crashes; a power cut may
+also lose the last commits). Vectors are float32 blobs, structured data is JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 
 from .gallery import Gallery, Vectors
 from .records import MemoryEvent, NodeKind, NodeStatus, Provenance, SpeechTurn
+from .database import Database
 from .schema import connect
 
 log = logging.getLogger(__name__)
@@ -100,14 +101,14 @@ class TrackStats:
 
 
 class Store:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.db = connect(path)
+    def __init__(self, db: str) -> None:
+        self.path = db
+        self.db: Database = connect(db)
         self.committed_seq = self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
 
     # --- transactions -------------------------------------------------------------------------
 
-    def _write(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _write(self, sql: str, args: Sequence[Any] = ()) -> Any:
         self._begin()
         return self.db.execute(sql, args)
 
@@ -117,11 +118,11 @@ class Store:
 
     def _begin(self) -> None:
         if not self.db.in_transaction:
-            self.db.execute("BEGIN")
+            self.db.begin()
 
     def commit(self) -> None:
         if self.db.in_transaction:
-            self.db.execute("COMMIT")
+            self.db.commit()
         self.committed_seq = self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
 
     def close(self) -> None:
@@ -129,8 +130,7 @@ class Store:
         self.db.close()
 
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        row = self.db.execute(sql, args).fetchone()
-        return None if row is None else row[0]
+        return self.db.scalar(sql, args)
 
     # --- meta -----------------------------------------------------------------------------------
 
@@ -139,7 +139,7 @@ class Store:
         return default if value is None else str(value)
 
     def set_meta(self, key: str, value: str) -> None:
-        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self._write(self.db.upsert("meta", ("key", "value"), ("key",)), (key, value))
 
     # --- nodes ----------------------------------------------------------------------------------
 
@@ -147,8 +147,7 @@ class Store:
         return int(self._scalar("SELECT COALESCE(MAX(id), 0) FROM nodes"))
 
     def save_nodes(self, rows: Iterable[NodeRow]) -> None:
-        marks = ", ".join("?" * 15)
-        self._write_many(f"INSERT OR REPLACE INTO nodes ({NODE_COLUMNS}) VALUES ({marks})", (r.to_sql() for r in rows))
+        self._write_many(self.db.upsert("nodes", NODE_COLUMNS.split(", "), ("id",)), (r.to_sql() for r in rows))
 
     def identity_nodes(self) -> Iterator[NodeRow]:
         kinds = (NodeKind.FACE.value, NodeKind.VOICE.value)
@@ -190,7 +189,7 @@ class Store:
     # --- tracks and observations ----------------------------------------------------------------
 
     def save_tracks(self, rows: Iterable[TrackRow]) -> None:
-        sql = "INSERT OR REPLACE INTO tracks (id, stream, node_id, first_t, last_t, first_wall, last_wall) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        sql = self.db.upsert("tracks", ("id", "stream", "node_id", "first_t", "last_t", "first_wall", "last_wall"), ("id",))
         self._write_many(sql, (r.to_sql() for r in rows))
 
     def track(self, track_id: int) -> TrackRow | None:
@@ -243,7 +242,7 @@ class Store:
     # --- speech turns ---------------------------------------------------------------------------
 
     def add_turns(self, turns: Sequence[SpeechTurn]) -> None:
-        sql = "INSERT OR REPLACE INTO speech_turns (track_id, stream, t_start, t_end, wall_time, good) VALUES (?, ?, ?, ?, ?, ?)"
+        sql = self.db.upsert("speech_turns", ("track_id", "stream", "t_start", "t_end", "wall_time", "good"), ("track_id",))
         self._write_many(sql, ((t.track_id, t.stream, t.t_start, t.t_end, t.wall_time, int(t.good)) for t in turns))
 
     def set_turn_text(self, track_id: int, text: str | None) -> tuple[str, float, float] | None:
@@ -266,8 +265,8 @@ class Store:
     # --- crops ----------------------------------------------------------------------------------
 
     def add_crop(self, node_id: int, track_id: int, quality: float, jpeg: bytes) -> int:
-        sql = "INSERT INTO crops (node_id, track_id, quality, jpeg) VALUES (?, ?, ?, ?)"
-        return int(self._write(sql, (node_id, track_id, quality, jpeg)).lastrowid or 0)
+        sql = "INSERT INTO crops (node_id, track_id, quality, jpeg) VALUES (?, ?, ?, ?) RETURNING id"
+        return int(self._write(sql, (node_id, track_id, quality, jpeg)).fetchall()[0][0])
 
     def crop_index(self) -> Iterator[tuple[int, int, int, float]]:
         """(crop id, node id, track id, quality) of every crop."""
@@ -287,7 +286,7 @@ class Store:
     # --- voice snippets -------------------------------------------------------------------------
 
     def save_snippet(self, node_id: int, quality: float, wav: bytes) -> None:
-        self._write("INSERT OR REPLACE INTO voice_snippets (node_id, quality, wav) VALUES (?, ?, ?)", (node_id, quality, wav))
+        self._write(self.db.upsert("voice_snippets", ("node_id", "quality", "wav"), ("node_id",)), (node_id, quality, wav))
 
     def snippet_qualities(self) -> dict[int, float]:
         return dict(self.db.execute("SELECT node_id, quality FROM voice_snippets").fetchall())
@@ -295,8 +294,8 @@ class Store:
     # --- memory graph ---------------------------------------------------------------------------
 
     def add_clip(self, stream: str, idx: int, first_t: float, last_t: float, start: float, end: float) -> int:
-        sql = "INSERT INTO clips (stream, idx, first_t, last_t, start_wall, end_wall) VALUES (?, ?, ?, ?, ?, ?)"
-        return int(self._write(sql, (stream, idx, first_t, last_t, start, end)).lastrowid or 0)
+        sql = "INSERT INTO clips (stream, idx, first_t, last_t, start_wall, end_wall) VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+        return int(self._write(sql, (stream, idx, first_t, last_t, start, end)).fetchall()[0][0])
 
     def add_text_node(self, row: NodeRow, clip_id: int | None, text: str, key: str | None = None) -> None:
         """A text node; the first of a clip is the clip's memory (who was there)."""
@@ -392,7 +391,7 @@ class Store:
         return [dict(zip(keys, r)) for r in rows]
 
     def add_edges(self, edges: Iterable[tuple[int, int, float]]) -> None:
-        sql = "INSERT INTO edges (src, dst, weight) VALUES (?, ?, ?) ON CONFLICT (src, dst) DO UPDATE SET weight = weight + excluded.weight"
+        sql = "INSERT INTO edges (src, dst, weight) VALUES (?, ?, ?) ON CONFLICT (src, dst) DO UPDATE SET weight = edges.weight + excluded.weight"
         self._write_many(sql, edges)
 
     def move_edges(self, old: int, new: int) -> None:
@@ -425,9 +424,10 @@ class Store:
         """Adds verdicts; a row already there keeps its co-occurrence and takes a new synchrony score."""
         sql = (
             "INSERT INTO turn_faces (turn_id, face_track, seen, alone, sync, outcome) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (turn_id, face_track) DO UPDATE SET seen = MAX(seen, excluded.seen), "
-            "alone = MAX(alone, excluded.alone), sync = COALESCE(excluded.sync, sync), "
-            "outcome = CASE WHEN excluded.sync IS NULL THEN outcome ELSE excluded.outcome END"
+            "ON CONFLICT (turn_id, face_track) DO UPDATE SET seen = CASE WHEN excluded.seen > turn_faces.seen THEN excluded.seen "
+            "ELSE turn_faces.seen END, alone = CASE WHEN excluded.alone > turn_faces.alone THEN excluded.alone ELSE turn_faces.alone END, "
+            "sync = COALESCE(excluded.sync, turn_faces.sync), "
+            "outcome = CASE WHEN excluded.sync IS NULL THEN turn_faces.outcome ELSE excluded.outcome END"
         )
         self._write_many(sql, (r.to_sql() for r in rows))
 
@@ -446,7 +446,7 @@ class Store:
             yield TurnFaceRow(r[0], r[1], bool(r[2]), bool(r[3]), r[4], r[5]), r[6], r[7]
 
     def add_cannot_link(self, a: int, b: int) -> None:
-        self._write("INSERT OR IGNORE INTO cannot_link (a, b) VALUES (?, ?)", (min(a, b), max(a, b)))
+        self._write("INSERT INTO cannot_link (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING", (min(a, b), max(a, b)))
 
     def cannot_links(self) -> list[tuple[int, int]]:
         return self.db.execute("SELECT a, b FROM cannot_link").fetchall()
@@ -454,8 +454,8 @@ class Store:
     # --- events ---------------------------------------------------------------------------------
 
     def add_event(self, uid: str, type_: str, wall_time: float, stream: str | None, data: dict[str, Any]) -> int:
-        sql = "INSERT INTO events (id, type, wall_time, stream, data) VALUES (?, ?, ?, ?, ?)"
-        return int(self._write(sql, (uid, type_, wall_time, stream, json.dumps(data))).lastrowid or 0)
+        sql = "INSERT INTO events (id, type, wall_time, stream, data) VALUES (?, ?, ?, ?, ?) RETURNING seq"
+        return int(self._write(sql, (uid, type_, wall_time, stream, json.dumps(data))).fetchall()[0][0])
 
     def events_after(self, seq: int, limit: int) -> list[MemoryEvent]:
         """Committed events only: one the outbox publishes must survive a crash."""

@@ -48,7 +48,7 @@ def _whep_source(text: str) -> str:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config file (see configs/default.yaml)")
-    p.add_argument("--db", help="memory database file (default ./memory.db)")
+    p.add_argument("--db", help="memory database: a file (default ./memory.db) or postgresql://USER@HOST:PORT/NAME")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress")
 

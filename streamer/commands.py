@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 def stored_memory(cfg: Config) -> Iterator[Memory]:
     """The memory of an existing database file (a command that reads or edits one never creates it)."""
     from memory import Memory
+    from memory.database import exists
 
-    if not Path(cfg.memory.db).is_file():
+    if not exists(cfg.memory.db):
         raise StreamerError(f"memory database not found: {cfg.memory.db}")
     with Memory(cfg.memory) as memory:
         yield memory

@@ -1,25 +1,25 @@
 """MemoryQuery: questions to a memory file, read-only, beside a live run that writes it.
 
-Each thread gets its own read-only connection (WAL readers never block the writer, nor it them),
-and each answer is read inside one transaction: one consistent moment of the file, even while the
-run commits. What the run has not flushed yet (at most `flush_every_seconds`) is not seen.
+Each thread gets its own read-only connection (WAL readers never block the writer, nor it them;
+on PostgreSQL, MVCC does the same), and each answer is read inside one transaction (a REPEATABLE
+READ one on PostgreSQL): one consistent moment of the memory, even while the run commits. What the run has not flushed yet (at most `flush_every_seconds`) is not seen.
 The only writes are the search cache (sentence vectors, see memory.query.search), on a
 connection of their own.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..database import Database, exists, open_database
+
 from ..errors import StoreError
-from ..schema import APPLICATION_ID, SCHEMA_VERSION, connect
+from ..schema import SCHEMA_VERSION, connect, stored_version
 from .embedder import SentenceEmbedder
 from .people import People, PersonNotFound
 from .records import Clip, Companion, Hit, LastSeen, Person, Present, Sighting, Utterance, Visit
@@ -40,20 +40,21 @@ class QueryError(ValueError):
 class MemoryQuery:
     def __init__(self, path: str | Path, *, embedder: SentenceEmbedder | None = None, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
-        if not Path(self.path).is_file():
+        if not exists(self.path):
             raise StoreError(f"memory database not found: {self.path}")
         self._clock = clock
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[Database] = []
         self._guard = threading.Lock()
         self._check_version()
         self.search_index = TextSearch(self.path, embedder if embedder is not None else SentenceEmbedder())
 
     def _check_version(self) -> None:
-        with self._read() as (db, _):
-            if db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
-                raise StoreError(f"{self.path} is not a memory database")
-            version = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+        db = self._connection()
+        try:
+            version = stored_version(db)
+        except db.errors as e:
+            raise StoreError(f"{db.target.shown} is not a memory database ({e})") from e
         if version < SCHEMA_VERSION:  # an older file is brought up to date once, as any command would
             connect(self.path).close()
 
@@ -69,37 +70,36 @@ class MemoryQuery:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+    def _connection(self) -> Database:
+        db: Database | None = getattr(self._local, "db", None)
         if db is None:
-            try:
-                db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-                db.execute("PRAGMA busy_timeout = 5000")
-            except sqlite3.DatabaseError as e:
-                raise StoreError(f"{self.path} cannot be read: {e}") from e
+            db = open_database(self.path, read_only=True)
             self._local.db = db
             with self._guard:
                 self._connections.append(db)
         return db
 
     @contextmanager
-    def _read(self) -> Iterator[tuple[sqlite3.Connection, People]]:
+    def _read(self) -> Iterator[tuple[Database, People]]:
         db = self._connection()
         try:
-            db.execute("BEGIN")
+            db.begin_snapshot()
             db.execute("SELECT 1 FROM meta LIMIT 1").fetchone()  # the snapshot starts at the first read
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path} is not a memory database ({e})") from e
+        except db.errors as e:
+            if db.in_transaction:
+                db.rollback()
+            raise StoreError(f"{db.target.shown} is not a memory database ({e})") from e
         try:
             yield db, self._people(db)
         finally:
-            db.execute("COMMIT")
+            db.commit()
 
-    def _people(self, db: sqlite3.Connection) -> People:
-        """Who is who in this snapshot, read again only when another connection committed since."""
-        version = db.execute("PRAGMA data_version").fetchone()[0]
+    def _people(self, db: Database) -> People:
+        """Who is who in this snapshot, read again only when another connection committed since
+        (on PostgreSQL, which cannot tell, at every read)."""
+        version = db.data_version()
         cached: tuple[int, People] | None = getattr(self._local, "people", None)
-        if cached is None or cached[0] != version:
+        if version is None or cached is None or cached[0] != version:
             cached = self._local.people = (version, People(db))
         return cached[1]
 
@@ -123,7 +123,7 @@ class MemoryQuery:
         for the node or any node merged with it: a merged node's presence goes on as its survivor's)."""
         with self._read() as (db, people):
             rows = db.execute(
-                "SELECT stream, node_id, wall_time, seq FROM presence WHERE type = 'person.appeared' AND (? IS NULL OR stream = ?)",
+                "SELECT stream, node_id, wall_time, seq FROM presence WHERE type = 'person.appeared' AND (CAST(? AS TEXT) IS NULL OR stream = ?)",
                 (stream, stream),
             ).fetchall()
             out: dict[tuple[str, str], Present] = {}
@@ -150,7 +150,7 @@ class MemoryQuery:
         with self._read() as (db, people):
             rows = db.execute(
                 "SELECT t.stream, t.node_id, n.kind, MIN(t.first_wall), MAX(t.last_wall) FROM tracks t JOIN nodes n ON n.id = t.node_id "
-                "WHERE t.last_wall >= ? AND t.first_wall <= ? AND (? IS NULL OR t.stream = ?) GROUP BY t.stream, t.node_id",
+                "WHERE t.last_wall >= ? AND t.first_wall <= ? AND (CAST(? AS TEXT) IS NULL OR t.stream = ?) GROUP BY t.stream, t.node_id",
                 (since, until, stream, stream),
             ).fetchall()
             found: dict[tuple[str, str], Sighting] = {}
@@ -172,13 +172,12 @@ class MemoryQuery:
         with self._read() as (db, people):
             person = people.one(name)
             marks = ", ".join("?" * len(person.nodes))
-            first, streams = db.execute(
-                f"SELECT MIN(first_wall), json_group_array(DISTINCT stream) FROM tracks WHERE node_id IN ({marks})", person.nodes
-            ).fetchone()
+            first = db.scalar(f"SELECT MIN(first_wall) FROM tracks WHERE node_id IN ({marks})", person.nodes)
+            streams = [r[0] for r in db.execute(f"SELECT DISTINCT stream FROM tracks WHERE node_id IN ({marks})", person.nodes)]
             return LastSeen(person, self._last_visit(db, person.faces), self._last_visit(db, person.voices), first,
-                            tuple(sorted(json.loads(streams)) if streams else ()))  # fmt: skip
+                            tuple(sorted(streams)))  # fmt: skip
 
-    def _last_visit(self, db: sqlite3.Connection, nodes: tuple[int, ...]) -> Visit | None:
+    def _last_visit(self, db: Database, nodes: tuple[int, ...]) -> Visit | None:
         """The person's latest tracks in the stream of their latest one, joined back while the gaps
         between them stay under VISIT_GAP_SECONDS of stream time. Durations are in stream time: a file
         analysed faster than real time keeps its real durations (its wall times are compressed)."""

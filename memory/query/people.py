@@ -8,9 +8,9 @@ A person is a character (all its face and voice nodes) or a lone face or voice n
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass
 
+from ..database import Database
 from ..errors import NodeNotFound
 from .records import Person
 
@@ -33,7 +33,7 @@ class _Node:
 
 
 class People:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self._nodes = {
             r[0]: _Node(r[1], r[2], r[3], r[4])
             for r in db.execute("SELECT id, kind, status, label, merged_into FROM nodes WHERE kind IN ('face', 'voice')")

@@ -1,6 +1,7 @@
 """Text search over episodic and semantic memories and transcripts: words and meaning, fused.
 
-Words: the FTS5 indexes the schema keeps in step with the texts (porter stemming, bm25 ranking).
+Words: the word index the schema keeps in step with the texts: FTS5 on SQLite (porter stemming,
+bm25 ranking), tsvector columns on PostgreSQL (english stemming, ts_rank); both spellings below.
 Meaning: sentence vectors (memory.query.embedder), computed here off the live run's hot path,
 written to `text_vectors` through a connection of our own, and kept in a matrix in memory until the
 table changes. Tags are replaced by "someone" before embedding: a tag's digits carry no meaning.
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from ..database import Database, Dialect, open_database
 from .embedder import SentenceEmbedder
 from .people import TAG
 
@@ -39,7 +40,16 @@ STOPWORDS = frozenset(
     "him his how i if in is it its just me my no not of on or our out she so than that the their them then there they "
     "this to up us very was we were what when where which who whom why will with would you your".split()
 )
-BUSY_TIMEOUT_MS = 5000  # the live run holds the write lock for one batch at a time
+# The best `limit` of each source, then of both: ? = the words, the limit per source, the limit overall.
+# Both take fts_query's quoted words joined by OR (websearch_to_tsquery reads them as FTS5 does).
+BY_WORDS = {
+    Dialect.SQLITE: "SELECT * FROM (SELECT 'memory', rowid, bm25(memory_fts) AS r FROM memory_fts WHERE memory_fts MATCH ? ORDER BY r LIMIT ?) "
+    "UNION ALL SELECT * FROM (SELECT 'speech', rowid, bm25(speech_fts) AS r FROM speech_fts WHERE speech_fts MATCH ? ORDER BY r LIMIT ?) "
+    "ORDER BY 3 LIMIT ?",  # bm25: lower is better
+    Dialect.POSTGRES: "SELECT * FROM (SELECT 'memory', node_id, ts_rank(words, q) AS r FROM text_nodes, websearch_to_tsquery('english', ?) q "
+    "WHERE words @@ q ORDER BY r DESC LIMIT ?) m UNION ALL SELECT * FROM (SELECT 'speech', track_id, ts_rank(words, q) AS r "
+    "FROM speech_turns, websearch_to_tsquery('english', ?) q WHERE words @@ q ORDER BY r DESC LIMIT ?) s ORDER BY 3 DESC LIMIT ?",
+}
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,7 @@ class TextSearch:
 
     # --- vectors ----------------------------------------------------------------------------------
 
-    def refresh(self, db: sqlite3.Connection) -> int:
+    def refresh(self, db: Database) -> int:
         """Embeds the texts that have no vector yet; returns how many. Serialised: one refresher at a time."""
         if self.embedder is None:
             return 0
@@ -85,25 +95,26 @@ class TextSearch:
             if not missing:
                 return 0
             log.info("embedding %d texts for search by meaning", len(missing))
-            writer = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            writer = open_database(self._path)
             try:
                 for i in range(0, len(missing), 256):
                     batch = missing[i : i + 256]
                     vecs = self.embedder.passages([for_embedding(s, t) for s, _, t in batch])
-                    writer.execute("BEGIN IMMEDIATE")
-                    # only if the text is still the one embedded: a change since then dropped the vector
+                    writer.begin(immediate=True)
+                    # only if the text is still the one embedded: a change since then dropped the vector;
+                    # a vector there already came from another refresher, of the same text
                     writer.executemany(
-                        "INSERT OR REPLACE INTO text_vectors (source, id, vec) SELECT ?, ?, ? WHERE "
+                        "INSERT INTO text_vectors (source, id, vec) SELECT ?, ?, ? WHERE "
                         "(CASE ? WHEN 'memory' THEN (SELECT text FROM text_nodes WHERE node_id = ?) "
-                        "ELSE (SELECT text FROM speech_turns WHERE track_id = ?) END) = ?",
+                        "ELSE (SELECT text FROM speech_turns WHERE track_id = ?) END) = ? ON CONFLICT DO NOTHING",
                         [(s, n, v.astype(np.float32).tobytes(), s, n, n, t) for (s, n, t), v in zip(batch, vecs)],
                     )
-                    writer.execute("COMMIT")
+                    writer.commit()
             finally:
                 writer.close()
             return len(missing)
 
-    def _vectors(self, db: sqlite3.Connection) -> tuple[list[tuple[str, int]], npt.NDArray[np.float32]]:
+    def _vectors(self, db: Database) -> tuple[list[tuple[str, int]], npt.NDArray[np.float32]]:
         version = db.execute("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM text_vectors").fetchone()
         cached = self._matrix
         if cached is None or cached[0] != tuple(version):
@@ -116,19 +127,14 @@ class TextSearch:
 
     # --- rankings ---------------------------------------------------------------------------------
 
-    def by_words(self, db: sqlite3.Connection, text: str, limit: int = CANDIDATES) -> list[tuple[str, int]]:
+    def by_words(self, db: Database, text: str, limit: int = CANDIDATES) -> list[tuple[str, int]]:
         query = fts_query(text)
         if query is None:
             return []
-        rows = db.execute(
-            "SELECT * FROM (SELECT 'memory', rowid, bm25(memory_fts) AS r FROM memory_fts WHERE memory_fts MATCH ? ORDER BY r LIMIT ?) "
-            "UNION ALL SELECT * FROM (SELECT 'speech', rowid, bm25(speech_fts) AS r FROM speech_fts WHERE speech_fts MATCH ? ORDER BY r LIMIT ?) "
-            "ORDER BY 3 LIMIT ?",
-            (query, limit, query, limit, limit),
-        ).fetchall()
+        rows = db.execute(BY_WORDS[db.dialect], (query, limit, query, limit, limit)).fetchall()
         return [(r[0], r[1]) for r in rows]
 
-    def by_meaning(self, db: sqlite3.Connection, text: str, limit: int = CANDIDATES) -> list[tuple[str, int, float]]:
+    def by_meaning(self, db: Database, text: str, limit: int = CANDIDATES) -> list[tuple[str, int, float]]:
         if self.embedder is None:
             return []
         keys, matrix = self._vectors(db)
@@ -138,7 +144,7 @@ class TextSearch:
         top = np.argsort(-sims)[:limit]
         return [(*keys[i], float(sims[i])) for i in top]
 
-    def rank(self, db: sqlite3.Connection, text: str, limit: int) -> list[Ranked]:
+    def rank(self, db: Database, text: str, limit: int) -> list[Ranked]:
         """The best `limit` texts for a question, fused from both rankings."""
         scores: dict[tuple[str, int], float] = {}
         words = self.by_words(db, text)

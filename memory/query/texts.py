@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
+from ..database import Database
 from ..errors import NodeNotFound
 from .people import People
 from .records import Clip, Hit, TextMemory, Utterance
@@ -15,7 +15,7 @@ class ClipNotFound(NodeNotFound):
     """No clip of that number in that stream (HTTP 404)."""
 
 
-def _named(db: sqlite3.Connection, people: People, memory_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
+def _named(db: Database, people: People, memory_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
     """The live face and voice nodes each text node names (its edges, merges followed)."""
     if not memory_ids:
         return {}
@@ -26,7 +26,7 @@ def _named(db: sqlite3.Connection, people: People, memory_ids: Sequence[int]) ->
     return {m: people.live_nodes(nodes) for m, nodes in out.items()}
 
 
-def clip_of(db: sqlite3.Connection, people: People, stream: str, index: int) -> Clip:
+def clip_of(db: Database, people: People, stream: str, index: int) -> Clip:
     row = db.execute(
         "SELECT id, first_t, last_t, start_wall, end_wall FROM clips WHERE stream = ? AND idx = ? ORDER BY id DESC LIMIT 1",
         (stream, index),
@@ -65,7 +65,7 @@ def clip_of(db: sqlite3.Connection, people: People, stream: str, index: int) -> 
     return Clip(stream, index, start, end, first_t, last_t, episodic, semantic, persons, tuple(speech))
 
 
-def hits_of(db: sqlite3.Connection, people: People, ranked: list[Ranked]) -> list[Hit]:
+def hits_of(db: Database, people: People, ranked: list[Ranked]) -> list[Hit]:
     """Search results with their texts, times, clips and people (a text deleted meanwhile is left out)."""
     memory_ids = [r.id for r in ranked if r.source == "memory"]
     turn_ids = [r.id for r in ranked if r.source == "speech"]

@@ -4,12 +4,11 @@ Read-only; never an embedding."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from memory.database import Database, open_database
 from memory.query import Clip, MemoryQuery, Person, PersonNotFound, Utterance
 
 CROPS_ON_CARD = 3
@@ -58,9 +57,8 @@ class GalleryData:
         self.query = query
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(f"file:{self.query.path}?mode=ro", uri=True)
-        db.execute("PRAGMA busy_timeout = 5000")
+    def _db(self) -> Iterator[Database]:
+        db = open_database(self.query.path, read_only=True)
         try:
             yield db
         finally:
@@ -124,13 +122,13 @@ class _Stats:
     snippets: dict[int, tuple[float, int]]  # live voice -> its best snippet, its own or of a voice merged into it
 
     @classmethod
-    def read(cls, db: sqlite3.Connection, nodes: list[int] | None) -> _Stats:
+    def read(cls, db: Database, nodes: list[int] | None) -> _Stats:
         where, args = ("", []) if nodes is None else (f" WHERE t.node_id IN ({', '.join('?' * len(nodes))})", nodes)
         spans: dict[int, tuple[float, float, set[str]]] = {}
-        for node, first, last, streams in db.execute(
-            f"SELECT t.node_id, MIN(t.first_wall), MAX(t.last_wall), json_group_array(DISTINCT t.stream) FROM tracks t{where} "
-            f"GROUP BY t.node_id", args):  # fmt: skip
-            spans[node] = (first, last, set(json.loads(streams)))
+        for node, first, last in db.execute(f"SELECT t.node_id, MIN(t.first_wall), MAX(t.last_wall) FROM tracks t{where} GROUP BY t.node_id", args):
+            spans[node] = (first, last, set())
+        for node, stream in db.execute(f"SELECT DISTINCT t.node_id, t.stream FROM tracks t{where}", args):
+            spans[node][2].add(stream)
         counts = [
             dict(db.execute(f"SELECT t.node_id, COUNT(*) FROM {table} x JOIN tracks t ON t.id = x.track_id{where} GROUP BY t.node_id", args).fetchall())
             for table in ("observations", "speech_turns")

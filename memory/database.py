@@ -1,0 +1,209 @@
+"""Where the memory lives: an SQLite file (the embedded default) or a PostgreSQL database.
+
+The `memory.db` setting names it: a path or `sqlite:///path` opens the file with sqlite3,
+`postgresql://user@host:port/name` (libpq's URL; the password is best kept in PGPASSWORD or
+~/.pgpass) opens the database with psycopg 3, so other machines can read it and operators back it up
+and replicate it the usual way. The memory's SQL is written once, in what both dialects accept
+(ON CONFLICT upserts, RETURNING, CAST(? AS TEXT), a `rowid` column the PostgreSQL schema spells out).
+What still differs is here, both spellings side by side:
+
+- placeholders: our statements use `?`; psycopg wants `%s` (and a literal `%` doubled). There is no
+  spelling both accept, so a statement is rewritten once for PostgreSQL and the result cached;
+- replacing a row: SQLite's INSERT OR REPLACE (delete, then insert: the word index triggers of
+  memory.schema are written for it) and PostgreSQL's ON CONFLICT ... DO UPDATE (`upsert`);
+- transactions: both connections run in autocommit and take explicit BEGIN / COMMIT; a reader's
+  snapshot is a deferred transaction on SQLite and REPEATABLE READ on PostgreSQL;
+- a substring's position (`strpos`), and whether anything changed since a reader last looked
+  (`data_version`: SQLite's pragma; PostgreSQL has none, so readers re-read);
+- SQLite's pragmas (WAL, synchronous, busy timeout, read-only files) apply to files only.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import StoreError
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000  # an SQLite reader or second writer waits this long for the live run's batch
+SQLITE_URL = "sqlite:///"  # sqlite:///memory.db is ./memory.db, sqlite:////data/memory.db is /data/memory.db
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+class Dialect(enum.Enum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgresql"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed `memory.db`: the dialect and the file path or connection URL."""
+
+    dialect: Dialect
+    location: str
+
+    @property
+    def shown(self) -> str:
+        """For messages and logs: a URL without its password."""
+        if self.dialect is Dialect.SQLITE:
+            return self.location
+        parts = urlsplit(self.location)
+        if parts.password is None:
+            return self.location
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def parse_target(db: str) -> Target:
+    """The dialect a `memory.db` value names; StoreError for a URL of any other kind."""
+    if db.startswith(SQLITE_URL):
+        return Target(Dialect.SQLITE, db[len(SQLITE_URL) :])
+    scheme = db.split("://", 1)[0].lower() if "://" in db else None
+    if scheme is None:
+        return Target(Dialect.SQLITE, db)
+    if scheme in POSTGRES_SCHEMES:
+        return Target(Dialect.POSTGRES, db)
+    raise StoreError(f"memory.db takes a file path, sqlite:///PATH or postgresql://..., not a {scheme}:// URL")
+
+
+def exists(db: str) -> bool:
+    """Whether a memory may already be there: the file exists; a server is asked when connecting."""
+    target = parse_target(db)
+    return target.dialect is Dialect.POSTGRES or Path(target.location).is_file()
+
+
+def shown(db: str) -> str:
+    return parse_target(db).shown
+
+
+class Database:
+    """One connection, either dialect, in autocommit with explicit transactions. Not for two threads at once."""
+
+    def __init__(self, conn: Any, target: Target) -> None:
+        self.conn = conn
+        self.target = target
+        self.dialect = target.dialect
+        self.sqlite = target.dialect is Dialect.SQLITE
+        if self.sqlite:  # the hot path calls the driver directly
+            self.execute = conn.execute
+            self.executemany = conn.executemany
+            self.errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+        else:
+            import psycopg  # noqa: PLC0415 (only with the postgres extra)
+
+            self.errors = (psycopg.Error,)
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:  # type: ignore[no-redef]
+        return self.conn.execute(_postgres(sql), args)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:  # type: ignore[no-redef]
+        with self.conn.cursor() as cur:
+            cur.executemany(_postgres(sql), rows)
+
+    def scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        row = self.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    # --- transactions ---------------------------------------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        if self.sqlite:
+            return bool(self.conn.in_transaction)
+        from psycopg.pq import TransactionStatus  # noqa: PLC0415
+
+        return bool(self.conn.info.transaction_status != TransactionStatus.IDLE)
+
+    def begin(self, *, immediate: bool = False) -> None:
+        """A write transaction; `immediate` takes SQLite's write lock now rather than at the first write."""
+        self.conn.execute("BEGIN IMMEDIATE" if immediate and self.sqlite else "BEGIN")
+
+    def begin_snapshot(self) -> None:
+        """A read transaction whose statements all see one moment of the memory."""
+        self.conn.execute("BEGIN" if self.sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- what differs in the statements themselves ----------------------------------------------
+
+    def upsert(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        """INSERT of `columns` that replaces the row with the same `key`."""
+        return _upsert(self.dialect, table, tuple(columns), tuple(key))
+
+    @property
+    def strpos(self) -> str:
+        """The function giving a substring's position (1-based, 0 if absent): strpos(text, part)."""
+        return "instr" if self.sqlite else "strpos"
+
+    def data_version(self) -> int | None:
+        """A number that changes when another connection commits; None where there is none (PostgreSQL)."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0]) if self.sqlite else None
+
+
+def open_database(db: str, *, read_only: bool = False) -> Database:
+    """A connection to the memory `db` names (the schema is memory.schema's business); StoreError if it cannot be opened."""
+    target = parse_target(db)
+    if target.dialect is Dialect.POSTGRES:
+        return Database(_connect_postgres(target, read_only), target)
+    path = target.location
+    if Path(path).is_dir():
+        raise StoreError(f"{path} is a directory, not a memory database")
+    try:
+        if read_only:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        else:  # one user at a time, from any thread
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{path} cannot be read: {e}") from e
+    return Database(conn, target)
+
+
+def _connect_postgres(target: Target, read_only: bool) -> Any:
+    try:
+        import psycopg  # noqa: PLC0415
+    except ImportError:
+        raise StoreError("a postgresql:// memory needs psycopg: pip install 'live-memory-streamer[postgres]'") from None
+    try:
+        conn = psycopg.connect(target.location, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise StoreError(f"cannot connect to {target.shown}: {reason}") from e
+    if read_only:
+        conn.read_only = True
+    return conn
+
+
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?|%")
+
+
+@functools.lru_cache(maxsize=1024)
+def _postgres(sql: str) -> str:
+    """`?` -> `%s` and `%` -> `%%`, outside string literals."""
+    return _PLACEHOLDER.sub(lambda m: "%s" if m.group() == "?" else "%%" if m.group() == "%" else m.group(), sql)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert(dialect: Dialect, table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    names, marks = ", ".join(columns), ", ".join("?" * len(columns))
+    if dialect is Dialect.SQLITE:
+        return f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({marks})"
+    sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
