@@ -1,5 +1,6 @@
-"""Session-wide fixtures: the real bundled face models, the real people from the shipped photos, and
-memories built from real face embeddings (tests/support: realfaces, scenario, asked)."""
+"""Session-wide fixtures: the real bundled face models, the real people from the shipped photos,
+memories built from real face embeddings (tests/support: realfaces, scenario, asked), and a real
+PostgreSQL server for the tests that run on both stores (support.postgres)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from streamer.config import ModelConfig
 from streamer.demo.cast import Person, load_cast
 from streamer.faces.detector import FaceDetector
 from streamer.faces.models import ModelPack, load_pack
-from support.asked import Built, build
+from support.asked import Built, build_on
+from support.postgres import STORES, PostgresServer, database_name, need_server
 from support.realfaces import FaceBank
 from support.scenario import Clock, Scene
 
@@ -50,9 +52,20 @@ def bank() -> FaceBank:
     return FaceBank()
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    with PostgresServer(need_server()) as server:
+        yield server
+
+
 @pytest.fixture
-def cfg(tmp_path: Path) -> MemoryConfig:
-    return MemoryConfig(db=str(tmp_path / "memory.db"))
+def cfg(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryConfig:
+    """A new memory: an SQLite file, or on PostgreSQL with `@pytest.mark.parametrize("cfg", STORES, indirect=True)`
+    (support.postgres.STORES), which runs a test (or a module, as pytestmark) on both stores."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return MemoryConfig(db=str(tmp_path / "memory.db"))
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return MemoryConfig(db=server.database())
 
 
 @pytest.fixture
@@ -64,14 +77,19 @@ def scene(cfg: MemoryConfig, bank: FaceBank) -> Iterator[Scene]:
 
 
 @pytest.fixture(scope="module")
-def original(tmp_path_factory: pytest.TempPathFactory, bank: FaceBank) -> Built:
+def original(request: pytest.FixtureRequest, bank: FaceBank) -> Built:
     """support.asked's memory (Anna and Ben talking, Cleo at the door), built once per module."""
-    return build(tmp_path_factory.mktemp("asked") / "memory.db", bank)
+    return build_on("sqlite", request, bank)
 
 
 @pytest.fixture
-def built(original: Built, tmp_path: Path) -> Built:
+def built(original: Built, tmp_path: Path, request: pytest.FixtureRequest) -> Built:
     """A copy of it that a test may change (forget is for good)."""
-    db = tmp_path / "memory.db"
-    shutil.copy(original.db, db)
+    db: Path | str
+    if isinstance(original.db, Path):
+        db = tmp_path / "memory.db"
+        shutil.copy(original.db, db)
+    else:  # the server copies a database nobody is connected to
+        server: PostgresServer = request.getfixturevalue("postgres")
+        db = server.database(template=database_name(original.db))
     return Built(db, *[getattr(original, f) for f in list(Built.__dataclass_fields__)[1:]])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+from support.postgres import STORES
 from support.scenario import Clock, Scene
 from support.talk import Talk
 
 from memory import Memory, MemoryConfig, NodeKind
 from support.realfaces import FaceBank
+
+pytestmark = pytest.mark.parametrize("cfg", STORES, indirect=True)  # every test on an SQLite file and on PostgreSQL
+
 
 SPEAKS, SILENT, TV = 0.3, 0.02, -0.01  # synchrony of a face with its own voice, with a voice it is not speaking
 

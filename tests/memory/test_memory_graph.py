@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from support.postgres import STORES
 from support.scenario import START, Scene, evidence, voices
 
 from memory import FaceObservation, MemoryGraphError, NodeKind
 from memory.graph import clock_time
+
+pytestmark = pytest.mark.parametrize("cfg", STORES, indirect=True)  # every test on an SQLite file and on PostgreSQL
 
 
 def face_at(scene: Scene, t: float, stream: str = "door", track: int = 999_999) -> None:

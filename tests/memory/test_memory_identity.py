@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from support.postgres import STORES
 from support.realfaces import SAME_PERSON, FaceBank
 from support.scenario import Scene, evidence
 
 from memory import NodeStatus
+
+pytestmark = pytest.mark.parametrize("cfg", STORES, indirect=True)  # every test on an SQLite file and on PostgreSQL
 
 
 def test_same_person_across_augmentations_keeps_one_node(scene: Scene) -> None:

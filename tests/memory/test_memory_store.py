@@ -1,4 +1,5 @@
-"""Storage: restarts, crashes, the outbox, retention, exports, foreign files."""
+"""Storage: restarts, crashes, the outbox, retention, exports, foreign files (what does not depend on
+SQLite's file on both stores)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.postgres import STORES
 from support.realfaces import FaceBank
 from support.scenario import Clock, Scene
 
@@ -20,6 +22,7 @@ from memory.core import PRUNE_EVERY_SECONDS
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.parametrize("cfg", STORES, indirect=True)
 def test_identities_survive_a_restart(cfg: MemoryConfig, bank: FaceBank) -> None:
     people = bank.distinct()[:6]
     clock = Clock()
@@ -38,6 +41,7 @@ def test_identities_survive_a_restart(cfg: MemoryConfig, bank: FaceBank) -> None
         assert scene.show(bank.distinct()[7])[1] not in nodes
 
 
+@pytest.mark.parametrize("cfg", STORES, indirect=True)
 def test_events_are_contiguous_and_monotonic_across_restarts(cfg: MemoryConfig, bank: FaceBank) -> None:
     clock = Clock()
     seqs = []
@@ -55,6 +59,7 @@ def test_events_are_contiguous_and_monotonic_across_restarts(cfg: MemoryConfig, 
         assert [e.seq for e in memory.events_after(seqs[2], limit=2)] == seqs[3:5]
 
 
+@pytest.mark.parametrize("cfg", STORES, indirect=True)
 def test_only_committed_events_are_readable(scene: Scene) -> None:
     scene.memory.cfg.flush_every_seconds = 10.0
     scene.memory.new_track_id()  # the first one reserves a block of ids and commits
@@ -99,6 +104,7 @@ def test_a_newer_schema_is_refused(cfg: MemoryConfig) -> None:
         Memory(cfg)
 
 
+@pytest.mark.parametrize("cfg", STORES, indirect=True)
 def test_retention_prunes_old_observations_but_keeps_nodes_and_crops(scene: Scene) -> None:
     a, b = scene.bank.distinct()[:2]
     _, old = scene.show(a)
@@ -114,6 +120,7 @@ def test_retention_prunes_old_observations_but_keeps_nodes_and_crops(scene: Scen
     assert scene.show(a, 2, hard=True)[1] == old
 
 
+@pytest.mark.parametrize("cfg", STORES, indirect=True)
 def test_export_formats(scene: Scene) -> None:
     a = scene.bank.distinct()[0]
     track, node = scene.show(a, 2)

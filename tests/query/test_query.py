@@ -18,53 +18,53 @@ from memory.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 @pytest.fixture(scope="module")
-def query(built: Built) -> MemoryQuery:
-    with MemoryQuery(built.db) as q:
+def query(stored: Built) -> MemoryQuery:
+    with MemoryQuery(stored.db) as q:
         yield q  # type: ignore[misc]
 
 
-def test_a_person_is_found_by_label_tag_node_or_character(query: MemoryQuery, built: Built) -> None:
-    names = ["anna", "ANNA", f"<face_{built.anna_face}>", f"voice_{built.anna_voice}", str(built.anna_face), f"<character_{built.character}>"]
+def test_a_person_is_found_by_label_tag_node_or_character(query: MemoryQuery, stored: Built) -> None:
+    names = ["anna", "ANNA", f"<face_{stored.anna_face}>", f"voice_{stored.anna_voice}", str(stored.anna_face), f"<character_{stored.character}>"]
     for name in names:
         person = query.person(name)
         assert (person.tag, person.label, person.faces, person.voices) == (
-            f"<character_{built.character}>", "Anna", (built.anna_face,), (built.anna_voice,)), name  # fmt: skip
-    for unknown in ["Zoe", "<face_999>", "999", f"<voice_{built.anna_face}>", "<character_77>"]:
+            f"<character_{stored.character}>", "Anna", (stored.anna_face,), (stored.anna_voice,)), name  # fmt: skip
+    for unknown in ["Zoe", "<face_999>", "999", f"<voice_{stored.anna_face}>", "<character_77>"]:
         with pytest.raises(PersonNotFound, match="nobody called"):
             query.person(unknown)
-    assert [p.tag for p in query.people()] == [f"<character_{built.character}>", "<character_2>", f"<face_{built.cleo_face}>"]
+    assert [p.tag for p in query.people()] == [f"<character_{stored.character}>", "<character_2>", f"<face_{stored.cleo_face}>"]
 
 
-def test_last_seen_says_where_when_and_how_long(query: MemoryQuery, built: Built) -> None:
+def test_last_seen_says_where_when_and_how_long(query: MemoryQuery, stored: Built) -> None:
     anna = query.last_seen("Anna")
     assert anna.seen is not None and anna.heard is not None
-    assert (anna.seen.stream, anna.seen.start, anna.seen.nodes) == ("kitchen", built.start, (built.anna_face,))
+    assert (anna.seen.stream, anna.seen.start, anna.seen.nodes) == ("kitchen", stored.start, (stored.anna_face,))
     # on screen through four turns of 3 s with pauses of 0.5 s: 13.5 s of stream time
     assert (anna.seen.t_start, anna.seen.t_end, anna.seen.seconds) == (0.0, 13.5, 13.5) and anna.seen.end > anna.seen.start
     assert anna.heard.stream == "kitchen" and anna.heard.end <= anna.seen.end and anna.streams == ("kitchen",)
-    cleo = query.last_seen(str(built.cleo_face))
+    cleo = query.last_seen(str(stored.cleo_face))
     assert cleo.heard is None and cleo.seen is not None and cleo.seen.stream == "door"
-    assert cleo.seen.start >= built.start + 600  # ten minutes after the talk
+    assert cleo.seen.start >= stored.start + 600  # ten minutes after the talk
 
 
-def test_what_a_person_said_with_times_and_in_a_range(query: MemoryQuery, built: Built) -> None:
+def test_what_a_person_said_with_times_and_in_a_range(query: MemoryQuery, stored: Built) -> None:
     said = query.said("Anna")
     assert [u.text for u in said] == ANNA_SAYS
-    assert all(u.voice == built.anna_voice and u.character == built.character and u.stream == "kitchen" for u in said)
+    assert all(u.voice == stored.anna_voice and u.character == stored.character and u.stream == "kitchen" for u in said)
     assert [u.start for u in said] == sorted(u.start for u in said) and all(u.end > u.start for u in said)
     assert [u.text for u in query.said("Anna", since=said[1].start)] == ANNA_SAYS[1:]
     assert [u.text for u in query.said("Anna", limit=1)] == ANNA_SAYS[-1:]
-    assert query.said(str(built.cleo_face)) == []  # never spoke
+    assert query.said(str(stored.cleo_face)) == []  # never spoke
     with pytest.raises(QueryError, match="limit must be between 1 and 1000"):
         query.said("Anna", limit=0)
 
 
-def test_who_was_with_whom(query: MemoryQuery, built: Built) -> None:
+def test_who_was_with_whom(query: MemoryQuery, stored: Built) -> None:
     (ben,) = query.together("Anna")
-    assert ben.person.label == "Ben" and ben.person.faces == (built.ben_face,)
+    assert ben.person.label == "Ben" and ben.person.faces == (stored.ben_face,)
     assert (ben.clips, ben.together, ben.streams) == (1, 1, ("kitchen",))
     assert [c.person.label for c in query.together("Ben")] == ["Anna"]
-    assert query.together(str(built.cleo_face)) == []  # alone at the door
+    assert query.together(str(stored.cleo_face)) == []  # alone at the door
 
 
 def test_who_was_seen_in_a_range_and_who_is_present_beside_a_live_writer(built: Built, bank: FaceBank, tmp_path: Path) -> None:
@@ -102,22 +102,22 @@ def test_who_was_seen_in_a_range_and_who_is_present_beside_a_live_writer(built: 
             assert query.present() == []
 
 
-def test_a_clip_as_data_with_tags_translated_and_kept(query: MemoryQuery, built: Built) -> None:
+def test_a_clip_as_data_with_tags_translated_and_kept(query: MemoryQuery, stored: Built) -> None:
     clip = query.clip("kitchen", 0)
     first = clip.episodic[0]
-    assert first.tagged.startswith(f"<face_{built.anna_face}> and <face_{built.ben_face}> were seen")
-    assert first.text.startswith(f"Anna (<face_{built.anna_face}>) and Ben (<face_{built.ben_face}>) were seen")
+    assert first.tagged.startswith(f"<face_{stored.anna_face}> and <face_{stored.ben_face}> were seen")
+    assert first.text.startswith(f"Anna (<face_{stored.anna_face}>) and Ben (<face_{stored.ben_face}>) were seen")
     quotes = [m for m in clip.episodic if " says: " in m.tagged]
-    assert [m.text for m in quotes] == [f'Anna (<voice_{built.anna_voice}>) says: "{t}"' for t in ANNA_SAYS]
-    assert all(m.nodes == (built.anna_voice,) for m in quotes)
+    assert [m.text for m in quotes] == [f'Anna (<voice_{stored.anna_voice}>) says: "{t}"' for t in ANNA_SAYS]
+    assert all(m.nodes == (stored.anna_voice,) for m in quotes)
     assert {p.label for p in clip.people} == {"Anna", "Ben"}
-    assert f"Anna (<character_{built.character}>) is Anna" in [m.text for m in clip.semantic]
-    assert [u.text for u in clip.speech if u.voice == built.anna_voice] == ANNA_SAYS
+    assert f"Anna (<character_{stored.character}>) is Anna" in [m.text for m in clip.semantic]
+    assert [u.text for u in clip.speech if u.voice == stored.anna_voice] == ANNA_SAYS
     with pytest.raises(ClipNotFound, match="no clip 5 of stream 'kitchen'"):
         query.clip("kitchen", 5)
 
 
-def test_search_finds_words_and_paraphrases(query: MemoryQuery, built: Built) -> None:
+def test_search_finds_words_and_paraphrases(query: MemoryQuery, stored: Built) -> None:
     top = query.search("who enjoys hot drinks in the morning")[0]  # no word in common but "morning"
     assert "I drink tea every morning" in top.text and top.match in ("meaning", "both")
     assert top.people[0].label == "Anna" and top.stream == "kitchen"

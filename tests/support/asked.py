@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+from support.postgres import PostgresServer
 from support.realfaces import FaceBank
 from support.scenario import Clock, Scene
 from support.talk import Talk
@@ -18,7 +20,7 @@ BEN_SAYS = ["The train was late again today."]
 
 @dataclass(frozen=True)
 class Built:
-    db: Path
+    db: Path | str  # an SQLite file, or a PostgreSQL database's URL
     anna_face: int
     anna_voice: int
     ben_face: int
@@ -36,7 +38,7 @@ def next_clip(scene: Scene, stream: str) -> None:
     scene.memory.record_faces([FaceObservation(stream, 999_999, scene.stream_t[stream], scene.clock.now, (0, 0, 9, 9), 0.9, None, "ortho")])
 
 
-def build(db: Path, bank: FaceBank) -> Built:
+def build(db: Path | str, bank: FaceBank) -> Built:
     clock = Clock()
     start = clock.now
     with Memory(MemoryConfig(db=str(db)), clock=clock) as memory:
@@ -64,3 +66,11 @@ def build(db: Path, bank: FaceBank) -> Built:
     return Built(db, fa, va, fb, vb, cleo, character.id, start, clock)  # type: ignore[arg-type]
 
 
+
+
+def build_on(store: str, request: pytest.FixtureRequest, bank: FaceBank) -> Built:
+    """The same memory on one store ("sqlite" or "postgresql", see support.postgres.STORES)."""
+    if store == "sqlite":
+        return build(request.getfixturevalue("tmp_path_factory").mktemp("asked") / "memory.db", bank)
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return build(server.database(), bank)
