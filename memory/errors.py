@@ -15,4 +15,4 @@ class NodeNotFound(MemoryGraphError, KeyError):
 
 
 class StoreError(MemoryGraphError, OSError):
-    """The SQLite file cannot be opened or is not a memory database."""
+    """The store (an SQLite file or a PostgreSQL database) cannot be opened or is not a memory database."""

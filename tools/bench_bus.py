@@ -3,10 +3,10 @@
     python tools/bench_bus.py --cameras 1000 --seconds 60
 
 Starts a nats-server (JetStream, temporary store) and `streamer memory-service` (no MQTT) on a
-temporary database, then publishes for each virtual camera `--fps` frames per second with
-`--faces` faces each; every face is a track of one of `--people` identities that lasts
-`--track-seconds`, embedded when it starts and again every 2 s (the tracker's re-embed interval),
-as a worker sends them. Reports, every 5 s and at the end: observations/s published and applied,
+temporary SQLite file (or on the empty PostgreSQL database `--db` names), then publishes for each
+virtual camera `--fps` frames per second with `--faces` faces each; every face is a track of one
+of `--people` identities that lasts `--track-seconds`, embedded when it starts and again every 2 s
+(the tracker's re-embed interval), as a worker sends them. Reports, every 5 s and at the end: observations/s published and applied,
 consumer lag (messages stored but not yet applied), and publish -> committed latency (until the
 memory service's node answer for the track arrives; p50/p95).
 """
@@ -20,7 +20,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import nats
 import numpy as np
 
+from memory.database import exists, open_database
 from memory.records import FaceObservation, TrackEvidence
 from streamer.bus.connection import BusConfig, connect, ensure_stream
 from streamer.bus.messages import FacesMsg, encode
@@ -73,7 +73,7 @@ class Camera:
         return encode(msg), [o.track_id for o in obs]
 
 
-async def load(args: argparse.Namespace, url: str, db: Path) -> None:
+async def load(args: argparse.Namespace, url: str, db: str) -> None:
     cfg = BusConfig(url=url)
     nc = await connect(cfg, "bench")
     js = nc.jetstream()
@@ -131,12 +131,16 @@ async def load(args: argparse.Namespace, url: str, db: Path) -> None:
     await nc.close()
 
 
-def _progress(db: Path, last_seq: int) -> tuple[int, int]:
+def _progress(db: str, last_seq: int) -> tuple[int, int]:
+    if not exists(db):
+        return 0, last_seq
+    c = open_database(db, read_only=True)
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
-            row = c.execute("SELECT value FROM meta WHERE key = 'bookmark.bus.seq'").fetchone()
-    except sqlite3.OperationalError:
+        row = c.execute("SELECT value FROM meta WHERE key = 'bookmark.bus.seq'").fetchone()
+    except c.errors:  # not created yet
         row = None
+    finally:
+        c.close()
     seq = 0 if row is None else int(row[0])
     return seq, last_seq - seq
 
@@ -150,14 +154,15 @@ def main() -> int:
     p.add_argument("--track-seconds", type=float, default=10.0)
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--service-cpus", help="CPUs for the memory service (taskset list, e.g. 0,1)")
+    p.add_argument("--db", help="an empty PostgreSQL database (postgresql://...) instead of a new SQLite file")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         server = subprocess.Popen([shutil.which("nats-server") or "nats-server", "-js", "-a", "127.0.0.1", "-p", str(port),
                                    "-sd", f"{tmp}/js"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         time.sleep(0.5)
-        url, db = f"nats://127.0.0.1:{port}", Path(tmp) / "memory.db"
-        cmd = [sys.executable, "-m", "streamer", "memory-service", "--bus", url, "--db", str(db), "--no-mqtt", "-q"]
+        url, db = f"nats://127.0.0.1:{port}", args.db or str(Path(tmp) / "memory.db")
+        cmd = [sys.executable, "-m", "streamer", "memory-service", "--bus", url, "--db", db, "--no-mqtt", "-q"]
         if args.service_cpus:
             cmd = ["taskset", "-c", args.service_cpus, *cmd]
         service = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})

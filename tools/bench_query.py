@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from memory.database import open_database  # noqa: E402
 from memory.query import MemoryQuery  # noqa: E402
 from memory.schema import connect  # noqa: E402
 
@@ -205,7 +207,7 @@ def retrieval(_args: argparse.Namespace) -> None:
                    (i, START + i, s))  # fmt: skip
     db.execute("COMMIT")
     db.close()
-    with MemoryQuery(path) as q, sqlite3.connect(f"file:{path}?mode=ro", uri=True) as ro:
+    with MemoryQuery(path) as q, closing(open_database(path, read_only=True)) as ro:
         t0 = time.perf_counter()
         q.index_texts()
         print(f"embedded {len(sentences)} sentences in {time.perf_counter() - t0:.2f} s")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,9 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from memory import Memory
 from memory.config import MemoryConfig
+from memory.database import open_database
 
 
-def service(url: str, db: Path, log: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+def service(url: str, db: Path | str, log: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "streamer", "memory-service", "--bus", url, "--db", str(db), "--no-mqtt", *extra]
     with log.open("ab") as out:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
@@ -63,19 +63,21 @@ def last_seq(url: str, stream: str = "STREAMER_OBS") -> int:
     return asyncio.run(ask())
 
 
-def applied_seq(db: Path) -> int:
-    """How far the memory service has committed (0 before its first commit)."""
-    if not db.exists():
+def applied_seq(db: Path | str) -> int:
+    """How far the memory service has committed (0 before its first commit); a file or a PostgreSQL URL."""
+    if isinstance(db, Path) and not db.exists():
         return 0
+    c = open_database(str(db), read_only=True)
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
-            row = c.execute("SELECT value FROM meta WHERE key = 'bookmark.bus.seq'").fetchone()
-    except sqlite3.OperationalError:  # not created yet
+        row = c.execute("SELECT value FROM meta WHERE key = 'bookmark.bus.seq'").fetchone()
+    except c.errors:  # not created yet
         return 0
+    finally:
+        c.close()
     return 0 if row is None else int(row[0])
 
 
-def wait_applied(db: Path, seq: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def wait_applied(db: Path | str, seq: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while applied_seq(db) < seq:
         assert proc.poll() is None, "the memory service exited"
@@ -83,12 +85,15 @@ def wait_applied(db: Path, seq: int, proc: subprocess.Popen[bytes], timeout: flo
         time.sleep(0.1)
 
 
-def snapshot(db: Path) -> dict[str, Any]:
+def snapshot(db: Path | str) -> dict[str, Any]:
     """What the memory holds, comparable between two runs on the same messages."""
     with Memory(MemoryConfig(db=str(db))) as memory:
         nodes = [(n["id"], n["kind"], n["status"], n["n_observations"], n["n_tracks"]) for n in memory.export_nodes()]
         faces = Counter((f["stream"], round(f["t"], 3), f["node"]) for f in memory.export_faces())
         events = Counter(e.type for e in memory.events_after(0, 100_000))
-    with sqlite3.connect(db) as c:
+    c = open_database(str(db), read_only=True)
+    try:
         tracks = sorted(c.execute("SELECT id, node_id FROM tracks").fetchall())
+    finally:
+        c.close()
     return {"nodes": nodes, "faces": faces, "events": events, "tracks": tracks}

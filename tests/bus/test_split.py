@@ -17,6 +17,7 @@ from memory.config import MemoryConfig
 from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, render_video
 from support.nats import NatsServer
+from support.postgres import PostgresServer
 
 from .helpers import applied_seq, last_seq, service, snapshot, stop, wait_applied, worker
 
@@ -121,3 +122,31 @@ def test_memory_service_killed_mid_stream_loses_nothing_and_applies_nothing_twic
     # own clock, so a live run and a replay of the same messages announce them differently
     assert _decisions(killed["events"]) == _decisions(uninterrupted["events"])
     assert len([n for n in killed["nodes"] if n[1] == "face" and n[2] == "confirmed"]) == 3
+
+
+def test_a_memory_service_on_postgresql_gives_what_one_on_a_file_gives(
+    videos: dict[str, Path], tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """`streamer memory-service --db postgresql://...` fed by a worker; then a service on an SQLite
+    file applies the same messages from the stream: the same identities, faces, tracks and events."""
+    on_postgres, on_file = postgres.database(), tmp_path / "memory.db"
+    with NatsServer(tmp_path) as server:
+        svc = service(server.url, on_postgres, tmp_path / "service.log")
+        try:
+            hall = worker(server.url, f"hall={videos['hall']}", log=tmp_path / "hall.log")
+            assert hall.wait(60) == 0, (tmp_path / "hall.log").read_text()[-2000:]
+            total = last_seq(server.url)
+            wait_applied(on_postgres, total, svc)
+        finally:
+            assert stop(svc) == 0, (tmp_path / "service.log").read_text()[-2000:]
+        replay = service(server.url, on_file, tmp_path / "replay.log")
+        try:
+            wait_applied(on_file, total, replay)
+        finally:
+            assert stop(replay) == 0, (tmp_path / "replay.log").read_text()[-2000:]
+    pg, file = snapshot(on_postgres), snapshot(on_file)
+    assert pg["faces"] == file["faces"] and sum(pg["faces"].values()) > 0
+    assert pg["tracks"] == file["tracks"]
+    assert pg["nodes"] == file["nodes"]
+    assert _decisions(pg["events"]) == _decisions(file["events"])
+    assert len([n for n in pg["nodes"] if n[1] == "face" and n[2] == "confirmed"]) == 2  # the two people in the hall

@@ -13,6 +13,7 @@ from support.realfaces import FaceBank
 from support.scenario import Clock, Scene
 
 from memory import Memory, MemoryConfig
+from memory.database import open_database
 from memory.query import ClipNotFound, MemoryQuery, PersonNotFound, QueryError
 from memory.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -131,10 +132,8 @@ def test_search_finds_words_and_paraphrases(query: MemoryQuery, stored: Built) -
         query.search("  ")
 
 
-def test_a_changed_text_is_searched_as_it_is_now(built: Built, tmp_path: Path) -> None:
-    db = tmp_path / "copy.db"
-    with sqlite3.connect(built.db) as src, sqlite3.connect(db) as dst:
-        src.backup(dst)
+def test_a_changed_text_is_searched_as_it_is_now(writable: Built) -> None:
+    db = writable.db
     with MemoryQuery(db) as query:
         assert query.search("Lisbon")
         with Memory(MemoryConfig(db=str(db))) as memory:
@@ -146,22 +145,20 @@ def test_a_changed_text_is_searched_as_it_is_now(built: Built, tmp_path: Path) -
         assert [h.text for h in query.search("Norway") if h.source == "speech"][0].endswith('"My brother lives in Oslo."')
 
 
-def test_queries_stay_consistent_while_the_file_is_written(built: Built, tmp_path: Path) -> None:
-    db = tmp_path / "busy.db"
-    with sqlite3.connect(built.db) as src, sqlite3.connect(db) as dst:
-        src.backup(dst)
+def test_queries_stay_consistent_while_the_file_is_written(writable: Built) -> None:
+    db = writable.db
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def write() -> None:  # a writer that commits in bursts, as the live run does
-        writer = sqlite3.connect(db, isolation_level=None)
+        writer = open_database(str(db))
         n = 0
         while not stop.is_set():
-            writer.execute("BEGIN")
+            writer.begin()
             for _ in range(50):
                 n += 1
                 writer.execute("INSERT INTO events (id, type, wall_time, stream, data) VALUES (?, 'node.updated', 0, NULL, '{}')", (str(n),))
-            writer.execute("COMMIT")
+            writer.commit()
         writer.close()
 
     with MemoryQuery(db) as query:
