@@ -82,6 +82,12 @@ class GateConfig(StrictModel):
 class TrackerConfig(StrictModel):
     min_iou: float = Field(0.3, gt=0, le=1, description="Least box overlap that continues a track.")
     max_gap_seconds: float = Field(1.0, gt=0, description="A track not seen for this long ends.")
+    link_max_distance: float = Field(
+        1.5,
+        ge=0,
+        description="A face that overlaps no track continues one whose face looks the same (min_appearance_similarity) "
+        "and was at most this many face widths away: a face moving fast; 0: overlap only.",
+    )
     reembed_every_seconds: float = Field(2.0, gt=0, description="A live track is embedded again at least this often.")
     quality_gain: float = Field(1.15, ge=1, description="Re-embed when det score x area grows by this factor.")
     min_self_similarity: float = Field(

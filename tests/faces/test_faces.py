@@ -13,7 +13,7 @@ import pytest
 from streamer.config import ModelConfig, TrackerConfig
 from streamer.demo.cast import Person, shipped_photos
 from streamer.errors import ModelError
-from streamer.faces.align import align_faces
+from streamer.faces.align import align_faces, appearance_signatures
 from streamer.faces.detector import FaceDetector
 from streamer.faces.embedder import FaceEmbedder, embed_now
 from streamer.faces.models import ModelPack, bundled_model_dir, load_pack
@@ -162,6 +162,52 @@ def test_tracker_ends_tracks_at_a_cut_and_when_the_face_changes() -> None:
     third = tracker.confirm_embedding(second, b, 20.0, 100.0, 0.4)  # someone else in the same box
     assert third.id != second and third.n_emb == 1
     assert {t.id for t in tracker.drain_ended()} == {first, second}
+
+
+def _pasted(people: list[tuple[Person, int]]) -> np.ndarray:
+    frame = np.full((360, 640, 3), 90, np.uint8)
+    for person, x in people:
+        h, w = person.image.shape[:2]
+        frame[:h, x : x + w] = person.image
+    return frame
+
+
+def test_tracker_follows_a_face_that_moves_its_width_between_frames(detector: FaceDetector, cast: list[Person]) -> None:
+    """Someone walking into view: no overlap left between sampled frames, but the same face nearby."""
+    ids = iter(range(1, 100))
+    tracker = FaceTracker(TrackerConfig(), lambda: next(ids))
+    tracks = []
+    step = cast[0].image.shape[1] // 2  # the face box is narrower than the cut-out: it moves about its width
+    for k, people in enumerate([[(cast[0], 10)], [(cast[0], 10 + step)], [(cast[0], 10 + 2 * step)]]):
+        image = _pasted(people)
+        faces = detector.detect(image)
+        assert len(faces) == 1
+        tracker.update(faces, 0.2 * k, signatures=appearance_signatures(image, faces.kps))
+        tracks.append(int(faces.track_id[0]))
+    assert len(set(tracks)) == 1
+    # Someone else at the same distance is not them.
+    image = _pasted([(cast[4], 10 + 3 * step)])
+    faces = detector.detect(image)
+    tracker.update(faces, 0.6, signatures=appearance_signatures(image, faces.kps))
+    assert int(faces.track_id[0]) not in tracks
+
+
+def test_a_still_picture_is_not_embedded_again_until_it_changes(detector: FaceDetector, cast: list[Person]) -> None:
+    ids = iter(range(1, 100))
+    tracker = FaceTracker(TrackerConfig(reembed_every_seconds=1.0), lambda: next(ids))
+    still, moved = _pasted([(cast[0], 100)]), _pasted([(cast[0], 103)])
+    moved = cv2.GaussianBlur(moved, (3, 3), 0)  # a real camera's next frame: shifted, a little softer
+    dues = []
+    for k, image in enumerate([still] * 10 + [moved]):
+        faces = detector.detect(image)
+        due = tracker.update(faces, 0.2 * k, signatures=appearance_signatures(image, faces.kps))
+        for i in due:
+            x1, y1, x2, y2 = faces.xyxy[i]
+            size_score = float(faces.det_score[i] * (x2 - x1) * (y2 - y1))
+            tracker.confirm_embedding(int(faces.track_id[i]), np.eye(512, dtype=np.float32)[0], 20.0, size_score, 0.2 * k)
+        dues.append(len(due))
+    assert dues[0] == 1 and sum(dues[1:10]) == 0  # two seconds of the same picture: one embedding
+    assert dues[10] == 1  # the face moved: due again, its last embedding being over a second old
 
 
 def test_scene_cut_detector_on_real_frames(cast: list[Person]) -> None:
