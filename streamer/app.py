@@ -10,15 +10,12 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from prometheus_client.registry import Collector
+from typing import TYPE_CHECKING, Any, Protocol
 
 from memory import Memory
 from memory.records import NodeKind, NodeStatus
 
 from .analyzer import AnalyzerStats, StreamAnalyzer, analysis_status, face_payload
-from .captions.worker import ClipMemoryWriter
 from .characters.mouths import FaceTrail
 from .characters.speakers import SpeakerSync
 from .config import Config
@@ -28,7 +25,6 @@ from .faces.embedder import FaceEmbedder
 from .faces.models import ModelPack, load_pack
 from .memory_port import MemoryPort, RemoteMemory
 from .memory_worker import MemoryWorker
-from .metrics import serve_metrics
 from .progress import Progress
 from .publish import MemoryThreadFeed, Publisher
 from .publish.feed import MemoryFeed
@@ -38,6 +34,11 @@ from .opening import open_camera
 from .sources import SourceStats
 from .sources.audio_buffer import AudioBuffer
 from .voice_analyzer import TranscriptWorker, VoiceAnalyzer, VoiceModels, VoiceStats, load_voice_models, voice_status
+
+if TYPE_CHECKING:  # a run without a language model or a metrics port never loads their clients
+    from prometheus_client.registry import Collector
+
+    from .captions.worker import ClipMemoryWriter
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +176,14 @@ class App:
         try:
             self._publisher = publisher = await self._start_publisher(publisher)
             if cfg.metrics.port is not None:
+                from .metrics import serve_metrics  # noqa: PLC0415
+
                 metrics = await serve_metrics(self, embedder.stats, cfg.metrics.host, cfg.metrics.port)
                 background.append(asyncio.create_task(metrics.serve_forever(), name="metrics"))
             background.append(asyncio.create_task(self._ticker(), name="ticker"))
             if cfg.memories.llm_url is not None and self.remote is None:
+                from .captions.worker import ClipMemoryWriter  # noqa: PLC0415
+
                 self.clip_memories = ClipMemoryWriter(cfg.memories, worker, cfg.memory.interval_seconds)
                 await self.clip_memories.start()
             self.progress.expect_files(sum(not s.is_live for s in initial))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
@@ -17,11 +17,13 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from .analyzer import AnalyzerStats
-from .captions.worker import ClipMemoryWriter
 from .errors import StreamerError
 from .faces.embedder import BatchStats
 from .sources import SourceState, SourceStats
 from .voice_analyzer import TranscriptWorker, VoiceStats
+
+if TYPE_CHECKING:
+    from .captions.worker import ClipMemoryWriter
 
 log = logging.getLogger(__name__)
 
