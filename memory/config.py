@@ -33,16 +33,25 @@ class ReclusterConfig(StrictModel):
 
 
 class VoiceReclusterConfig(ReclusterConfig):
-    """The same pass over good speech turns, with guards of its own. Voice groups are compared by
-    M3-Agent's mean pairwise cosine (the matching score), not by the direction of their means:
-    speaker embeddings share a large common part that averaging keeps. The guards sit between what
-    the bundled CAM++ gives on turns of real conversation: the same speaker ~0.59 on average,
-    different speakers ~0.09 (tools/bench_voices.py)."""
+    """The same pass over good speech turns, with guards of its own. Clusters of voices are compared
+    by M3-Agent's mean pairwise cosine (the matching score), not by the direction of their means:
+    speaker embeddings share a large common part that averaging keeps. Two voice nodes merge only
+    if their turns agree across the nodes about as well as within them (memory.policy.VoicePolicy):
+    with the bundled CAM++ on turns of real conversation the same speaker scores 0.62 on average,
+    but two people of one conversation 0.39 (0.06 on meetings, where voices differ more), too close
+    for a fixed floor alone (tools/bench_voices.py --recluster)."""
 
     every_faces: int = Field(20, ge=1, description="...or after this many new buffered good speech turns.")
     buffer_size: int = Field(2000, ge=10, description="Most recent good speech turns kept for re-clustering.")
     merge_min_similarity: float = Field(
-        0.4, gt=0, le=1, description="Two voice nodes in one cluster merge only if their mean pairwise cosine is at least this."
+        0.4, gt=0, le=1, description="Voice clusters join if their mean pairwise cosine is at least this, and two voice "
+        "nodes merge only if the median cosine between their turns is at least this...",
+    )
+    merge_max_gap: float = Field(
+        0.1, ge=0, le=2, description="...and falls at most this far below the median cosine between each node's own turns...",
+    )
+    merge_min_turns: int = Field(
+        3, ge=2, description="...measured on the nodes holding at least this many good turns (one of the two must).",
     )
     split_max_similarity: float = Field(
         0.2, ge=-1, le=1, description="A voice node splits only if its clusters' mean pairwise cosine is at most this."

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
@@ -171,8 +172,8 @@ class Edits:
             for group in groups:
                 self._split(node_id, group, manual=False)
         node_of = self._node_map(tracks.track_ids)
-        vector = self._nodes.mean if pairwise else self._nodes.unit_mean  # (a node's mean: M3's score, as in matching)
-        merges = plan_merges(tracks, labels, node_of, vector, self._priority, self.cannot_link, cfg)
+        mergeable = partial(policy.mergeable, self._nodes)
+        merges = plan_merges(tracks, labels, node_of, mergeable, self._priority, self.cannot_link)
         for survivor, *others in merges:
             for other in others:
                 self.merge_into(survivor, other, manual=False)

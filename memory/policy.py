@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from .config import MemoryConfig, ReclusterConfig
+from .nodes import NodeTable
+from .recluster import agreement
 from .records import NodeKind
 from .store import NodeRow
 
@@ -72,6 +74,11 @@ class KindPolicy(ABC):
         """Has a provisional node been seen (or heard) enough to be confirmed?"""
         ...
 
+    @abstractmethod
+    def mergeable(self, nodes: NodeTable, survivor: int, other: int) -> bool:
+        """May re-clustering merge `other` into `survivor` (two nodes found in one cluster)?"""
+        ...
+
 
 class FacePolicy(KindPolicy):
     kind = NodeKind.FACE
@@ -104,6 +111,11 @@ class FacePolicy(KindPolicy):
             return False
         return progress.last_t - progress.first_t >= self.cfg.confirm_min_seconds
 
+    def mergeable(self, nodes: NodeTable, survivor: int, other: int) -> bool:
+        """The cosine between the directions of their mean faces is at least merge_min_similarity."""
+        a, b = nodes.unit_mean(survivor), nodes.unit_mean(other)
+        return a is not None and b is not None and float(a @ b) >= self.cfg.recluster.merge_min_similarity
+
 
 class VoicePolicy(KindPolicy):
     kind = NodeKind.VOICE
@@ -135,6 +147,22 @@ class VoicePolicy(KindPolicy):
         if progress.longest_turn >= cfg.voice_confirm_long_turn_seconds:
             return True
         return progress.good_turns >= cfg.voice_confirm_min_turns and progress.good_seconds >= cfg.voice_confirm_speech_seconds
+
+    def mergeable(self, nodes: NodeTable, survivor: int, other: int) -> bool:
+        """Their turns agree across the two nodes about as well as within them (recluster.agreement).
+
+        A fixed floor alone cannot tell two people of one conversation apart: on the bundled
+        conversation different speakers' turns score 0.39 on average and the same speaker's 0.62,
+        so two big nodes of different people drift across any floor near 0.4 as their turns change
+        (with 0.4 alone, looping the conversation merged its two speakers within minutes). A node's
+        own turns are the yardstick: across must come within merge_max_gap of within, and at least
+        one node must hold merge_min_turns turns for its own agreement to be measured."""
+        cfg = self.cfg.voice_recluster
+        a, b = nodes.gallery(survivor).embeddings, nodes.gallery(other).embeddings
+        if not len(a) or not len(b):
+            return False
+        across, within = agreement(a, b, cfg.merge_min_turns)
+        return within is not None and across >= cfg.merge_min_similarity and across >= within - cfg.merge_max_gap
 
 
 def policies(cfg: MemoryConfig) -> dict[NodeKind, KindPolicy]:

@@ -163,16 +163,15 @@ def plan_merges(
     tracks: TrackMeans,
     labels: npt.NDArray[np.int64],
     node_of: dict[int, int],
-    node_vector: Callable[[int], Vectors | None],
+    mergeable: Callable[[int, int], bool],
     priority: Callable[[int], tuple[float, ...]],
     cannot_link: set[tuple[int, int]],
-    cfg: ReclusterConfig,
 ) -> list[list[int]]:
     """Groups of nodes to merge, survivor first.
 
-    Nodes sharing a cluster merge only if the candidate's vector (see `centre`) is at least merge_min_similarity
-    to the survivor's (HDBSCAN puts even noise-level points in some cluster when the data are
-    sparse, so the cluster alone is not proof) and no hand-made split forbids the pair."""
+    Nodes sharing a cluster merge only if their kind's test says the candidate is the survivor's
+    person (HDBSCAN puts even noise-level points in some cluster when the data are sparse, so the
+    cluster alone is not proof; see memory.policy) and no hand-made split forbids the pair."""
     nodes_in: dict[int, set[int]] = {}
     for t, label in zip(tracks.track_ids, labels):
         if label >= 0 and t in node_of:
@@ -183,10 +182,7 @@ def plan_merges(
             continue
         groups: list[list[int]] = []
         for node in sorted(members, key=priority):
-            vector = node_vector(node)
-            if vector is None:
-                continue
-            home = next((g for g in groups if _can_join(g, node, vector, node_vector, cannot_link, cfg)), None)
+            home = next((g for g in groups if _can_join(g, node, mergeable, cannot_link)), None)
             if home is None:
                 groups.append([node])
             else:
@@ -195,18 +191,22 @@ def plan_merges(
     return plans
 
 
-def _can_join(
-    group: list[int],
-    node: int,
-    vector: Vectors,
-    node_vector: Callable[[int], Vectors | None],
-    cannot_link: set[tuple[int, int]],
-    cfg: ReclusterConfig,
-) -> bool:
-    survivor = node_vector(group[0])
-    if survivor is None or float(survivor @ vector) < cfg.merge_min_similarity:
+def _can_join(group: list[int], node: int, mergeable: Callable[[int, int], bool], cannot_link: set[tuple[int, int]]) -> bool:
+    if not mergeable(group[0], node):
         return False
     return not any(_pair(node, other) in cannot_link for other in group)
+
+
+def agreement(a: Vectors, b: Vectors, min_members: int) -> tuple[float, float | None]:
+    """How well two groups of unit vectors (k, d) agree: the median cosine across them, and the median
+    cosine within them (each group with at least min_members vectors gives the median of its own
+    pairs; their average; None if neither has that many).
+
+    Medians, because one odd member (a speech turn holding two people) moves a mean pairwise
+    cosine as much as many typical ones, and not a median."""
+    cross = float(np.median(a @ b.T))
+    own = [float(np.median((g @ g.T)[np.triu_indices(len(g), 1)])) for g in (a, b) if len(g) >= max(min_members, 2)]
+    return cross, (sum(own) / len(own) if own else None)
 
 
 def _pair(a: int, b: int) -> tuple[int, int]:

@@ -105,8 +105,9 @@ def voices(speaker: int, n: int) -> Faces:
 
 def speaker_turns(speaker: int, n: int, seed: int = 0) -> npt.NDArray[np.float32]:
     """Turn embeddings of one speaker, spread like the bundled speaker model's on turns of real
-    conversation (same speaker ~0.59 cosine on average, different speakers ~0.09; measured with
-    tools/bench_voices.py): a direction all speech shares, the speaker's own and the turn's own."""
+    meetings (same speaker ~0.59 cosine on average, different speakers ~0.09; measured with
+    tools/bench_voices.py): a direction all speech shares, the speaker's own and the turn's own.
+    Two people of one telephone conversation are much closer (0.39): tests/voices use real speech."""
     common = np.random.default_rng(10_000).standard_normal(192)
     own = np.random.default_rng(speaker).standard_normal(192)
     turn = np.random.default_rng((speaker, seed)).standard_normal((n, 192))
