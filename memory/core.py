@@ -36,6 +36,7 @@ from .model_memories import ModelMemories
 from .nodes import ACTIVE, IDENTITY_KINDS, NodeTable, public
 from .policy import policies
 from .presence import PresenceBoard
+from .retention import Pruned, prune
 from .records import (FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, Provenance, SpeakerEvidence, SpeechTurn,
                       TrackEvidence)  # fmt: skip
 from .snippets import VoiceSnippets
@@ -259,16 +260,16 @@ class Memory:
         for node_id, presence in self._presence.end_stream(stream):
             self._identities.left(stream, node_id, presence)
 
-    def prune(self) -> int:
-        """Retention: drops observations and speech turns older than retention_days; nodes and crops stay."""
+    def prune(self) -> Pruned:
+        """Retention (memory.retention): history older than retention_days goes; who somebody is stays."""
         now = self._clock()
         self._last_prune = now
         self._write_pending()
-        before = now - self.cfg.retention_days * 86400.0
-        faces, turns = self._store.prune_observations(before), self._store.prune_turns(before)
+        pruned, recount = prune(self._store, self._evidence, now - self.cfg.retention_days * 86400.0)
+        self._episodes.update_semantic(recount)  # "seen in N clips over D days" counts the clips kept
         self._tracks.forget_idle(now, set().union(*(b.track_ids() for b in self._identities.buffers.values())))
-        log.info("retention pruned %d observations and %d speech turns", faces, turns)
-        return faces + turns
+        log.info("retention pruned %s", pruned)
+        return pruned
 
     def _close_clip(self, clip: OpenClip) -> None:
         self._episodes.close(clip)

@@ -220,23 +220,56 @@ class Evidence:
         self.changed = True
 
     def rebuild(self) -> None:
-        """Counts from the stored verdicts (at start, and after a split moved tracks between nodes)."""
+        """Counts from the stored verdicts and the totals of pruned ones (at start, and after a split
+        moved tracks between nodes); stored node ids are followed through later merges."""
         self._tracks.write()
+        self.counts = self._sum(self._store.turn_face_evidence())
+        for (face_node, voice_node), counts in folded(self._store):
+            face, voice = self._live(face_node, NodeKind.FACE), self._live(voice_node, NodeKind.VOICE)
+            if face is not None and voice is not None:
+                self.counts.setdefault((face, voice), PairCounts()).add(counts)
+        self.changed = True
+
+    def fold(self, before_wall: float) -> int:
+        """Retention: the verdicts of turns last heard before `before_wall` leave the file, their counts
+        added to the per-pair totals first, so ties weigh the same evidence after a restart; the counts
+        in memory do not change. Returns the verdicts folded."""
+        self._tracks.write()
+        totals = self._sum(self._store.turn_face_evidence(before_wall))
+        db = self._store.db
+        db.executemany(
+            "INSERT INTO pair_evidence (face_id, voice_id, seen, alone, synced, sync_sum, wins, losses) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (face_id, voice_id) DO UPDATE SET "
+            + ", ".join(f"{c} = pair_evidence.{c} + excluded.{c}" for c in ("seen", "alone", "synced", "sync_sum", "wins", "losses")),
+            [(f, v, c.seen, c.alone, c.synced, c.sync_sum, c.wins, c.losses) for (f, v), c in totals.items()],
+        )
+        return int(db.execute(
+            "DELETE FROM turn_faces WHERE turn_id IN (SELECT id FROM tracks WHERE last_wall < ?)", (before_wall,)
+        ).rowcount)  # fmt: skip
+
+    def _sum(self, evidence: Iterable[tuple[TurnFaceRow, int | None, int | None]]) -> dict[tuple[int, int], PairCounts]:
+        """Counts per (face, voice) pair of live nodes over stored verdicts."""
         by_turn: dict[int, tuple[int, list[tuple[TurnFaceRow, int]]]] = {}
-        for row, face_node, voice_node in self._store.turn_face_evidence():
+        for row, face_node, voice_node in evidence:
             face, voice = self._live(face_node, NodeKind.FACE), self._live(voice_node, NodeKind.VOICE)
             if face is not None and voice is not None:
                 by_turn.setdefault(row.turn_id, (voice, []))[1].append((row, face))
-        self.counts = {}
+        out: dict[tuple[int, int], PairCounts] = {}
         for voice, rows in by_turn.values():
             for pair, counts in count_turn(voice, rows).items():
-                self.counts.setdefault(pair, PairCounts()).add(counts)
-        self.changed = True
+                out.setdefault(pair, PairCounts()).add(counts)
+        return out
 
     def _live(self, node_id: int | None, kind: NodeKind) -> int | None:
         if node_id is None or self._nodes.kind(node_id) != kind:
             return None
         return self._nodes.live(node_id)
+
+
+def folded(store: Store) -> list[tuple[tuple[int, int], PairCounts]]:
+    """The totals of pruned verdicts, per (face, voice) node pair as they were when folded."""
+    rows = store.db.execute("SELECT face_id, voice_id, seen, alone, synced, sync_sum, wins, losses FROM pair_evidence")
+    return [((r[0], r[1]), PairCounts(*r[2:])) for r in rows]
 
 
 def count_turn(voice: int, rows: list[tuple[TurnFaceRow, int]]) -> dict[tuple[int, int], PairCounts]:

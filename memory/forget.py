@@ -185,6 +185,7 @@ class Forgetting:
         db.execute(f"DELETE FROM equivalences WHERE face_id IN ({marks}) OR voice_id IN ({marks})", ids * 2)
         db.execute(f"DELETE FROM cannot_link WHERE a IN ({marks}) OR b IN ({marks})", ids * 2)
         db.execute(f"DELETE FROM characters WHERE node_id IN ({marks})", ids)
+        db.execute(f"DELETE FROM pair_evidence WHERE face_id IN ({marks}) OR voice_id IN ({marks})", ids * 2)
         db.execute(f"DELETE FROM presence WHERE node_id IN ({marks})", ids)
         deleted, redacted = self._memories(ids, tags)
         counts["memories_deleted"], counts["memories_redacted"] = deleted, redacted

@@ -133,6 +133,16 @@ VOICE_SNIPPETS = """
 CREATE TABLE voice_snippets (node_id {ID}, quality {REAL} NOT NULL, wav {BLOB} NOT NULL);
 """
 
+# Who-spoke counts of turns past retention, per (face, voice) node pair: their verdicts leave the file,
+# the evidence they gave stays (memory.retention); clips by time, for retention too.
+PAIR_EVIDENCE = """
+CREATE TABLE pair_evidence (
+    face_id {INT} NOT NULL, voice_id {INT} NOT NULL, seen {INT} NOT NULL, alone {INT} NOT NULL,
+    synced {INT} NOT NULL, sync_sum {REAL} NOT NULL, wins {INT} NOT NULL, losses {INT} NOT NULL,
+    PRIMARY KEY (face_id, voice_id));
+CREATE INDEX clips_end_wall ON clips (end_wall);
+"""
+
 BASE = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE nodes (
@@ -177,6 +187,7 @@ STEPS = {
     4: {Dialect.SQLITE: TEXT_SEARCH_SQLITE, Dialect.POSTGRES: TEXT_SEARCH_POSTGRES},  # asking the memory: word index and sentence vectors of texts, query indexes
     5: {Dialect.SQLITE: MODEL_MEMORIES, Dialect.POSTGRES: MODEL_MEMORIES},  # memories from a language model, with their provenance
     6: {Dialect.SQLITE: VOICE_SNIPPETS, Dialect.POSTGRES: VOICE_SNIPPETS},  # a few seconds of each voice, when asked to keep them
+    7: {Dialect.SQLITE: PAIR_EVIDENCE, Dialect.POSTGRES: PAIR_EVIDENCE},  # retention: who-spoke counts of pruned turns, clips by time
 }  # fmt: skip
 SCHEMA_VERSION = max(STEPS)
 

@@ -437,12 +437,14 @@ class Store:
         )
         return [TurnFaceRow(r[0], r[1], bool(r[2]), bool(r[3]), r[4], r[5]) for r in rows]
 
-    def turn_face_evidence(self) -> Iterator[tuple[TurnFaceRow, int | None, int | None]]:
-        """Every verdict with the stored node of its face track and of its turn (merges not followed)."""
-        for r in self.db.execute(
+    def turn_face_evidence(self, before_wall: float | None = None) -> Iterator[tuple[TurnFaceRow, int | None, int | None]]:
+        """Every verdict (or those of turns last heard before `before_wall`) with the stored node of its
+        face track and of its turn (merges not followed)."""
+        sql = (
             "SELECT tf.turn_id, tf.face_track, tf.seen, tf.alone, tf.sync, tf.outcome, ft.node_id, vt.node_id "
             "FROM turn_faces tf LEFT JOIN tracks ft ON ft.id = tf.face_track LEFT JOIN tracks vt ON vt.id = tf.turn_id"
-        ):
+        )
+        for r in self.db.execute(*((sql,) if before_wall is None else (sql + " WHERE vt.last_wall < ?", (before_wall,)))):
             yield TurnFaceRow(r[0], r[1], bool(r[2]), bool(r[3]), r[4], r[5]), r[6], r[7]
 
     def add_cannot_link(self, a: int, b: int) -> None:
