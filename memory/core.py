@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +28,7 @@ from .edits import Edits
 from .episodes import Episodes
 from .errors import MemoryGraphError
 from .events import EventLog
+from .exports import Exports
 from .forget import Forgetting, Forgotten
 from .evidence import Evidence
 from .graph import Clips, OpenClip
@@ -49,7 +50,7 @@ PRUNE_EVERY_SECONDS = 3600.0  # retention runs this rarely
 TRACK_ID_BLOCK = 1000  # track ids are reserved in blocks, one commit per block
 
 
-class Memory:
+class Memory(Exports):
     def __init__(self, cfg: MemoryConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
         self._clock = clock
@@ -62,6 +63,7 @@ class Memory:
         self._clips = Clips(cfg.interval_seconds)
         self._crops = CropShelf(self._store, cfg.crops_per_node)
         self._identities = Identities(policies(cfg), self._nodes, self._tracks, self._events, self._presence, self._crops)
+        self._identities.restore_presence(self._store.latest_presence(), self._store.last_seen_t, now)
         self._evidence = Evidence(self._store, self._nodes, self._tracks, cfg, clock)
         self._characters = Characters(self._store, self._nodes, self._evidence, self._events, cfg)
         self._edits = Edits(self._store, self._nodes, self._tracks, self._identities, self._events, self._presence,
@@ -73,6 +75,7 @@ class Memory:
                                       self._snippets, self.flush)  # fmt: skip
         self._model_memories = ModelMemories(self._store, self._nodes, self._characters, clock)
         self._next_track_id = self._track_id_limit = int(self._store.meta("next_track_id", "1") or 1)
+        self._bookmarks: dict[str, str] = {}  # callers' notes, written with the next flush
         self._last_flush = self._last_prune = now
         self._last_recluster = dict.fromkeys(IDENTITY_KINDS, now)
         log.info("opened %s: %d identity nodes", cfg.db, len(self._nodes.rows))
@@ -109,6 +112,9 @@ class Memory:
     def _write_pending(self) -> None:
         self._tracks.write()
         self._nodes.write()
+        for key, value in self._bookmarks.items():
+            self._store.set_meta(f"bookmark.{key}", value)
+        self._bookmarks.clear()
 
     # --- tracks ---------------------------------------------------------------------------------
 
@@ -400,45 +406,14 @@ class Memory:
 
     def bookmark(self, key: str) -> str | None:
         """A caller's own note in the store, such as how far it has applied a log of messages."""
-        return self._store.meta(f"bookmark.{key}")
+        pending = self._bookmarks.get(key)
+        return pending if pending is not None else self._store.meta(f"bookmark.{key}")
 
     def set_bookmark(self, key: str, value: str) -> None:
         """Committed with the next flush, in one transaction with every change made since the last
-        one: a crash keeps both the note and those changes, or neither."""
-        self._store.set_meta(f"bookmark.{key}", value)
-
-    def export_faces(self) -> Iterator[dict[str, Any]]:
-        self._write_pending()
-        for stream, t, wall, x1, y1, x2, y2, det, quality, face_type, node_id in self._store.observations():
-            yield {"stream": stream, "t": t, "wall_time": wall, "bbox": [x1, y1, x2, y2], "det_score": det,
-                   "quality": quality, "face_type": face_type,
-                   "node": (node := None if node_id is None else self._nodes.live(node_id)),
-                   "character": self._character_id(node)}  # fmt: skip
-
-    def export_voices(self) -> Iterator[dict[str, Any]]:
-        """One record per speech turn; `node` is its voice identity after all merges, `character`
-        the character of that voice (None if it has none), `text` None when the turn was not transcribed."""
-        self._write_pending()
-        for stream, t_start, t_end, wall, text, node_id in self._store.turns():
-            node = None if node_id is None else self._nodes.live(node_id)
-            yield {"stream": stream, "t_start": t_start, "t_end": t_end, "wall_time": wall,
-                   "node": node, "character": self._character_id(node), "text": text}  # fmt: skip
-
-    def export_nodes(self) -> Iterator[dict[str, Any]]:
-        self._write_pending()
-        track_counts = self._store.track_counts()
-        merged_from: dict[int, list[int]] = {}
-        for n in self._nodes.rows.values():
-            if n.status == NodeStatus.MERGED:
-                merged_from.setdefault(self.resolve(n.id), []).append(n.id)
-        for n in sorted(self._nodes.rows.values(), key=lambda n: n.id):
-            if n.status in ACTIVE:
-                yield {"id": n.id, "tag": f"<{n.kind.value}_{n.id}>", "character": self._character_id(n.id),
-                       "kind": n.kind.value, "status": n.status.value,
-                       "label": n.label, "created": n.created_wall, "first_seen": n.first_seen_wall,
-                       "last_seen": n.last_seen_wall, "streams": sorted(n.streams),
-                       "n_observations": n.n_observations, "n_embeddings": n.n_embeddings,
-                       "n_tracks": track_counts.get(n.id, 0), "merged_from": sorted(merged_from.get(n.id, []))}  # fmt: skip
+        one: a crash keeps both the note and those changes, or neither. Held until then: a caller
+        may note its place once per message at no cost."""
+        self._bookmarks[key] = value
 
     # --- characters -----------------------------------------------------------------------------
 
@@ -466,25 +441,3 @@ class Memory:
 
     def character_of(self, node_id: int) -> Character | None:
         return self._characters.of_node(node_id)
-
-    def _character_id(self, node_id: int | None) -> int | None:
-        character = None if node_id is None else self._characters.of_node(node_id)
-        return None if character is None else character.id
-
-    def export_characters(self) -> Iterator[dict[str, Any]]:
-        """One record per character: {id, label, faces, voices, first_seen, last_seen, streams}."""
-        for c in self._characters.all():
-            yield self._character_record(c)
-
-    def character_state(self, character_id: int) -> dict[str, Any] | None:
-        """A character as export_characters gives it; None once it dissolved (or never was)."""
-        c = self._characters.get(character_id)
-        return None if c is None else self._character_record(c)
-
-    def _character_record(self, c: Character) -> dict[str, Any]:
-        rows = [self._nodes[n] for n in (*c.faces, *c.voices)]
-        first = [r.first_seen_wall for r in rows if r.first_seen_wall is not None]
-        last = [r.last_seen_wall for r in rows if r.last_seen_wall is not None]
-        return {"id": c.id, "label": c.label, "faces": list(c.faces), "voices": list(c.voices),
-                "first_seen": min(first, default=None), "last_seen": max(last, default=None),
-                "streams": sorted(set().union(*(r.streams for r in rows)))}  # fmt: skip

@@ -9,6 +9,8 @@ been seen (or heard) enough, and expires if that does not happen within its kind
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -183,6 +185,26 @@ class Identities:
             self.maybe_confirm(node_id)
         absent_after = self.policies[node.kind].absent_after
         self.announce(node_id, stream, self._presence.seen(stream, node_id, span[0], span[1], now, absent_after))
+
+    def restore_presence(
+        self, latest: list[tuple[str, int, int, str, float]], last_seen_t: Callable[[str, int], float | None], now: float
+    ) -> None:
+        """On opening a stored memory: the announced presences that no person.left ended go on, so a
+        person still in front of a camera after a restart (or a crash) is not announced again, and
+        one who went meanwhile gets a person.left. `latest` is each (stream, node)'s latest presence
+        event (memory.store.Store.latest_presence). The clock counts their absence from now."""
+        newest: dict[tuple[str, int], tuple[int, str, float]] = {}
+        for stream, node, seq, type_, t in latest:
+            live = self._nodes.live(node) if node in self._nodes.rows else None
+            if live is not None and newest.get((stream, live), (-1,))[0] < seq:  # a merged node's events are its survivor's
+                newest[(stream, live)] = (seq, type_, t)
+        for (stream, node_id), (_, type_, first_t) in newest.items():
+            node = self._nodes[node_id]
+            if type_ != "person.appeared" or node.status != NodeStatus.CONFIRMED:
+                continue
+            last_t = max(first_t, last_seen_t(stream, node_id) or first_t)
+            absent_after = self.policies[node.kind].absent_after
+            self._presence.seen(stream, node_id, first_t, last_t, now, absent_after).announced = True
 
     def announce(self, node_id: int, stream: str, presence: Presence) -> None:
         """person.appeared, once per presence, and only for a confirmed node."""

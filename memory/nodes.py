@@ -33,6 +33,7 @@ class NodeTable:
         self._galleries: dict[int, Gallery] = {}  # LRU cache, most recent last
         self._dirty_nodes: set[int] = set()
         self._dirty_galleries: set[int] = set()
+        self._stored_mean: dict[int, Vectors | None] = {}  # the mean each stored row holds (means are never changed in place)
         # deleted memories (memory.forget) leave gaps: an id is never given twice
         self._next_id = max(store.max_node_id(), int(store.meta(NEXT_ID_KEY, "0") or 0)) + 1
         self._load()
@@ -41,6 +42,7 @@ class NodeTable:
         means: dict[NodeKind, tuple[list[int], list[Vectors]]] = {}
         for row in self._store.identity_nodes():
             self.rows[row.id] = row
+            self._stored_mean[row.id] = row.mean
             if row.status == NodeStatus.PROVISIONAL:
                 self.provisional.add(row.id)
             if row.status in ACTIVE and row.mean is not None:
@@ -148,9 +150,15 @@ class NodeTable:
     # --- writing --------------------------------------------------------------------------------
 
     def write(self) -> None:
-        self._store.save_nodes(self.rows[n] for n in self._dirty_nodes)
-        for n in self._dirty_galleries:
-            self._store.save_gallery(n, self._galleries[n])
+        stored, changed = [], []
+        for n in self._dirty_nodes:
+            row = self.rows[n]
+            (stored if n in self._stored_mean and self._stored_mean[n] is row.mean else changed).append(row)
+        if not self._store.update_nodes(stored):
+            changed += stored
+        self._store.save_nodes(changed)
+        self._stored_mean.update((r.id, r.mean) for r in changed)
+        self._store.save_galleries([(n, self._galleries[n]) for n in self._dirty_galleries])
         self._dirty_nodes.clear()
         self._dirty_galleries.clear()
 

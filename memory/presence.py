@@ -24,14 +24,27 @@ class Presence:
 class PresenceBoard:
     def __init__(self) -> None:
         self._present: dict[tuple[str, int], Presence] = {}
+        self._streams_of: dict[int, dict[str, None]] = {}  # node -> its streams in _present, in insertion order
         self._stream_t: dict[str, float] = {}
+
+    def _add(self, stream: str, node_id: int, p: Presence) -> Presence:
+        self._present[(stream, node_id)] = p
+        self._streams_of.setdefault(node_id, {})[stream] = None
+        return p
+
+    def _remove(self, stream: str, node_id: int) -> None:
+        del self._present[(stream, node_id)]
+        streams = self._streams_of[node_id]
+        del streams[stream]
+        if not streams:
+            del self._streams_of[node_id]
 
     def seen(self, stream: str, node_id: int, first_t: float, last_t: float, now: float, absent_after: float) -> Presence:
         """The node was seen (or heard) in the stream from stream time first_t to last_t."""
         self.advance(stream, last_t)
         p = self._present.get((stream, node_id))
         if p is None:
-            p = self._present[(stream, node_id)] = Presence(first_t, last_t, now, absent_after)
+            p = self._add(stream, node_id, Presence(first_t, last_t, now, absent_after))
         else:
             p.first_t, p.last_t, p.last_clock = min(p.first_t, first_t), max(p.last_t, last_t), now
         return p
@@ -40,7 +53,7 @@ class PresenceBoard:
         self._stream_t[stream] = max(self._stream_t.get(stream, t), t)
 
     def of_node(self, node_id: int) -> list[tuple[str, Presence]]:
-        return [(s, p) for (s, n), p in self._present.items() if n == node_id]
+        return [(s, self._present[(s, node_id)]) for s in self._streams_of.get(node_id, ())]
 
     def gone(self, now: float) -> list[tuple[str, int, Presence]]:
         """Removes and returns the presences that have ended."""
@@ -50,13 +63,13 @@ class PresenceBoard:
             if self._stream_t[s] - p.last_t > p.absent_after or now - p.last_clock > p.absent_after
         ]
         for s, n, _ in ended:
-            del self._present[(s, n)]
+            self._remove(s, n)
         return ended
 
     def end_stream(self, stream: str) -> list[tuple[int, Presence]]:
         ended = [(n, p) for (s, n), p in self._present.items() if s == stream]
         for n, _ in ended:
-            del self._present[(stream, n)]
+            self._remove(stream, n)
         self._stream_t.pop(stream, None)
         return ended
 
@@ -64,15 +77,14 @@ class PresenceBoard:
         """Forgets a node (it expired or merged away); returns what it had."""
         had = self.of_node(node_id)
         for s, _ in had:
-            del self._present[(s, node_id)]
+            self._remove(s, node_id)
         return had
 
     def put(self, stream: str, node_id: int, presence: Presence) -> Presence:
         """Adds a presence carried over from another node (merge), combined with any existing one."""
         mine = self._present.get((stream, node_id))
         if mine is None:
-            self._present[(stream, node_id)] = presence
-            return presence
+            return self._add(stream, node_id, presence)
         mine.first_t = min(mine.first_t, presence.first_t)
         mine.last_t, mine.last_clock = max(mine.last_t, presence.last_t), max(mine.last_clock, presence.last_clock)
         mine.announced = mine.announced or presence.announced

@@ -149,6 +149,16 @@ class Store:
     def save_nodes(self, rows: Iterable[NodeRow]) -> None:
         self._write_many(self.db.upsert("nodes", NODE_COLUMNS.split(", "), ("id",)), (r.to_sql() for r in rows))
 
+    def update_nodes(self, rows: Sequence[NodeRow]) -> bool:
+        """Like save_nodes for rows already stored with their current mean, which is left as it is
+        (the bulk of a row: a node seen again changes only its small columns). False, and nothing
+        to rely on, if a row was not there: save those with save_nodes."""
+        columns = NODE_COLUMNS.split(", ")[1:-1]
+        sql = f"UPDATE nodes SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
+        self._begin()
+        cursor = self.db.executemany(sql, (r.to_sql()[1:-1] + (r.id,) for r in rows))
+        return cursor.rowcount == len(rows)
+
     def identity_nodes(self) -> Iterator[NodeRow]:
         kinds = (NodeKind.FACE.value, NodeKind.VOICE.value)
         for r in self.db.execute(f"SELECT {NODE_COLUMNS} FROM nodes WHERE kind IN (?, ?) ORDER BY id", kinds):
@@ -166,11 +176,13 @@ class Store:
 
     # --- galleries ------------------------------------------------------------------------------
 
-    def save_gallery(self, node_id: int, gallery: Gallery) -> None:
-        self._write("DELETE FROM embeddings WHERE node_id = ?", (node_id,))
+    def save_galleries(self, galleries: Sequence[tuple[int, Gallery]]) -> None:
+        """Replaces the stored embeddings of these nodes: two statements for all of them."""
+        self._write_many("DELETE FROM embeddings WHERE node_id = ?", ((n,) for n, _ in galleries))
         rows = [
-            (node_id, int(t), float(q), e.astype(np.float32).tobytes())
-            for e, q, t in zip(gallery.embeddings, gallery.qualities, gallery.track_ids)
+            (node_id, t, q, e.tobytes())
+            for node_id, g in galleries
+            for e, q, t in zip(g.embeddings.astype(np.float32, copy=False), g.qualities.tolist(), g.track_ids.tolist())
         ]
         self._write_many("INSERT INTO embeddings (node_id, track_id, quality, vec) VALUES (?, ?, ?, ?)", rows)
 
@@ -454,6 +466,19 @@ class Store:
         return self.db.execute("SELECT a, b FROM cannot_link").fetchall()
 
     # --- events ---------------------------------------------------------------------------------
+
+    def latest_presence(self) -> list[tuple[str, int, int, str, float]]:
+        """The latest person.appeared or person.left of each (stream, node): (stream, node, event
+        seq, event type, the presence's stream time in it)."""
+        rows = self.db.execute(
+            "SELECT p.stream, p.node_id, p.seq, p.type, e.data FROM presence p JOIN events e ON e.seq = p.seq"
+        ).fetchall()
+        return [(stream, node, seq, type_, float(json.loads(data)["t"])) for stream, node, seq, type_, data in rows]
+
+    def last_seen_t(self, stream: str, node_id: int) -> float | None:
+        """The stream time of a node's latest stored track in a stream."""
+        return self._scalar("SELECT MAX(last_t) FROM tracks WHERE stream = ? AND node_id = ?", (stream, node_id))
+
 
     def add_event(self, uid: str, type_: str, wall_time: float, stream: str | None, data: dict[str, Any]) -> int:
         sql = "INSERT INTO events (id, type, wall_time, stream, data) VALUES (?, ?, ?, ?, ?) RETURNING seq"

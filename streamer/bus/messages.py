@@ -183,19 +183,21 @@ def _decode_faces(h: dict[str, object], base: dict[str, object], parts: list[byt
     faces = np.frombuffer(parts[0], FACE)
     ev = np.frombuffer(parts[1], EVIDENCE)
     vectors: npt.NDArray[np.float32] = np.frombuffer(parts[2], "<f2").reshape(len(ev), dim).astype(np.float32)
+    # float16 rounding moved the vectors off the unit sphere
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    boxes = faces["box"].tolist()
     observations = [
-        FaceObservation(stream, int(f["track"]), t, wall, tuple(int(v) for v in f["box"]), float(f["det"]),  # type: ignore[arg-type]
-                        None if math.isnan(f["quality"]) else float(f["quality"]), "ortho" if f["ortho"] else "side")
-        for f in faces
+        FaceObservation(stream, track, t, wall, tuple(box), det, None if quality != quality else quality,  # NaN: none
+                        "ortho" if ortho else "side")
+        for track, box, det, quality, ortho in zip(faces["track"].tolist(), boxes, faces["det"].tolist(),
+                                                   faces["quality"].tolist(), faces["ortho"].tolist())
     ]  # fmt: skip
     evidence, offset = [], 0
     for i, e in enumerate(ev):
         crop = parts[3][offset : offset + int(e["crop_len"])]
         offset += len(crop)
-        vec = vectors[i : i + 1]
-        vec = vec / max(float(np.linalg.norm(vec)), 1e-12)  # float16 rounding moved it off the unit sphere
         evidence.append(
-            TrackEvidence(stream, int(e["track"]), t, wall, vec.astype(np.float32), np.array([e["quality"]], np.float32),
+            TrackEvidence(stream, int(e["track"]), t, wall, vectors[i : i + 1], np.array([e["quality"]], np.float32),
                           np.array([e["det"]], np.float32), np.array([bool(e["good"])]), crop or None, float(e["crop_quality"]))
         )  # fmt: skip
     return FacesMsg(**base, t=t, wall_time=wall, observations=observations, evidence=evidence)  # type: ignore[arg-type]

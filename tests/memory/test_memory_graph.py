@@ -8,7 +8,7 @@ import pytest
 from support.postgres import STORES
 from support.scenario import START, Scene, evidence, voices
 
-from memory import FaceObservation, MemoryGraphError, NodeKind
+from memory import FaceObservation, Memory, MemoryGraphError, NodeKind
 from memory.graph import clock_time
 
 pytestmark = pytest.mark.parametrize("cfg", STORES, indirect=True)  # every test on an SQLite file and on PostgreSQL
@@ -71,6 +71,26 @@ def test_presence_appears_once_and_leaves_after_absence(scene: Scene) -> None:
     assert [e.data["node"] for e in scene.events("person.appeared")] == [na]
     scene.memory.end_stream("door")
     assert sorted(e.data["node"] for e in scene.events("person.left")) == sorted([na, nb])
+
+
+def test_presence_goes_on_across_a_restart(scene: Scene) -> None:
+    """Reopened after a crash (the first memory never closes: only committed state is there), the
+    memory still knows who is present: a person still in view is not announced again, one who went
+    meanwhile leaves, each once."""
+    a, b = scene.bank.distinct()[:2]
+    _, na = scene.show(a)
+    _, nb = scene.show(b, stream="hall")
+    assert sorted((e.stream, e.data["node"]) for e in scene.events("person.appeared")) == [("door", na), ("hall", nb)]
+    scene.memory = Memory(scene.memory.cfg, clock=scene.clock)
+    scene.show(a)
+    assert scene.events("person.appeared") == []
+    scene.clock.now += scene.memory.cfg.absent_after_seconds / 2
+    scene.show(a)
+    scene.clock.now += scene.memory.cfg.absent_after_seconds / 2 + 0.5
+    scene.memory.tick()
+    assert [(e.stream, e.data["node"]) for e in scene.events("person.left")] == [("hall", nb)]
+    scene.memory.end_stream("door")
+    assert [(e.stream, e.data["node"]) for e in scene.events() if e.type.startswith("person.")] == [("door", na)]
 
 
 def test_presence_ends_on_the_clock_when_a_stream_goes_quiet(scene: Scene) -> None:
