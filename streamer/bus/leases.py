@@ -10,6 +10,12 @@ expired. Taking an expired lease is an update on the revision seen; if its owner
 the update fails and the owner keeps it. A round that cannot read the bus forgets what it had seen,
 so nobody takes a camera from an owner that could not be watched for a whole `ttl`. The buckets'
 own time to live only clears what dead workers left behind.
+
+A worker never lets the bus end its cameras: while rounds fail it keeps them and tries again with
+backoff (short enough that it renews before anyone could judge its lease expired), opens the
+buckets again (a server that came back without its store gets them anew), and a lease that still
+names this worker, or that vanished, is taken back without stopping the camera. Only a lease that
+another worker holds stops a camera here; it is taken again like any free one once it is free.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from .connection import BusConfig, bucket, entries
 log = logging.getLogger(__name__)
 
 ROUNDS_PER_TTL = 5  # a live owner renews five times within its lease's time to live
+BACKOFF_ROUNDS = 2  # failed rounds are retried at most this many rounds apart (well within the ttl)
 WORKERS_KEPT_SECONDS = 60.0  # a dead worker's heartbeat key is removed by the server after this
 LEASES_KEPT_SECONDS = 3600.0  # ... and a lease left by a dead worker for a removed camera after this
 
@@ -111,25 +118,49 @@ class CameraLeases:
         self._lease_seen = Sightings()
         self._beat_seen = Sightings()
         self._stopped = False
+        self.failed_rounds = 0  # in a row: the bus (or its buckets) could not be reached
+        self.retaken = 0  # leases this worker held and took back after losing track of them
+
+    @property
+    def state(self) -> str:
+        """For operators: how the leases stand, as of the last round."""
+        if self.failed_rounds:
+            return f"bus unreachable for {self.failed_rounds} rounds, keeping {len(self.owned)} cameras"
+        return f"holding {len(self.owned)} cameras of {self.live_workers} live workers"
 
     @property
     def round_seconds(self) -> float:
         return self._cfg.lease_ttl / ROUNDS_PER_TTL
 
     async def run(self) -> None:
-        self._leases = await bucket(self._js, f"{self._cfg.prefix}_leases", LEASES_KEPT_SECONDS)
-        self._workers = await bucket(self._js, f"{self._cfg.prefix}_workers", WORKERS_KEPT_SECONDS)
         while not self._stopped:
             started = time.monotonic()
             try:
+                await self._open()
                 await self.round()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the bus is away: keep the cameras, watch again from scratch once it is back
-                log.warning("bus: camera leases not renewed (%s: %s); trying again", type(e).__name__, e)
-                self._lease_seen.forget()
-                self._beat_seen.forget()
-            await asyncio.sleep(max(0.0, self.round_seconds - (time.monotonic() - started)))
+                self._failed(e)
+            else:
+                if self.failed_rounds:
+                    log.info("bus: camera leases renewed again after %d failed rounds; %s", self.failed_rounds, self.state)
+                self.failed_rounds = 0
+            wait = self.round_seconds * min(2**self.failed_rounds / 2, BACKOFF_ROUNDS) if self.failed_rounds else self.round_seconds
+            await asyncio.sleep(max(0.0, wait - (time.monotonic() - started)))
+
+    async def _open(self) -> None:
+        if self._leases is None or self._workers is None:
+            self._leases = await bucket(self._js, f"{self._cfg.prefix}_leases", LEASES_KEPT_SECONDS)
+            self._workers = await bucket(self._js, f"{self._cfg.prefix}_workers", WORKERS_KEPT_SECONDS)
+
+    def _failed(self, e: Exception) -> None:
+        self.failed_rounds += 1
+        self._lease_seen.forget()
+        self._beat_seen.forget()
+        self._leases = self._workers = None  # opened again: the server may have come back without them
+        message = "bus: camera leases not renewed (%s: %s); %s, trying again"
+        log.log(logging.WARNING if self.failed_rounds == 1 else logging.DEBUG, message, type(e).__name__, e, self.state)
 
     def stop(self) -> None:
         """No round after the current one. Cancel the task as well: this flag is for a cancellation that
@@ -152,12 +183,13 @@ class CameraLeases:
             if catalog.get(name) != cam:  # removed from the catalog, or changed: closed (and taken again below)
                 await self.give_back(name)
                 continue
-            try:
-                self.owned[name] = (await self._leases.update(name, self.me.encode(), last=revision), cam)
-            except KeyWrongLastSequenceError:
+            renewed = await self._renew(name, revision, leases.get(name))
+            if renewed is None:
                 log.warning("camera %s: the lease went to another worker; stopping it here", name)
                 del self.owned[name]
                 await self._stop(name)
+            else:
+                self.owned[name] = (renewed, cam)
 
         mine = sorted(self.owned, key=lambda n: preference(self.me.worker, n), reverse=True)
         for name in mine[: max(0, len(self.owned) - target)]:
@@ -181,8 +213,35 @@ class CameraLeases:
             if held is not None:
                 self.takeovers += 1
             log.info("camera %s: taken%s", name, "" if held is None else f" over from worker {held.worker} ({held.host} pid {held.pid})")
-            if not await self._start(catalog[name]):
+            try:
+                opened = await self._start(catalog[name])
+            except Exception:  # a camera that fails to open must not stop the rounds: it goes back
+                log.exception("camera %s: not started", name)
+                opened = False
+            if not opened:
                 await self.give_back(name)
+
+    async def _renew(self, name: str, revision: int, entry: KeyValue.Entry | None) -> int | None:
+        """The lease's new revision, or None if another worker holds it. A lease whose revision this
+        worker lost track of (an update the server applied but whose answer was lost) still names it,
+        and one the server no longer has names nobody: both are taken back."""
+        assert self._leases is not None
+        try:
+            return await self._leases.update(name, self.me.encode(), last=revision)
+        except KeyWrongLastSequenceError:
+            pass
+        try:
+            if entry is None:
+                revision = await self._leases.create(name, self.me.encode())
+            elif Holder.decode(entry.value) == self.me:
+                revision = await self._leases.update(name, self.me.encode(), last=entry.revision)
+            else:
+                return None
+        except KeyWrongLastSequenceError:
+            return None  # taken meanwhile
+        self.retaken += 1
+        log.info("camera %s: lease taken back", name)
+        return revision
 
     async def give_back(self, name: str) -> None:
         """Close the camera here (its last messages on the bus first), then free its lease."""
@@ -197,8 +256,11 @@ class CameraLeases:
     async def close(self) -> None:
         """On a clean stop, after the app closed its cameras: free every lease and the heartbeat now,
         so others take over at once rather than after the time to live."""
-        if self._leases is None or self._workers is None:
+        try:
+            await self._open()
+        except Exception:  # the bus is away: the leases run out by themselves
             return
+        assert self._leases is not None and self._workers is not None
         for name, (revision, _) in list(self.owned.items()):
             try:
                 await self._leases.delete(name, last=revision)

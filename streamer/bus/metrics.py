@@ -34,6 +34,13 @@ class WorkerCollector(Collector):
             yield CounterMetricFamily(
                 "streamer_bus_takeovers", "Leases taken over from workers that had stopped renewing them.", value=self._leases.takeovers
             )
+            yield GaugeMetricFamily(
+                "streamer_bus_lease_failed_rounds", "Lease rounds failed in a row (the bus unreachable); cameras are kept meanwhile.",
+                value=self._leases.failed_rounds,
+            )
+            yield CounterMetricFamily(
+                "streamer_bus_leases_retaken", "Leases this worker had lost track of (or the bus had lost) and took back.", value=self._leases.retaken
+            )
 
 
 class ServiceCollector(Collector):

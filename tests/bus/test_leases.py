@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,12 +31,14 @@ class Worker:
 
     def __init__(self, nc: nats.NATS, cfg: BusConfig, name: str, catalog: FixedCatalog | BucketCatalog) -> None:
         self.running: set[str] = set()
+        self.starts = 0
         self.leases = CameraLeases(nc.jetstream(), cfg, name, catalog, self._start, self._stop)
         self.task = asyncio.create_task(self.leases.run())
 
     async def _start(self, cam: CameraConfig) -> bool:
         assert cam.name not in self.running
         self.running.add(cam.name)
+        self.starts += 1
         return True
 
     async def _stop(self, name: str) -> None:
@@ -159,6 +162,40 @@ def test_a_restarted_bus_moves_no_camera(tmp_path: Path) -> None:
             assert one.leases.takeovers == two.leases.takeovers == 0
             await asyncio.wait_for(one.close(), 20)
             await asyncio.wait_for(two.close(), 20)
+            await asyncio.wait_for(nc.close(), 20)
+
+    asyncio.run(scenario())
+
+
+def test_a_bus_back_without_its_store_ends_no_camera(tmp_path: Path) -> None:
+    """The server is away for longer than a lease lives and comes back without what it stored (the
+    buckets are gone): the owner keeps its cameras running all along, reports the failed rounds and
+    takes its leases back; a worker started while the server was away waits for it, then gets its share."""
+
+    async def scenario() -> None:
+        with NatsServer(tmp_path) as server:
+            nc = await nats.connect(server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+            cfg = BusConfig(server.url, lease_ttl=TTL)
+            catalog = FixedCatalog(cams("a", "b"))
+            one = Worker(nc, cfg, "one", catalog)
+            await until(lambda: len(one.running) == 2, 5, "the worker's cameras")
+            server.kill()
+            shutil.rmtree(server.store)
+            late = Worker(nc, cfg, "late", catalog)
+            await until(lambda: one.leases.failed_rounds >= 1 and late.leases.failed_rounds >= 1, 20, "failed rounds")
+            assert "bus unreachable" in one.leases.state
+            await asyncio.sleep(3 * TTL)  # longer than a lease lives
+            assert one.running == {"a", "b"} and late.running == set()
+            server.start()
+            await until(lambda: one.leases.failed_rounds == 0 and one.leases.retaken >= 1, 20, "the leases taken back")
+            await until(lambda: len(one.running) == len(late.running) == 1, 20, "a camera each")
+            assert one.starts == 2, "a camera of the first worker was stopped and started again"
+            assert not one.task.done() and not late.task.done()
+            kv = await bucket(nc.jetstream(), "streamer_leases")
+            held = {name: Holder.decode((await kv.get(name)).value) for name in ("a", "b")}
+            assert {h.worker for h in held.values() if h is not None} == {"one", "late"}
+            await asyncio.wait_for(one.close(), 20)
+            await asyncio.wait_for(late.close(), 20)
             await asyncio.wait_for(nc.close(), 20)
 
     asyncio.run(scenario())
