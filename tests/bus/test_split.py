@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.js.errors import NoStreamResponseError
 
 from memory import Memory
 from memory.config import MemoryConfig
@@ -76,9 +77,17 @@ def _decisions(events: Counter[str]) -> Counter[str]:
 
 
 async def _publish_garbage(url: str) -> None:
+    """Once the service has made the stream (it starts slowly on a busy machine)."""
     nc = await nats.connect(url)
     js = nc.jetstream()
-    await js.publish("streamer.obs.cam", b"\x00not ours")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            await js.publish("streamer.obs.cam", b"\x00not ours")
+            break
+        except NoStreamResponseError:
+            assert time.monotonic() < deadline, "the memory service made no stream"
+            await asyncio.sleep(0.2)
     await nc.close()
 
 
@@ -89,7 +98,6 @@ def test_memory_service_killed_mid_stream_loses_nothing_and_applies_nothing_twic
     log = tmp_path / "service.log"
     with NatsServer(tmp_path) as server:
         svc = service(server.url, killed_db, log)
-        time.sleep(3.0)  # the stream exists once the service is up
         asyncio.run(_publish_garbage(server.url))
         cam = worker(server.url, f"cam={videos['enter_leave']}", log=tmp_path / "worker.log", extra=("--realtime",))
         try:
