@@ -4,7 +4,9 @@ videos of real people."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -72,6 +74,20 @@ def test_a_person_crossing_from_one_worker_to_another_is_one_identity(videos: di
     assert len(seen["_confirmed"]) == 2
 
 
+def _presences(db: Path) -> dict[tuple[str, int], list[str]]:
+    """The committed person.* events of each (stream, node), in order."""
+    if not db.exists():
+        return {}
+    out: dict[tuple[str, int], list[str]] = {}
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+            for stream, type_, data in c.execute("SELECT stream, type, data FROM events WHERE type LIKE 'person.%' ORDER BY seq"):
+                out.setdefault((stream, json.loads(data)["node"]), []).append(type_)
+    except sqlite3.OperationalError:  # not created yet
+        pass
+    return out
+
+
 def _decisions(events: Counter[str]) -> Counter[str]:
     return Counter({t: n for t, n in events.items() if t.startswith(("node.", "clip.")) and t != "node.updated"})
 
@@ -102,7 +118,7 @@ def test_memory_service_killed_mid_stream_loses_nothing_and_applies_nothing_twic
         cam = worker(server.url, f"cam={videos['enter_leave']}", log=tmp_path / "worker.log", extra=("--realtime",))
         try:
             deadline = time.monotonic() + 60
-            while applied_seq(killed_db) < 20:  # mid-stream: a few seconds of the video applied
+            while applied_seq(killed_db) < 20 or not _presences(killed_db):  # mid-stream, someone present
                 assert time.monotonic() < deadline and svc.poll() is None, log.read_text()[-2000:]
                 time.sleep(0.05)
             stop(svc, signal.SIGKILL)
@@ -130,6 +146,9 @@ def test_memory_service_killed_mid_stream_loses_nothing_and_applies_nothing_twic
     # own clock, so a live run and a replay of the same messages announce them differently
     assert _decisions(killed["events"]) == _decisions(uninterrupted["events"])
     assert len([n for n in killed["nodes"] if n[1] == "face" and n[2] == "confirmed"]) == 3
+    # the presences on at the kill went on in the restarted service: nobody was announced twice
+    for (stream, node), types in _presences(killed_db).items():
+        assert all(a != b for a, b in zip(types, types[1:])), f"{stream} {node}: {types}"
 
 
 def test_a_memory_service_on_postgresql_gives_what_one_on_a_file_gives(
