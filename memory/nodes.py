@@ -154,8 +154,7 @@ class NodeTable:
         for n in self._dirty_nodes:
             row = self.rows[n]
             (stored if n in self._stored_mean and self._stored_mean[n] is row.mean else changed).append(row)
-        if not self._store.update_nodes(stored):
-            changed += stored
+        self._store.update_nodes(stored)
         self._store.save_nodes(changed)
         self._stored_mean.update((r.id, r.mean) for r in changed)
         self._store.save_galleries([(n, self._galleries[n]) for n in self._dirty_galleries])

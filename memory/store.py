@@ -149,15 +149,13 @@ class Store:
     def save_nodes(self, rows: Iterable[NodeRow]) -> None:
         self._write_many(self.db.upsert("nodes", NODE_COLUMNS.split(", "), ("id",)), (r.to_sql() for r in rows))
 
-    def update_nodes(self, rows: Sequence[NodeRow]) -> bool:
+    def update_nodes(self, rows: Sequence[NodeRow]) -> None:
         """Like save_nodes for rows already stored with their current mean, which is left as it is
-        (the bulk of a row: a node seen again changes only its small columns). False, and nothing
-        to rely on, if a row was not there: save those with save_nodes."""
+        (the bulk of a row: a node seen again changes only its small columns). Face and voice rows
+        are never deleted (a forgotten node stays as a tombstone), so the rows are there."""
         columns = NODE_COLUMNS.split(", ")[1:-1]
         sql = f"UPDATE nodes SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
-        self._begin()
-        cursor = self.db.executemany(sql, (r.to_sql()[1:-1] + (r.id,) for r in rows))
-        return cursor.rowcount == len(rows)
+        self._write_many(sql, (r.to_sql()[1:-1] + (r.id,) for r in rows))
 
     def identity_nodes(self) -> Iterator[NodeRow]:
         kinds = (NodeKind.FACE.value, NodeKind.VOICE.value)

@@ -1,6 +1,7 @@
 """Load on the memory service: virtual cameras publishing observations to NATS JetStream at real rates.
 
     python tools/bench_bus.py --cameras 1000 --seconds 60
+    python tools/bench_bus.py --cameras 1000 --seconds 10 --step   # the service's batch step alone
 
 Starts a nats-server (JetStream, temporary store) and `streamer memory-service` (no MQTT) on a
 temporary SQLite file (or on the empty PostgreSQL database `--db` names), then publishes for each
@@ -131,6 +132,34 @@ async def load(args: argparse.Namespace, url: str, db: str) -> None:
     await nc.close()
 
 
+def step(args: argparse.Namespace, db: str) -> None:
+    """The memory service's batch step alone, in this process: the same frames, decoded and applied
+    in the parts the service makes of a fetch, timed in CPU seconds of this process (a loaded
+    machine slows the clock on the wall, not this)."""
+    from memory import Memory  # noqa: PLC0415
+    from streamer.bus.messages import decode  # noqa: PLC0415
+    from streamer.bus.service import BATCH, BATCH_ROWS, apply_batch  # noqa: PLC0415
+    from streamer.config import Config  # noqa: PLC0415
+
+    people = _unit(np.random.default_rng(0).standard_normal((args.people, DIM)))
+    cams = [Camera(f"cam{i:04d}", args.faces, np.random.default_rng(i + 1), people, args.track_seconds) for i in range(args.cameras)]
+    next_id, wall0 = [10_000_000], time.time()
+    frames = [cam.frame(k / args.fps, wall0 + k / args.fps, next_id)[0] for k in range(int(args.seconds * args.fps)) for cam in cams]
+    memory = Memory(Config().memory.model_copy(update={"db": db}))
+    applied: dict[str, int] = {}
+    started, seq = time.process_time(), 0
+    for i in range(0, len(frames), BATCH):
+        decoded = [decode(data) for data in frames[i : i + BATCH]]
+        for j in range(0, len(decoded), BATCH_ROWS // args.faces):
+            part = decoded[j : j + BATCH_ROWS // args.faces]
+            apply_batch(memory, [(seq + k + 1, m) for k, m in enumerate(part)], applied)
+            seq += len(part)
+    cpu = time.process_time() - started
+    memory.close()
+    print(f"batch step: {len(frames) * args.faces} observations of {args.cameras} cameras x {args.seconds:g} s in {cpu:.2f} CPU s: "
+          f"{len(frames) * args.faces / cpu:.0f} observations/s per core (load average {os.getloadavg()[0]:.1f})")  # fmt: skip
+
+
 def _progress(db: str, last_seq: int) -> tuple[int, int]:
     if not exists(db):
         return 0, last_seq
@@ -155,7 +184,12 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--service-cpus", help="CPUs for the memory service (taskset list, e.g. 0,1)")
     p.add_argument("--db", help="an empty PostgreSQL database (postgresql://...) instead of a new SQLite file")
+    p.add_argument("--step", action="store_true", help="time the memory service's batch step alone, in process, no bus")
     args = p.parse_args()
+    if args.step:
+        with tempfile.TemporaryDirectory() as tmp:
+            step(args, args.db or str(Path(tmp) / "memory.db"))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         server = subprocess.Popen([shutil.which("nats-server") or "nats-server", "-js", "-a", "127.0.0.1", "-p", str(port),
