@@ -184,10 +184,10 @@ def _connect_postgres(target: Target, read_only: bool) -> Any:
     try:
         conn = psycopg.connect(target.location, autocommit=True, connect_timeout=10)
     except psycopg.Error as e:
-        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
         raise StoreError(f"cannot connect to {target.shown}: {reason}") from e
-    if read_only:
-        conn.read_only = True
+    if read_only:  # every statement, in a transaction of ours or on its own
+        conn.execute("SET default_transaction_read_only = on")
     return conn
 
 

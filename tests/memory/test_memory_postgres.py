@@ -55,3 +55,15 @@ def test_a_wrong_or_silent_database_is_one_line_and_no_traceback(db: str, messag
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "secret" not in done.stderr, done.stderr
+
+
+def test_a_readers_connection_cannot_write(postgres: PostgresServer) -> None:
+    url = postgres.database()
+    Memory(MemoryConfig(db=url)).close()
+    reader = open_database(url, read_only=True)  # as the query layer and the gallery open it
+    try:
+        with pytest.raises(reader.errors, match="read-only transaction"):
+            reader.execute("DELETE FROM meta")
+        assert reader.scalar("SELECT value FROM meta WHERE key = 'schema_version'") is not None
+    finally:
+        reader.close()
