@@ -2,8 +2,9 @@
 
     python tools/bench_query.py                  # 1,000 characters, 100,000 observations
     python tools/bench_query.py --retrieval      # the labelled paraphrase set: words alone vs words + meaning
+    python tools/bench_query.py --db postgresql://USER@HOST/EMPTY_DB   # the same latencies on PostgreSQL
 
-The synthetic memory is written straight into a fresh file through the schema (the Memory would take
+The synthetic memory is written straight into a fresh store through the schema (the Memory would take
 an hour to see 100,000 faces): 1,000 characters (a face and a voice each, labelled), face tracks over
 30 days in 8 cameras, observations, speech turns with transcripts, clips with their episodic
 memories and edges, semantic memories, presence events (50 people present now). Sentence vectors
@@ -17,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -159,8 +159,7 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
 
 
 def latency(args: argparse.Namespace) -> None:
-    folder = tempfile.mkdtemp()
-    path = os.path.join(folder, "memory.db")
+    path = args.db or os.path.join(tempfile.mkdtemp(), "memory.db")
     t0 = time.perf_counter()
     sizes = build(path, args.characters, args.observations)
     print(f"built {path} in {time.perf_counter() - t0:.1f} s: {sizes}")
@@ -190,7 +189,7 @@ _CLIPS: list[tuple[str, int]] = []
 
 def _a_clip(path: str, rng: random.Random) -> tuple[str, int]:
     if not _CLIPS:
-        with sqlite3.connect(path) as db:
+        with closing(open_database(path, read_only=True)) as db:
             _CLIPS.extend(db.execute("SELECT stream, idx FROM clips").fetchall())
     return rng.choice(_CLIPS)
 
@@ -229,6 +228,7 @@ def main() -> None:
     p.add_argument("--observations", type=int, default=100_000)
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--retrieval", action="store_true", help="search quality on the labelled set instead of latency")
+    p.add_argument("--db", help="latency on an empty PostgreSQL database (postgresql://...) instead of a new SQLite file")
     args = p.parse_args()
     retrieval(args) if args.retrieval else latency(args)
 

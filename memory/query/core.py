@@ -95,8 +95,8 @@ class MemoryQuery:
             db.commit()
 
     def _people(self, db: Database) -> People:
-        """Who is who in this snapshot, read again only when another connection committed since
-        (on PostgreSQL, which cannot tell, at every read)."""
+        """Who is who in this snapshot, read again only when another connection committed since (on
+        PostgreSQL, which cannot tell as cheaply as reading the two small tables again, at every read)."""
         version = db.data_version()
         cached: tuple[int, People] | None = getattr(self._local, "people", None)
         if version is None or cached is None or cached[0] != version:
@@ -150,7 +150,7 @@ class MemoryQuery:
         with self._read() as (db, people):
             rows = db.execute(
                 "SELECT t.stream, t.node_id, n.kind, MIN(t.first_wall), MAX(t.last_wall) FROM tracks t JOIN nodes n ON n.id = t.node_id "
-                "WHERE t.last_wall >= ? AND t.first_wall <= ? AND (CAST(? AS TEXT) IS NULL OR t.stream = ?) GROUP BY t.stream, t.node_id",
+                "WHERE t.last_wall >= ? AND t.first_wall <= ? AND (CAST(? AS TEXT) IS NULL OR t.stream = ?) GROUP BY t.stream, t.node_id, n.kind",
                 (since, until, stream, stream),
             ).fetchall()
             found: dict[tuple[str, str], Sighting] = {}

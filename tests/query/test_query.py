@@ -68,16 +68,18 @@ def test_who_was_with_whom(query: MemoryQuery, stored: Built) -> None:
     assert query.together(str(stored.cleo_face)) == []  # alone at the door
 
 
-def test_who_was_seen_in_a_range_and_who_is_present_beside_a_live_writer(built: Built, bank: FaceBank, tmp_path: Path) -> None:
-    with MemoryQuery(built.db) as query:
-        early = query.seen_between(built.start, built.start + 60)
-        assert {(s.person.label, s.stream, s.seen, s.heard) for s in early} == {("Anna", "kitchen", True, True), ("Ben", "kitchen", True, True)}
-        late = query.seen_between(built.start + 300)
-        assert [(s.person.faces, s.stream, s.heard) for s in late] == [((built.cleo_face,), "door", False)]
-        with pytest.raises(QueryError, match="ends"):
-            query.seen_between(10.0, 5.0)
-        assert query.present() == []  # every stream ended
+def test_who_was_seen_in_a_range(query: MemoryQuery, stored: Built) -> None:
+    early = query.seen_between(stored.start, stored.start + 60)
+    assert {(s.person.label, s.stream, s.seen, s.heard) for s in early} == {("Anna", "kitchen", True, True), ("Ben", "kitchen", True, True)}
+    assert {(s.person.label, s.stream) for s in query.seen_between(stored.start, stored.start + 60, stream="door")} == set()
+    late = query.seen_between(stored.start + 300)
+    assert [(s.person.faces, s.stream, s.heard) for s in late] == [((stored.cleo_face,), "door", False)]
+    with pytest.raises(QueryError, match="ends"):
+        query.seen_between(10.0, 5.0)
+    assert query.present() == []  # every stream ended
 
+
+def test_who_is_present_beside_a_live_writer(bank: FaceBank, tmp_path: Path) -> None:
     clock = Clock()
     with Memory(MemoryConfig(db=str(tmp_path / "live.db")), clock=clock) as memory:
         scene = Scene(memory, clock, bank)
