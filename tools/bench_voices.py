@@ -3,6 +3,7 @@
     python tools/bench_voices.py                      # the pyannote sample (2 speakers, 30 s)
     python tools/bench_voices.py RTTM... --audio-dir DIR [--seconds 30]   # every file named in the RTTMs
     python tools/bench_voices.py --thresholds 0.3,0.4,0.5 --change-thresholds 0.25,0.3,0.35
+    python tools/bench_voices.py --no-asr --recluster 24   # + turn cosines, and 24 loops through the memory
 
 Per stage (VAD, turn splitting + embedding, ASR): seconds and real-time factor. Then, per threshold,
 an online clustering that follows the memory's rule for voices (a turn joins the node with the best
@@ -10,13 +11,22 @@ mean cosine to its stored embeddings if it reaches the threshold, else a good tu
 only good turns are stored, at most 20 per node), scored against the RTTM over speech time:
 BCubed precision / recall / F over single-speaker reference time, coverage (reference speech covered
 by a turn that got a node), and nodes per speaker. Each file is its own memory.
+
+With --recluster LOOPS: the cosines between good turns of one file (same speaker or not; clean
+turns, at least 90% one speaker, short or long, or turns with another voice in them), then the
+first file looped LOOPS times as one live sound track through the real memory with its default
+settings, ticked after every turn (so re-clustering runs as it does live): the voice nodes each
+speaker's turns ended on, the merges, and how the two biggest voices agree (recluster.agreement).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +35,10 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # real speech helpers
 
-from support.speech import SpeakerSpan, pyannote_sample_files, read_audio, read_rttm  # noqa: E402
+from support.speech import SpeakerSpan, pyannote_sample_files, read_audio, read_rttm, speaker_of  # noqa: E402
+
+from memory import Memory, MemoryConfig, NodeKind, SpeechTurn  # noqa: E402
+from memory.recluster import agreement  # noqa: E402
 
 from streamer.records import SAMPLE_RATE  # noqa: E402
 from streamer.voices.asr import Transcriber  # noqa: E402
@@ -131,6 +144,75 @@ def score(clip: Clip, turns: list[Turn], nodes: list[int | None]) -> dict[str, f
     }
 
 
+def who(turn: Turn, spans: list[SpeakerSpan]) -> tuple[str | None, float]:
+    return speaker_of({"t_start": turn.t_start, "t_end": turn.t_end}, spans)
+
+
+def turn_cosines(clips: list[Clip], turns: list[list[Turn]]) -> None:
+    """Cosines between good turns of the same file, by kind of pair."""
+    kinds: dict[str, list[float]] = {}
+    for clip, ts in zip(clips, turns):
+        rows = [(t, *who(t, clip.spans)) for t in ts if t.good]
+        for i, (a, sa, qa) in enumerate(rows):
+            for b, sb, qb in rows[i + 1 :]:
+                clean = min(qa, qb) >= 0.9
+                length = "long (>= 2 s)" if min(a.duration, b.duration) >= 2 else "short (one < 2 s)"
+                kind = f"{'same' if sa == sb else 'different'} speaker, {'clean ' + length if clean else 'another voice in one'}"
+                kinds.setdefault(kind, []).append(float(a.embedding @ b.embedding))  # type: ignore[operator]
+    print("\ncosine between good turns of one file           pairs   mean    p10    p50    p90    max")
+    for kind, v in sorted(kinds.items()):
+        x = np.array(v)
+        print(f"{kind:46s} {len(x):6d} {x.mean():6.2f} {np.percentile(x, 10):6.2f} {np.median(x):6.2f} "
+              f"{np.percentile(x, 90):6.2f} {x.max():6.2f}")  # fmt: skip
+
+
+class _Count(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.n += "re-clustered" in record.getMessage() and "voice" in record.getMessage()
+
+
+def loop_through_memory(clip: Clip, loops: int, cfg: VoicesConfig, session: object, splitter: TurnSplitter) -> None:
+    """The clip looped as one live sound track, each turn into a real memory, ticked after each turn."""
+    length = len(clip.samples) / SAMPLE_RATE
+    spans = [SpeakerSpan(s.start + k * length, s.end + k * length, s.speaker) for k in range(loops) for s in clip.spans]
+    segments = run_vad(cfg, np.tile(clip.samples, loops), session)
+    turns = [turn for seg in segments for turn in splitter.split(seg)]
+    runs = _Count()
+    logging.getLogger("memory.edits").addHandler(runs)
+    logging.getLogger("memory.edits").setLevel(logging.INFO)
+    now = [0.0]
+    with tempfile.TemporaryDirectory() as tmp, Memory(MemoryConfig(db=f"{tmp}/memory.db"), clock=lambda: now[0]) as memory:
+        nodes: dict[str, Counter[int | None]] = {}
+        ids = []
+        for turn in turns:
+            now[0] = turn.t_end
+            ids.append(memory.new_track_id())
+            memory.add_turn(SpeechTurn("loop", ids[-1], turn.t_start, turn.t_end, now[0], turn.embedding, turn.good))
+            memory.tick()
+        held: dict[int | None, list[npt.NDArray[np.float32]]] = {}  # good turns per voice node, at the end
+        for turn, track in zip(turns, ids):
+            if turn.good:
+                node = memory.node_of_track(track)
+                held.setdefault(node, []).append(turn.embedding)  # type: ignore[arg-type]
+                speaker, share = who(turn, spans)
+                if speaker is not None and share >= 0.7:
+                    nodes.setdefault(speaker, Counter())[node] += 1
+        memory.flush()
+        merges = [e.data for e in memory.events_after(0, limit=1_000_000) if e.type == "node.merged" and e.data["kind"] == "voice"]
+        voices = sorted((n.id for n in memory.nodes(NodeKind.VOICE)), key=lambda n: -len(held.get(n, [])))
+        print(f"\n{clip.name} looped {loops}x ({loops * length / 60:.1f} min): {len(turns)} turns, {runs.n} re-clusterings, "
+              f"{len(merges)} voice merges {[(m['from'], m['into']) for m in merges]}")  # fmt: skip
+        for speaker, counts in sorted(nodes.items()):
+            print(f"  {speaker}: good turns (>= 70% theirs) per voice node {dict(counts.most_common())}")
+        if len(voices) >= 2:
+            across, within = agreement(np.stack(held[voices[0]]), np.stack(held[voices[1]]), 2)
+            print(f"  two biggest voices, all their good turns: median cosine across {across:.2f}, within {within:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("rttm", nargs="*", help="reference RTTM files (default: the pyannote sample)")
@@ -139,6 +221,7 @@ def main() -> None:
     ap.add_argument("--thresholds", default="0.3,0.35,0.4,0.45,0.5", help="matching thresholds to score")
     ap.add_argument("--change-thresholds", help="turn change thresholds to compare (default: the configured one)")
     ap.add_argument("--no-asr", action="store_true", help="skip the ASR stage")
+    ap.add_argument("--recluster", type=int, default=0, metavar="LOOPS", help="turn cosines, then the first file looped LOOPS times through the memory")
     args = ap.parse_args()
 
     clips = load_clips(args.rttm, args.audio_dir, args.seconds)
@@ -182,6 +265,10 @@ def main() -> None:
             cov = float(np.mean([r["coverage"] for r in rows]))
             ratio = sum(r["nodes"] for r in rows) / sum(r["speakers"] for r in rows)
             print(f"{change:6.2f}  {threshold:5.2f}   {p:8.3f} {r_:5.3f} {f:5.3f}  {cov:8.3f}  {ratio:5.2f}")
+
+    if args.recluster:
+        turn_cosines(clips, results[changes[0]])
+        loop_through_memory(clips[0], args.recluster, cfg, session, TurnSplitter(cfg.turns, embedder))
 
 
 if __name__ == "__main__":
