@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from .config import MemoryConfig, ReclusterConfig
+from .gallery import Vectors
 from .nodes import NodeTable
 from .recluster import agreement
 from .records import NodeKind
@@ -157,8 +158,11 @@ class VoicePolicy(KindPolicy):
         (with 0.4 alone, looping the conversation merged its two speakers within minutes). A node's
         own turns are the yardstick: across must come within merge_max_gap of within, and at least
         one node must hold merge_min_turns turns for its own agreement to be measured."""
+        return self.same_voice(nodes.gallery(survivor).embeddings, nodes.gallery(other).embeddings)
+
+    def same_voice(self, a: Vectors, b: Vectors) -> bool:
+        """The test of `mergeable` on two groups of turn embeddings (k, d)."""
         cfg = self.cfg.voice_recluster
-        a, b = nodes.gallery(survivor).embeddings, nodes.gallery(other).embeddings
         if not len(a) or not len(b):
             return False
         across, within = agreement(a, b, cfg.merge_min_turns)

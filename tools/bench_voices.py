@@ -13,7 +13,8 @@ BCubed precision / recall / F over single-speaker reference time, coverage (refe
 by a turn that got a node), and nodes per speaker. Each file is its own memory.
 
 With --recluster LOOPS: the cosines between good turns of one file (same speaker or not; clean
-turns, at least 90% one speaker, short or long, or turns with another voice in them), then the
+turns, at least 90% one speaker, short or long, or turns with another voice in them); how often
+re-clustering's voice merge test passes on groups of them (one speaker's, two speakers'); then the
 first file looped LOOPS times as one live sound track through the real memory with its default
 settings, ticked after every turn (so re-clustering runs as it does live): the voice nodes each
 speaker's turns ended on, the merges, and how the two biggest voices agree (recluster.agreement).
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # real s
 from support.speech import SpeakerSpan, pyannote_sample_files, read_audio, read_rttm, speaker_of  # noqa: E402
 
 from memory import Memory, MemoryConfig, NodeKind, SpeechTurn  # noqa: E402
+from memory.policy import VoicePolicy  # noqa: E402
 from memory.recluster import agreement  # noqa: E402
 
 from streamer.records import SAMPLE_RATE  # noqa: E402
@@ -166,6 +168,42 @@ def turn_cosines(clips: list[Clip], turns: list[list[Turn]]) -> None:
               f"{np.percentile(x, 90):6.2f} {x.max():6.2f}")  # fmt: skip
 
 
+def merge_decisions(clips: list[Clip], turns: list[list[Turn]], splits: int = 200) -> None:
+    """How often re-clustering's voice test (memory.policy.VoicePolicy) would merge groups of real turns:
+    one speaker's turns split at random in two (each with merge_min_turns at least), or one of them
+    against the rest (it should merge), and two speakers of one file, all their turns or any one
+    turn against the other's (it must not)."""
+    policy, rng = VoicePolicy(MemoryConfig()), np.random.default_rng(0)
+    same: dict[str, list[bool]] = {"split in two": [], "one turn, the rest": []}
+    different: dict[str, list[bool]] = {"all turns each": [], "one turn, all the other's": []}
+    for clip, ts in zip(clips, turns):
+        by: dict[str, list[npt.NDArray[np.float32]]] = {}
+        for t in ts:
+            speaker, share = who(t, clip.spans)
+            if t.good and speaker is not None and share >= 0.7:
+                by.setdefault(speaker, []).append(t.embedding)  # type: ignore[arg-type]
+        groups = {k: np.stack(v) for k, v in by.items()}
+        least = policy.cfg.voice_recluster.merge_min_turns  # fewer turns on both sides never merge
+        for g in groups.values():
+            if len(g) >= 2 * least:
+                for _ in range(splits):
+                    order = rng.permutation(len(g))
+                    k = int(rng.integers(least, len(g) - least + 1))
+                    same["split in two"].append(policy.same_voice(g[order[:k]], g[order[k:]]))
+            if len(g) > least:
+                same["one turn, the rest"] += [policy.same_voice(g[i : i + 1], np.delete(g, i, axis=0)) for i in range(len(g))]
+        for a, ga in groups.items():
+            for b, gb in groups.items():
+                if a < b:
+                    different["all turns each"].append(policy.same_voice(ga, gb))
+                if a != b:
+                    different["one turn, all the other's"] += [policy.same_voice(ga[i : i + 1], gb) for i in range(len(ga))]
+    print("\nvoice merge test on groups of good turns (>= 70% one speaker's)      cases  merged")
+    for name, table in (("same speaker", same), ("different speakers", different)):
+        for kind, v in table.items():
+            print(f"{name + ', ' + kind:66s} {len(v):6d}  {np.mean(v) if v else float('nan'):6.1%}")
+
+
 class _Count(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
@@ -268,6 +306,7 @@ def main() -> None:
 
     if args.recluster:
         turn_cosines(clips, results[changes[0]])
+        merge_decisions(clips, results[changes[0]])
         loop_through_memory(clips[0], args.recluster, cfg, session, TurnSplitter(cfg.turns, embedder))
 
 
