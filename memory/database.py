@@ -76,16 +76,6 @@ def parse_target(db: str) -> Target:
     raise StoreError(f"memory.db takes a file path, sqlite:///PATH or postgresql://..., not a {scheme}:// URL")
 
 
-def exists(db: str) -> bool:
-    """Whether a memory may already be there: the file exists; a server is asked when connecting."""
-    target = parse_target(db)
-    return target.dialect is Dialect.POSTGRES or Path(target.location).is_file()
-
-
-def shown(db: str) -> str:
-    return parse_target(db).shown
-
-
 class Database:
     """One connection, either dialect, in autocommit with explicit transactions. Not for two threads at once."""
 

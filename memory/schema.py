@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from pathlib import Path
 
-from .database import Database, Dialect, open_database
+from .database import Database, Dialect, open_database, parse_target
 from .errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,19 @@ def connect(db: str) -> Database:
         database.close()
         raise
     return database
+
+
+def exists(db: str) -> bool:
+    """Whether `db` holds a memory already: the file exists, or the PostgreSQL database has our tables
+    (a command that reads or edits a memory must not create one). StoreError if the server cannot be reached."""
+    target = parse_target(db)
+    if target.dialect is Dialect.SQLITE:
+        return Path(target.location).is_file()
+    database = open_database(db, read_only=True)
+    try:
+        return bool(database.scalar("SELECT to_regclass('meta') IS NOT NULL"))
+    finally:
+        database.close()
 
 
 def stored_version(db: Database) -> int:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def stored_memory(cfg: Config) -> Iterator[Memory]:
     """The memory of an existing database file (a command that reads or edits one never creates it)."""
     from memory import Memory
-    from memory.database import exists
+    from memory.schema import exists
 
     if not exists(cfg.memory.db):
         raise StreamerError(f"memory database not found: {cfg.memory.db}")

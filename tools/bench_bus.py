@@ -30,7 +30,8 @@ from pathlib import Path
 import nats
 import numpy as np
 
-from memory.database import exists, open_database
+from memory.database import open_database
+from memory.schema import exists
 from memory.records import FaceObservation, TrackEvidence
 from streamer.bus.connection import BusConfig, connect, ensure_stream
 from streamer.bus.messages import FacesMsg, encode

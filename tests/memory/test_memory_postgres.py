@@ -67,3 +67,12 @@ def test_a_readers_connection_cannot_write(postgres: PostgresServer) -> None:
         assert reader.scalar("SELECT value FROM meta WHERE key = 'schema_version'") is not None
     finally:
         reader.close()
+
+
+def test_a_command_reading_a_memory_never_creates_one(postgres: PostgresServer) -> None:
+    url = postgres.database()
+    done = subprocess.run([sys.executable, "-m", "streamer", "export", "nodes", "--db", url], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == f"streamer: error: memory database not found: {url}"
+    db = open_database(url, read_only=True)
+    assert db.scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()") == 0
+    db.close()
