@@ -13,8 +13,7 @@ What still differs is here, both spellings side by side:
   memory.schema are written for it) and PostgreSQL's ON CONFLICT ... DO UPDATE (`upsert`);
 - transactions: both connections run in autocommit and take explicit BEGIN / COMMIT; a reader's
   snapshot is a deferred transaction on SQLite and REPEATABLE READ on PostgreSQL;
-- a substring's position (`strpos`), and whether anything changed since a reader last looked
-  (`data_version`: SQLite's pragma; PostgreSQL has none, so readers re-read);
+- a substring's position (`strpos`);
 - SQLite's pragmas (WAL, synchronous, busy timeout, read-only files) apply to files only.
 """
 
@@ -141,10 +140,6 @@ class Database:
     def strpos(self) -> str:
         """The function giving a substring's position (1-based, 0 if absent): strpos(text, part)."""
         return "instr" if self.sqlite else "strpos"
-
-    def data_version(self) -> int | None:
-        """A number that changes when another connection commits; None where there is none (PostgreSQL)."""
-        return int(self.conn.execute("PRAGMA data_version").fetchone()[0]) if self.sqlite else None
 
 
 def open_database(db: str, *, read_only: bool = False) -> Database:

@@ -93,7 +93,10 @@ CREATE INDEX tracks_last_wall ON tracks (last_wall);
 """
 
 # The same on PostgreSQL: the words are generated columns ('english': Snowball stemming, like FTS5's porter)
-# with GIN indexes, so nothing needs keeping in step but the vectors of changed texts and presence.
+# with GIN indexes, so nothing needs keeping in step but the vectors of changed texts and presence. What
+# SQLite's data_version tells readers (memory.query reads who is who again only after a change) is a
+# counter here, moved by the writes that change who is who: a node added, removed, renamed, confirmed,
+# merged or forgotten, a character changed (a node seen again, the most frequent write, does not).
 TEXT_SEARCH_POSTGRES = """
 CREATE TABLE text_vectors ({ROWID}source TEXT NOT NULL, id {INT} NOT NULL, vec {BLOB} NOT NULL, PRIMARY KEY (source, id));
 ALTER TABLE text_nodes ADD COLUMN words tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED;
@@ -119,6 +122,15 @@ CREATE FUNCTION presence_event() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
 CREATE TRIGGER presence_event AFTER INSERT ON events FOR EACH ROW WHEN (NEW.type IN ('person.appeared', 'person.left'))
     EXECUTE FUNCTION presence_event();
 CREATE INDEX tracks_last_wall ON tracks (last_wall);
+INSERT INTO meta (key, value) VALUES ('people_version', '0');
+CREATE FUNCTION people_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+    UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'people_version'; RETURN NULL; END $$;
+CREATE TRIGGER nodes_added AFTER INSERT ON nodes FOR EACH ROW EXECUTE FUNCTION people_changed();
+CREATE TRIGGER nodes_renamed AFTER UPDATE ON nodes FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
+    OR OLD.label IS DISTINCT FROM NEW.label OR OLD.merged_into IS DISTINCT FROM NEW.merged_into OR OLD.kind IS DISTINCT FROM NEW.kind)
+    EXECUTE FUNCTION people_changed();
+CREATE TRIGGER nodes_removed AFTER DELETE ON nodes FOR EACH STATEMENT EXECUTE FUNCTION people_changed();
+CREATE TRIGGER characters_changed AFTER INSERT OR UPDATE OR DELETE ON characters FOR EACH STATEMENT EXECUTE FUNCTION people_changed();
 """
 
 # Memories a language model wrote: which model, which endpoint, when, with images or not, about which clip.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..database import Database, open_database
+from ..database import Database, Dialect, open_database
 
 from ..errors import StoreError
 from ..schema import SCHEMA_VERSION, connect, exists, stored_version
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 VISIT_GAP_SECONDS = 60.0  # tracks of a person in one stream less than this apart are one visit
 MAX_TURNS = 1000  # `said` answers at most this many turns
 TOGETHER = "% were together in camera %"  # the episodic memory of faces on screen at once (memory.episodes)
+# A number that moves when another connection commits a change to who is who (memory.schema)
+PEOPLE_VERSION = {Dialect.SQLITE: "PRAGMA data_version", Dialect.POSTGRES: "SELECT value FROM meta WHERE key = 'people_version'"}
 
 
 class QueryError(ValueError):
@@ -95,11 +97,10 @@ class MemoryQuery:
             db.commit()
 
     def _people(self, db: Database) -> People:
-        """Who is who in this snapshot, read again only when another connection committed since (on
-        PostgreSQL, which cannot tell as cheaply as reading the two small tables again, at every read)."""
-        version = db.data_version()
-        cached: tuple[int, People] | None = getattr(self._local, "people", None)
-        if version is None or cached is None or cached[0] != version:
+        """Who is who in this snapshot, read again only when another connection committed a change since."""
+        version = db.scalar(PEOPLE_VERSION[db.dialect])
+        cached: tuple[object, People] | None = getattr(self._local, "people", None)
+        if cached is None or cached[0] != version:
             cached = self._local.people = (version, People(db))
         return cached[1]
 

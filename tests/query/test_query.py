@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from support.asked import ANNA_SAYS, Built
+from support.postgres import STORES
 from support.realfaces import FaceBank
 from support.scenario import Clock, Scene
 
@@ -79,18 +80,22 @@ def test_who_was_seen_in_a_range(query: MemoryQuery, stored: Built) -> None:
     assert query.present() == []  # every stream ended
 
 
-def test_who_is_present_beside_a_live_writer(bank: FaceBank, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cfg", STORES, indirect=True)
+def test_who_is_present_and_who_is_who_beside_a_live_writer(bank: FaceBank, cfg: MemoryConfig) -> None:
     clock = Clock()
-    with Memory(MemoryConfig(db=str(tmp_path / "live.db")), clock=clock) as memory:
+    with Memory(cfg, clock=clock) as memory:
         scene = Scene(memory, clock, bank)
         a = bank.distinct()[0]
         scene.show(a, 6, stream="hall")
         _, node = scene.show(a, 6, stream="hall")
         memory.tick()
         memory.flush()
-        with MemoryQuery(tmp_path / "live.db") as query:
+        with MemoryQuery(cfg.db) as query:
             (here,) = query.present()
             assert (here.stream, here.node, here.person.faces) == ("hall", node, (node,))
+            memory.label(node, "Zoe")  # type: ignore[arg-type]  # who is who changes under the reader's feet
+            memory.flush()
+            assert query.person("Zoe").faces == (node,)
             b = bank.distinct()[1]
             scene.show(b, 6, stream="hall")
             _, other = scene.show(b, 6, stream="hall")
