@@ -7,10 +7,10 @@ import itertools
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from memory import Memory
 from memory.records import NodeKind, NodeStatus
@@ -29,11 +29,9 @@ from .progress import Progress
 from .publish import MemoryThreadFeed, Publisher
 from .publish.feed import MemoryFeed
 from .publish.payloads import source_status
-from .records import Frame
 from .opening import open_camera
-from .sources import SourceStats
-from .sources.audio_buffer import AudioBuffer
-from .voice_analyzer import TranscriptWorker, VoiceAnalyzer, VoiceModels, VoiceStats, load_voice_models, voice_status
+from .sources import StreamSource
+from .voice_analyzer import TranscriptWorker, VoiceAnalyzer, VoiceModelLoader, VoiceStats, voice_status
 
 if TYPE_CHECKING:  # a run without a language model or a metrics port never loads their clients
     from prometheus_client.registry import Collector
@@ -58,20 +56,6 @@ class RunSummary:
 def _count_identities(memory: Memory) -> int:
     """Confirmed face identities (provisional ones may still expire)."""
     return sum(n.status == NodeStatus.CONFIRMED for n in memory.nodes(NodeKind.FACE))
-
-
-class StreamSource(Protocol):
-    """What the app needs of a source: files, cameras (streamer.sources) and WebRTC pushes alike."""
-
-    name: str
-    is_live: bool
-    duration: float | None
-    stats: SourceStats
-    audio: AudioBuffer | None  # None: no audio wanted, or the source has none
-
-    def frames(self) -> AsyncIterator[Frame]: ...
-
-    async def close(self) -> None: ...
 
 
 class App:
@@ -104,7 +88,7 @@ class App:
         self.sources: dict[str, StreamSource] = {}
         self.analyzers: dict[str, StreamAnalyzer] = {}
         self.voices: dict[str, VoiceAnalyzer] = {}
-        self._voice_models: VoiceModels | None = None
+        self._voice_models: VoiceModelLoader | None = None
         self.transcripts: TranscriptWorker | None = None
         self.clip_memories: ClipMemoryWriter | None = None  # the optional language model's clip memories
         self.collectors: list[Collector] = []  # Prometheus collectors served beside the app's own metrics
@@ -140,9 +124,9 @@ class App:
         start = time.perf_counter()
         # Sources first: a missing or broken file is reported before anything is loaded or stored.
         initial = [open_camera(cam, cfg, realtime=self.realtime) for cam in cfg.cameras if cam.enabled]
-        voice_models = asyncio.create_task(asyncio.to_thread(load_voice_models, cfg.voices, cfg.asr)) if cfg.voices.enabled else None
         pack = pack or await asyncio.to_thread(load_pack, cfg.models)
-        self._voice_models = None if voice_models is None else await voice_models
+        if cfg.voices.enabled:  # loaded when a stream has sound (VoiceModelLoader)
+            self._voice_models = await asyncio.to_thread(VoiceModelLoader, cfg.voices, cfg.asr)
         self._gates_used = self._gates(pack)
         log.info("quality gates: detection >= %.2f, embedding norm >= %.1f", *self._gates_used)
         if self.remote is None:
@@ -167,10 +151,10 @@ class App:
             self._track_ids: Iterator[int] = itertools.count(await worker.call(Memory.new_track_id))
         else:
             self._track_ids = await self.remote.track_ids()
-        if self._voice_models is not None and self._voice_models.transcriber is not None:
+        if self._voice_models is not None and cfg.asr.enabled:
             loop = asyncio.get_running_loop()
             self.transcripts = TranscriptWorker(
-                self._voice_models.transcriber, cfg.asr, self._port, lambda: loop.call_soon_threadsafe(self._notify)
+                self._voice_models, cfg.asr, self._port, lambda: loop.call_soon_threadsafe(self._notify)
             )
         background = [asyncio.create_task(embedder.serve(), name="embedder")]
         try:

@@ -28,11 +28,12 @@ from .characters.speakers import SpeakerSync
 from .characters.sync import TurnAudio
 from .memory_port import MemoryPort
 from .native_memory import release_free_memory
-from .records import SAMPLE_RATE
+from .records import SAMPLE_RATE, AudioChunk
 from .sources.audio_buffer import AudioBuffer
-from .voices.asr import Transcriber
+from .voices.asr import Transcriber, asr_model_dir
 from .voices.config import AsrConfig, VoicesConfig
-from .voices.speaker import SpeakerEmbedder
+from .voices.models import silero_file
+from .voices.speaker import SpeakerEmbedder, speaker_model_file
 from .voices.turns import TurnSplitter
 from .voices.vad import SpeechSegment, StreamingVad, load_silero
 
@@ -69,9 +70,9 @@ class TranscriptWorker:
     event goes out with no text) rather than letting audio or video wait."""
 
     def __init__(
-        self, transcriber: Transcriber, cfg: AsrConfig, memory: MemoryPort, on_events: Callable[[], None]
+        self, models: VoiceModelLoader, cfg: AsrConfig, memory: MemoryPort, on_events: Callable[[], None]
     ) -> None:
-        self._transcriber = transcriber
+        self._models = models  # loaded by the first stream with sound, before any turn comes here
         self._cfg = cfg
         self._memory = memory
         self._on_events = on_events
@@ -138,7 +139,9 @@ class TranscriptWorker:
                 self._busy = len(batch)
             started = time.perf_counter()
             try:
-                texts = self._transcriber.transcribe([p.samples for p in batch])
+                transcriber = self._models.get().transcriber
+                assert transcriber is not None, "a transcript worker runs with ASR on"
+                texts = transcriber.transcribe([p.samples for p in batch])
             except Exception:  # one bad batch must not silence a stream that runs for days
                 log.exception("speech recognition failed on %d turns; they keep no text", len(batch))
                 texts = [None] * len(batch)
@@ -169,6 +172,34 @@ def load_voice_models(voices: VoicesConfig, asr: AsrConfig) -> VoiceModels:
     return VoiceModels(load_silero(), embedder, Transcriber(asr) if asr.enabled else None)
 
 
+class VoiceModelLoader:
+    """The voice models, loaded when the first stream that has sound needs them, then shared: cameras
+    without audio never pay for them (~150 MB with ASR). A missing or altered model file is reported
+    at construction, as if they were loaded at start."""
+
+    def __init__(self, voices: VoicesConfig, asr: AsrConfig) -> None:
+        speaker_model_file(voices.speaker_model)
+        silero_file()
+        if asr.enabled:
+            asr_model_dir(asr)
+        self._voices = voices
+        self._asr = asr
+        self._lock = threading.Lock()
+        self._models: VoiceModels | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._models is not None
+
+    def get(self) -> VoiceModels:
+        """Blocking: the models, loaded by the first caller (about a second) while any other waits."""
+        with self._lock:
+            if self._models is None:
+                self._models = load_voice_models(self._voices, self._asr)
+                log.info("voice models loaded: a stream has sound")
+            return self._models
+
+
 class VoiceAnalyzer:
     """One stream's voices, in a thread of its own: `start()`, then `finish()` at the end of the stream."""
 
@@ -177,7 +208,7 @@ class VoiceAnalyzer:
         stream: str,
         audio: AudioBuffer,
         cfg: VoicesConfig,
-        models: VoiceModels,
+        models: VoiceModelLoader,
         memory: MemoryPort,
         transcripts: TranscriptWorker | None,
         on_events: Callable[[], None],
@@ -191,8 +222,9 @@ class VoiceAnalyzer:
         self._memory = memory
         self._transcripts = transcripts
         self._on_events = on_events
-        self._vad = StreamingVad(cfg.vad, models.vad)
-        self._turns = TurnSplitter(cfg.turns, models.embedder)
+        self._cfg = cfg
+        self._models = models
+        self._turns: TurnSplitter | None = None  # from the first chunk of sound on
         # (stream time, wall time) of recent chunks: a turn is dated by the chunk it starts in, as a
         # face by the frame it is in (a file decodes faster than real time, so the latest chunk won't do)
         self._chunk_times: deque[tuple[float, float]] = deque(maxlen=CHUNK_TIMES_KEPT)
@@ -217,25 +249,35 @@ class VoiceAnalyzer:
         self._stop.set()
         self._thread.join()
 
+    def _next_chunk(self) -> AudioChunk | None:
+        """Blocking: the next chunk of sound; None once the source is done or the path is stopped."""
+        while not self._stop.is_set():
+            chunk = self._audio.get(GET_TIMEOUT_SECONDS)
+            if chunk is not None or self._audio.done:
+                return chunk
+        return None
+
     def _run(self) -> None:
         try:
-            while not self._stop.is_set():
-                chunk = self._audio.get(GET_TIMEOUT_SECONDS)
-                if chunk is None:
-                    if self._audio.done:
-                        break
-                    continue
+            chunk = self._next_chunk()
+            if chunk is None:
+                return  # no sound ever came (a camera without audio): nothing to load
+            models = self._models.get()
+            vad = StreamingVad(self._cfg.vad, models.vad)
+            self._turns = TurnSplitter(self._cfg.turns, models.embedder)
+            while chunk is not None:
                 started = time.perf_counter()
                 self._chunk_times.append((chunk.t, chunk.wall_time))
-                segments = self._vad.feed(chunk.samples, chunk.t)
+                segments = vad.feed(chunk.samples, chunk.t)
                 self.stats.vad_seconds += time.perf_counter() - started
                 self.stats.audio_seconds += len(chunk.samples) / SAMPLE_RATE
                 for segment in segments:
                     self._segment(segment)
                 if self.speakers is not None:
                     self._send_sync(self.speakers.ready(chunk.t_end))
+                chunk = self._next_chunk()
             if not self._stop.is_set():
-                for segment in self._vad.flush():
+                for segment in vad.flush():
                     self._segment(segment)
                 if self.speakers is not None:
                     self._send_sync(self.speakers.finish())
@@ -251,6 +293,7 @@ class VoiceAnalyzer:
         return wall + (t - chunk_t)
 
     def _segment(self, segment: SpeechSegment) -> None:
+        assert self._turns is not None, "segments come after the first chunk"
         started = time.perf_counter()
         turns = self._turns.split(segment)
         self.stats.embed_seconds += time.perf_counter() - started

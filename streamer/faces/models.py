@@ -95,6 +95,10 @@ def _session_options(spin_wait: bool) -> ort.SessionOptions:
         # onnxruntime's threads busy-wait between operators by default, taking the core that the
         # decoder thread needs: without it the streamer runs 20-30% faster on 2 cores (tools/bench.py).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # The recognizer runs batches of 1 to 36 faces: its arena grew to the largest (~150 MB at 32) and
+    # kept it, and a memory plan is cached per batch size; plain allocations are given back.
+    opts.enable_cpu_mem_arena = False
+    opts.enable_mem_pattern = False
     return opts
 
 

@@ -4,6 +4,7 @@ audio resampled into a bounded buffer."""
 from .audio_buffer import AudioBuffer
 from .base import Source, StateCallback
 from .factory import is_live_url, open_source
+from .protocol import StreamSource
 from .state import AudioState, SourceState, SourceStats
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "SourceState",
     "SourceStats",
     "StateCallback",
+    "StreamSource",
     "is_live_url",
     "open_source",
 ]

@@ -16,6 +16,14 @@ from .models import whisper_dir
 log = logging.getLogger(__name__)
 
 
+def asr_model_dir(cfg: AsrConfig) -> Path:
+    """The faster-whisper model folder to load (the bundled one, hashes checked, unless configured)."""
+    root = whisper_dir() if cfg.model_dir is None else Path(cfg.model_dir).expanduser()
+    if not (root / "model.bin").is_file():
+        raise ModelError(f"no faster-whisper model (model.bin) in {root}")
+    return root
+
+
 class Transcriber:
     """`transcribe(turns)` -> one text per turn (None: nothing recognised).
 
@@ -28,9 +36,7 @@ class Transcriber:
         from faster_whisper import WhisperModel
 
         self.cfg = cfg
-        root = whisper_dir() if cfg.model_dir is None else Path(cfg.model_dir).expanduser()
-        if not (root / "model.bin").is_file():
-            raise ModelError(f"no faster-whisper model (model.bin) in {root}")
+        root = asr_model_dir(cfg)
         try:
             self._model = WhisperModel(str(root), device="cpu", compute_type="int8", cpu_threads=cfg.cpu_threads)
         except Exception as e:  # CTranslate2 raises plain RuntimeErrors for unreadable models

@@ -48,16 +48,21 @@ def _fbank_options() -> knf.FbankOptions:
     return opts
 
 
+def speaker_model_file(model_path: str | Path | None = None) -> Path:
+    """The speaker model to load (the bundled one when None, its hash checked); ModelError if it is not there."""
+    if model_path is None:
+        return verify(CAMPP_FILE, CAMPP_SHA256, "reinstall the streamer package")
+    path = Path(model_path).expanduser()
+    if not path.is_file():
+        raise ModelError(f"speaker model not found: {path}")
+    return path
+
+
 class SpeakerEmbedder:
     """`embed(samples)` -> (192,) unit vector; `embed_many` batches equal-length inputs in one run."""
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 1) -> None:
-        if model_path is None:
-            path = verify(CAMPP_FILE, CAMPP_SHA256, "reinstall the streamer package")
-        else:
-            path = Path(model_path).expanduser()
-            if not path.is_file():
-                raise ModelError(f"speaker model not found: {path}")
+        path = speaker_model_file(model_path)
         try:
             self._session = ort.InferenceSession(
                 str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]

@@ -104,6 +104,21 @@ def test_no_voices_reads_no_audio(talking_heads: Path, pack: ModelPack, tmp_path
     assert turns == [] and nodes == []
 
 
+def test_voice_models_load_only_when_a_stream_has_sound(
+    cast: list[Person], talking_heads: Path, pack: ModelPack, media_dir: Path, tmp_path: Path
+) -> None:
+    silent = media_dir / "silent_heads.mp4"
+    render_video(silent, cast, [Cut(E, 0.0, 3.0), Cut(F, 3.0, 6.0)])  # no soundtrack
+    app = App(_config(silent, tmp_path / "silent.db"))
+    summary = asyncio.run(app.run(pack))
+    assert sum(s.faces for s in summary.streams.values()) > 0
+    assert app._voice_models is not None and not app._voice_models.loaded
+    assert [v.turns for v in summary.voices.values()] in ([], [0])
+    app = App(_config(talking_heads, tmp_path / "heard.db", **{"asr.enabled": False}))
+    summary = asyncio.run(app.run(pack))
+    assert app._voice_models is not None and app._voice_models.loaded and summary.voices["cam"].turns > 0
+
+
 def test_an_audio_only_file_gives_voices_and_exports_them(tmp_path: Path) -> None:
     """Through the command, as a user runs it: `streamer run meeting.wav`, then `export voices`."""
     db = tmp_path / "memory.db"

@@ -8,6 +8,8 @@ import pytest
 from support.speech import FESTIVAL_VOICES, Recording, festival_sentence
 
 from streamer.errors import ModelError
+from streamer.voice_analyzer import VoiceModelLoader
+from streamer.voices.config import AsrConfig, VoicesConfig
 from streamer.records import SAMPLE_RATE
 from streamer.voices.models import CAMPP_FILE, CAMPP_SHA256, verify
 from streamer.voices.speaker import SpeakerEmbedder
@@ -72,3 +74,15 @@ def test_custom_model_path_must_exist(tmp_path: Path) -> None:
     broken.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="cannot load speaker model broken.onnx"):
         SpeakerEmbedder(broken)
+
+
+def test_voice_models_wait_for_sound_but_a_missing_file_is_reported_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="speaker model not found"):
+        VoiceModelLoader(VoicesConfig(speaker_model=str(tmp_path / "missing.onnx")), AsrConfig(enabled=False))
+    with pytest.raises(ModelError, match="no faster-whisper model"):
+        VoiceModelLoader(VoicesConfig(), AsrConfig(model_dir=str(tmp_path)))
+    loader = VoiceModelLoader(VoicesConfig(), AsrConfig(enabled=False))
+    assert not loader.loaded
+    models = loader.get()
+    assert loader.loaded and loader.get() is models and models.transcriber is None
+    assert models.embedder.embed(np.zeros(SAMPLE_RATE, np.float32)).shape == (192,)
