@@ -224,7 +224,7 @@ def main() -> None:
         proc, t0 = psutil.Process(streamer.pid), time.monotonic()
         samples: list[Sample] = []
         try:
-            while time.monotonic() - t0 < args.minutes * 60:
+            while time.monotonic() - t0 < args.minutes * 60:  # Ctrl-C ends it early, with the report
                 time.sleep(args.every)
                 if streamer.poll() is not None:
                     sys.exit(f"soak: the streamer exited with {streamer.returncode}: {(tmp / 'streamer.log').read_text()[-2000:]}")
@@ -237,6 +237,8 @@ def main() -> None:
                     print(f"{s.wall_s / 60:6.1f} min  stream {s.stream_s / 60:6.1f} min  RSS {s.rss_mb:5.0f} MB  "
                           f"files {s.open_files}  threads {s.threads}  db {s.db_mb:6.1f} MB  "
                           f"backlog {s.event_backlog}/{s.asr_backlog:.0f}", flush=True)
+        except KeyboardInterrupt:
+            print(f"soak: stopped after {(time.monotonic() - t0) / 60:.1f} min", flush=True)
         finally:
             streamer.send_signal(signal.SIGINT)
             try:

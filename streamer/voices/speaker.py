@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import kaldi_native_fbank as knf
@@ -70,6 +71,9 @@ class SpeakerEmbedder:
         except Exception as e:  # onnxruntime raises its own untyped errors for a corrupt file
             raise ModelError(f"cannot load speaker model {path.name}: {str(e).splitlines()[0]}") from None
         self._fbank_opts = _fbank_options()
+        # One run at a time for every stream: a 30 s turn holds ~130 MB while it runs, and cameras
+        # hearing one room finish their turns together (the model's real-time factor is ~0.02).
+        self._lock = threading.Lock()
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         log.info("speaker model: %s (%d-d, %d thread(s))", path.name, self.dim, threads)
 
@@ -92,8 +96,9 @@ class SpeakerEmbedder:
         by_length: dict[int, list[int]] = {}
         for i, samples in enumerate(batch):
             by_length.setdefault(len(samples), []).append(i)
-        for idx in by_length.values():
-            feats = np.stack([self.features(batch[i]) for i in idx])
-            out[idx] = self._session.run(["embs"], {"feats": feats})[0]
+        with self._lock:
+            for idx in by_length.values():
+                feats = np.stack([self.features(batch[i]) for i in idx])
+                out[idx] = self._session.run(["embs"], {"feats": feats})[0]
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
