@@ -45,6 +45,12 @@ class ModelConfig(StrictModel):
         gt=0,
         description="A full-size search of the whole frame at least this often, to catch new faces (small or still).",
     )
+    full_detect_still_every_seconds: float = Field(
+        3.0,
+        gt=0,
+        description="While nothing changed away from the tracked people since the last full-size search, the next "
+        "one waits up to this long instead (a newcomer could only be where a tracked person's crop or body is).",
+    )
     crop_det_size: int = Field(
         160,
         ge=0,

@@ -2,7 +2,9 @@
 
 A face that is tracked does not need a search of the whole frame: the detector looks at a square
 around each face seen in the last frame (a few ms at 160 px). The whole frame is searched
-- at full size at least every `full_detect_every_seconds` (new small or still faces),
+- at full size at least every `full_detect_every_seconds` (new small or still faces), or every
+  `full_detect_still_every_seconds` while nothing changed away from the tracked people since the last
+  full-size search (a newcomer, however small or slow, changes something where they come in),
 - at once on a scene cut, when the frame changed where no tracked face is (a grey-thumbnail
   difference masked by the crops and the bodies below them: someone may have come in), or when a
   crop lost its face,
@@ -44,7 +46,8 @@ class FaceSearch:
         self._detector = detector
         self._cfg = cfg
         self._cuts = SceneCutDetector(scene_cut_threshold)
-        self._last_full = -np.inf
+        self._last_full = -np.inf  # time of the last full-size search, or of one found needless
+        self._full_at = -np.inf  # time of the last full-size search
         self._full_thumb: npt.NDArray[np.float32] | None = None  # thumbnail at the last full-size search
         self._kept: tuple[npt.NDArray[np.float32], FaceDetections] | None = None  # thumbnail and faces of the last detection
         self.stats = SearchStats()
@@ -72,12 +75,22 @@ class FaceSearch:
         if full_due and not cut and cfg.crop_det_size and self._still_since(self._full_thumb) and self._kept_still():
             self._last_full = t  # a full search would find what the last one found
             return None
+        regions = crop_regions(tracked, image.shape, cfg.crop_scale)
+        people = np.concatenate([regions, _bodies(tracked, image.shape)])
+        if (
+            full_due
+            and not cut
+            and cfg.crop_det_size
+            and len(regions)
+            and t - self._full_at < cfg.full_detect_still_every_seconds
+            and self._still_outside(people, image.shape)
+        ):
+            self._last_full = t  # only the tracked people moved since the last full search: their crops will do
+            full_due = False
         if cut or full_due or not cfg.crop_det_size:
             return self._search(image, t, tracked, full_due)
         if self._kept_still():
             return None
-        regions = crop_regions(tracked, image.shape, cfg.crop_scale)
-        people = np.concatenate([regions, _bodies(tracked, image.shape)])
         if self._cuts.changed_outside(people, image.shape) > cfg.search_change_fraction:
             return self._search(image, t, tracked, False)
         if not len(regions):
@@ -96,6 +109,11 @@ class FaceSearch:
     def _still_since(self, thumbnail: npt.NDArray[np.float32] | None) -> bool:
         return thumbnail is not None and self._cuts.still_since(thumbnail)
 
+    def _still_outside(self, people: npt.NDArray[np.float32], shape: tuple[int, ...]) -> bool:
+        """Nothing changed away from the tracked people since the last full-size search: a newcomer,
+        however small or slow, would have changed something there."""
+        return self._full_thumb is not None and self._cuts.changed_outside(people, shape, since=self._full_thumb) == 0.0
+
     def _kept_still(self) -> bool:
         return self._kept is not None and self._still_since(self._kept[0])
 
@@ -105,7 +123,7 @@ class FaceSearch:
         when nobody is tracked (how big a newcomer is, nothing tells)."""
         full = full or not self._coarse_fits(image, tracked)
         if full:
-            self._last_full, self._full_thumb = t, self._cuts.thumbnail
+            self._last_full, self._full_at, self._full_thumb = t, t, self._cuts.thumbnail
             self.stats.full += 1
             return self._detector.detect(image)
         self.stats.coarse += 1

@@ -89,12 +89,16 @@ class SceneCutDetector:
         assert self.thumbnail is not None
         return bool(np.abs(self.thumbnail - earlier).max() <= CHANGE_LEVEL)
 
-    def changed_outside(self, regions: npt.NDArray[np.float32], shape: tuple[int, ...]) -> float:
+    def changed_outside(
+        self, regions: npt.NDArray[np.float32], shape: tuple[int, ...], since: npt.NDArray[np.float32] | None = None
+    ) -> float:
         """Fraction of the last frame's thumbnail outside `regions` (x1, y1, x2, y2 in frame pixels)
-        whose grey level changed by more than CHANGE_LEVEL; 1.0 when there is no previous frame."""
-        if self._diff is None:
+        whose grey level changed by more than CHANGE_LEVEL since the previous frame (or the
+        thumbnail `since`); 1.0 when there is no previous frame."""
+        diff = self._diff if since is None else np.abs(self.thumbnail - since)
+        if diff is None:
             return 1.0
-        changed = self._diff > CHANGE_LEVEL
+        changed = diff > CHANGE_LEVEL
         tw, th = THUMB_SIZE
         sx, sy = tw / shape[1], th / shape[0]
         outside = np.ones_like(changed)

@@ -116,3 +116,30 @@ def test_a_still_frame_keeps_the_last_detection(pack: ModelPack, cast: list[Pers
     frame[300:, 500:] = 255  # something changed, away from the face: a search, not the kept faces
     search.find(frame, 1.4, again.xyxy)
     assert search.stats.still == 2 and search.stats.coarse == 1
+
+
+def test_periodic_full_searches_wait_while_only_the_tracked_people_move(pack: ModelPack, cast: list[Person]) -> None:
+    """A person swaying in front of a still background: crops follow them, and the full-size search
+    every second is put off (up to full_detect_still_every_seconds) until something changes elsewhere."""
+    cfg = ModelConfig(search_change_fraction=0.5)  # a newcomer found by the periodic search alone
+    search = FaceSearch(FaceDetector(pack.detector, cfg), cfg, 30.0)
+    ids = itertools.count()
+    tracker = FaceTracker(TrackerConfig(), lambda: next(ids))
+    background = np.full((360, 640, 3), 90, np.uint8)
+    person, newcomer = cast[0].image, cast[1].image
+    fulls, found_at = [], None
+    for k in range(26):
+        t = 0.2 * k
+        frame = background.copy()
+        x = 40 + 4 * (k % 2)  # never the same frame twice
+        frame[: person.shape[0], x : x + person.shape[1]] = person
+        if t >= 3.4 - 1e-6:  # someone stands still at the other side from 3.4 s
+            frame[: newcomer.shape[0], 600 - newcomer.shape[1] : 600] = newcomer
+        faces, cut = search.find(frame, t, tracker.visible())
+        tracker.update(faces, t, cut)
+        fulls.append(search.stats.full)
+        if found_at is None and len(faces) == 2:
+            found_at = t
+    assert fulls[14] == 1  # up to 2.8 s: the first search only, then crops
+    assert fulls[15] == 2  # at 3 s one is no longer put off
+    assert found_at is not None and found_at <= 4.0 + 1e-6  # a newcomer within the usual second
