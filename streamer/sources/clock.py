@@ -59,6 +59,13 @@ class StreamClock:
         self._reach(t, wall)
         return t
 
+    def peek(self, pts: float) -> float | None:
+        """The stream time a video frame at `pts` will get, once its segment's first frame has set the
+        offset; None before. Without side effects: for deciding before decoding."""
+        if self._segment_start or self._offset is None:
+            return None
+        return pts + self._offset
+
     def audio_t(self, pts: float, wall: float) -> float:
         """Stream time of the audio sample at `pts` seconds."""
         if self._shared:

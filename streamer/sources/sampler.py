@@ -31,3 +31,11 @@ class TimestampSampler:
         if self._due <= t:
             self._due = t + self.period
         return True
+
+    def may_take(self, t: float, step: float) -> bool:
+        """Whether `take` may accept a frame at `t` in frames `step` seconds apart: one within a step
+        after any due time to come (a decoder hands frames over a few late, so not only the next)."""
+        if self._due is None or (self._last is not None and t < self._last):
+            return True
+        ahead = t - self._due + DUE_TOLERANCE_SECONDS
+        return ahead >= 0 and ahead % self.period < step

@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -14,7 +15,7 @@ from streamer.errors import SourceError
 from streamer.records import Frame
 from streamer.sources import Source, SourceState, open_source
 
-from .conftest import H264, ffmpeg
+from .conftest import H264, ffmpeg, moving
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -60,6 +61,24 @@ def test_camera_fps_overrides_default(clip: Path) -> None:
     assert len(frames) == 30
     assert gaps.mean() == pytest.approx(0.1, abs=0.005)
     assert np.all(np.abs(gaps - 0.1) <= 0.04 / 2 + 1e-6)  # on the 0.1 s grid, to the nearest 25 fps frame
+
+
+def test_frames_never_analysed_are_not_decoded(media: Path) -> None:
+    """A recording with B-frames (as cameras and phones write them) sampled at 5 of 25 fps: the
+    frames nothing refers to are skipped unless sampled, so the sampled frames stay the same."""
+    path = media / "bframes.mp4"
+    ffmpeg(*moving(3), "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "50", "-pix_fmt", "yuv420p", str(path))
+    with av.open(str(path)) as c:  # every frame, as a reference
+        pictures = {round(float(f.time), 3): f.to_ndarray(format="bgr24") for f in c.decode(video=0)}
+    src = source(path)
+    frames = read_all(src)
+    assert len(frames) == 15
+    assert src.stats.frames_decoded < 50  # of 75
+    assert np.diff([f.t for f in frames]) == pytest.approx([0.2] * 14)
+    for f in frames:
+        assert np.array_equal(f.image, pictures[round(f.t, 3)])
+    every = source(path, fps=25)  # nothing to skip when every frame is analysed
+    assert len(read_all(every)) == 75 and every.stats.frames_decoded == 75
 
 
 def test_image_is_bgr(media: Path) -> None:
