@@ -2,6 +2,8 @@
 
 Blocking work runs elsewhere: detection in the inference executor, embeddings in the shared
 microbatcher, and every memory call through the memory port (the memory thread, or the bus).
+A frame is detected while the previous one is finished (embedded and stored): `detect`, then
+`track` once the previous `finish` is done, then `finish`.
 """
 
 from __future__ import annotations
@@ -61,6 +63,15 @@ class FrameResult:
     new_events: bool  # memory events were committed for this frame
 
 
+@dataclass
+class Detected:
+    frame: Frame
+    faces: FaceDetections
+    cut: bool  # the frame follows a scene cut
+    signatures: npt.NDArray[np.float32]  # (n, d) appearance of each face
+    seconds: float  # detection time
+
+
 def _detect(
     search: FaceSearch, image: npt.NDArray[np.uint8], t: float, tracked: npt.NDArray[np.float32]
 ) -> tuple[FaceDetections, bool, npt.NDArray[np.float32]]:
@@ -92,18 +103,27 @@ class StreamAnalyzer:
         self._best_crop_quality: dict[int, float] = {}
         self.stats = AnalyzerStats(search=self._search.stats)
 
-    async def process(self, frame: Frame) -> FrameResult:
-        loop = asyncio.get_running_loop()
+    async def detect(self, frame: Frame) -> Detected:
+        """The frame's faces (in the inference executor). It may run while the previous frame's
+        `finish` does, since that no longer changes where the tracked faces are."""
         t0 = time.perf_counter()
-        faces, cut, signatures = await loop.run_in_executor(
+        faces, cut, signatures = await asyncio.get_running_loop().run_in_executor(
             self._executor, _detect, self._search, frame.image, frame.t, self.tracker.visible()
         )
+        return Detected(frame, faces, cut, signatures, time.perf_counter() - t0)
+
+    def track(self, detected: Detected) -> npt.NDArray[np.int64]:
+        """Link the faces to tracks, once the previous frame is finished; the indices due for an embedding."""
+        return self.tracker.update(detected.faces, detected.frame.t, scene_cut=detected.cut, signatures=detected.signatures)
+
+    async def finish(self, detected: Detected, due: npt.NDArray[np.int64]) -> FrameResult:
+        """Embed the due faces, then hand the frame's faces to the memory."""
+        loop = asyncio.get_running_loop()
+        frame, faces = detected.frame, detected.faces
         t1 = time.perf_counter()
-        due = self.tracker.update(faces, frame.t, scene_cut=cut, signatures=signatures)
         evidence: list[TrackEvidence] = []
         if len(due):
             aligned = await loop.run_in_executor(self._executor, align_faces, frame.image, faces.kps[due])
-            t1 = time.perf_counter()
             emb = await self._embedder.embed(aligned)
             evidence = self._absorb(frame, faces, due, emb.vectors, emb.quality)
             self.stats.embedded += len(due)
@@ -122,11 +142,11 @@ class StreamAnalyzer:
         s.faces += len(faces)
         s.faces_with_node += sum(n is not None for n in nodes)
         s.nodes.update(n for n in nodes if n is not None)
-        s.times.detect += t1 - t0
+        s.times.detect += detected.seconds
         s.times.embed += t2 - t1
         s.times.match += t3 - t2
         r = s.recent
-        r.detect += RECENT_WEIGHT * (t1 - t0 - r.detect)
+        r.detect += RECENT_WEIGHT * (detected.seconds - r.detect)
         r.embed += RECENT_WEIGHT * (t2 - t1 - r.embed)
         r.match += RECENT_WEIGHT * (t3 - t2 - r.match)
         s.latency += max(0.0, time.time() - frame.wall_time)
