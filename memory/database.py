@@ -83,20 +83,24 @@ class Database:
         self.target = target
         self.dialect = target.dialect
         self.sqlite = target.dialect is Dialect.SQLITE
-        if self.sqlite:  # the hot path calls the driver directly
-            self.execute = conn.execute
-            self.executemany = conn.executemany
+        if self.sqlite:
             self.errors: tuple[type[Exception], ...] = (sqlite3.Error,)
         else:
             import psycopg  # noqa: PLC0415 (only with the postgres extra)
 
             self.errors = (psycopg.Error,)
 
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:  # type: ignore[no-redef]
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        """The driver's cursor, rows as tuples either way."""
+        if self.sqlite:
+            return self.conn.execute(sql, args)
         return self.conn.execute(_postgres(sql), args)
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:  # type: ignore[no-redef]
-        with self.conn.cursor() as cur:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        if self.sqlite:
+            self.conn.executemany(sql, rows)
+            return
+        with self.conn.cursor() as cur:  # psycopg pipelines the rows: one round trip, not one per row
             cur.executemany(_postgres(sql), rows)
 
     def scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
