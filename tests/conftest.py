@@ -78,8 +78,9 @@ def scene(cfg: MemoryConfig, bank: FaceBank) -> Iterator[Scene]:
 
 @pytest.fixture(scope="module")
 def original(request: pytest.FixtureRequest, bank: FaceBank) -> Built:
-    """support.asked's memory (Anna and Ben talking, Cleo at the door), built once per module."""
-    return build_on("sqlite", request, bank)
+    """support.asked's memory (Anna and Ben talking, Cleo at the door), built once per module; on
+    PostgreSQL too with `@pytest.mark.parametrize("original", STORES, indirect=True)`."""
+    return build_on(getattr(request, "param", "sqlite"), request, bank)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from support.asked import ANNA_SAYS, Built
 from support.chromium_tab import CARDS, IMAGES, chromium
+from support.postgres import STORES
 
 from memory import Memory, MemoryConfig
 from memory.query import MemoryQuery
@@ -69,6 +70,7 @@ def test_static_site_renders_every_face(built: Built, tmp_path: Path) -> None:
     assert (shots / "gallery-index.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("original", STORES, indirect=True)
 def test_static_site_after_forget(built: Built, tmp_path: Path) -> None:
     site = tmp_path / "site"
     assert write_site(built.db, site) == 3
