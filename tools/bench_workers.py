@@ -143,6 +143,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     finally:
         done.set()
         sub.cancel()
+        await asyncio.gather(sub, return_exceptions=True)  # its connection closes before the broker does
         for w in workers:
             if w.poll() is None:
                 w.kill()
