@@ -202,6 +202,11 @@ class Store:
         sql = self.db.upsert("tracks", ("id", "stream", "node_id", "first_t", "last_t", "first_wall", "last_wall"), ("id",))
         self._write_many(sql, (r.to_sql() for r in rows))
 
+    def update_tracks(self, rows: Iterable[TrackRow]) -> None:
+        """Like save_tracks for rows already stored: updated in place (a track never changes stream)."""
+        sql = "UPDATE tracks SET node_id = ?, first_t = ?, last_t = ?, first_wall = ?, last_wall = ? WHERE id = ?"
+        self._write_many(sql, ((r.node_id, r.first_t, r.last_t, r.first_wall, r.last_wall, r.id) for r in rows))
+
     def track(self, track_id: int) -> TrackRow | None:
         r = self.db.execute(
             "SELECT id, stream, node_id, first_t, last_t, first_wall, last_wall FROM tracks WHERE id = ?", (track_id,)

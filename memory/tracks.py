@@ -34,6 +34,7 @@ class TrackTable:
         self._nodes = nodes
         self._tracks: dict[int, TrackState] = {}
         self._dirty: set[int] = set()
+        self._stored: set[int] = set()  # tracks in memory whose row is in the store (updated, not inserted)
         self._observations: list[tuple[Any, ...]] = []
         self._turns: list[SpeechTurn] = []
 
@@ -41,7 +42,11 @@ class TrackTable:
         """The track (loaded or new) with its span grown to cover stream times t and wall times wall."""
         track = self._tracks.get(track_id)
         if track is None:
-            row = self._store.track(track_id) or TrackRow(track_id, stream, None, t[0], t[1], wall[0], wall[1])
+            row = self._store.track(track_id)
+            if row is None:
+                row = TrackRow(track_id, stream, None, t[0], t[1], wall[0], wall[1])
+            else:
+                self._stored.add(track_id)
             track = self._tracks[track_id] = TrackState(row, now)
         row = track.row
         row.first_t, row.last_t = min(row.first_t, t[0]), max(row.last_t, t[1])
@@ -110,7 +115,10 @@ class TrackTable:
         if self._turns:
             self._store.add_turns(self._turns)
             self._turns = []
-        self._store.save_tracks(self._tracks[t].row for t in self._dirty if t in self._tracks)
+        dirty = [t for t in self._dirty if t in self._tracks]
+        self._store.update_tracks(self._tracks[t].row for t in dirty if t in self._stored)
+        self._store.save_tracks(self._tracks[t].row for t in dirty if t not in self._stored)
+        self._stored.update(dirty)
         self._dirty.clear()
 
     def forget(self, track_ids: Collection[int]) -> None:
@@ -118,8 +126,10 @@ class TrackTable:
         for track_id in track_ids:
             self._tracks.pop(track_id, None)
             self._dirty.discard(track_id)
+            self._stored.discard(track_id)
 
     def forget_idle(self, now: float, keep: Collection[int]) -> None:
         """Tracks idle for TRACK_IDLE_SECONDS leave memory, except those in `keep` (buffered for re-clustering)."""
         for track_id in [t for t, tr in self._tracks.items() if now - tr.touched > TRACK_IDLE_SECONDS and t not in keep]:
             del self._tracks[track_id]
+            self._stored.discard(track_id)

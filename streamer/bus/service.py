@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client
@@ -113,16 +113,26 @@ class BusConsumer:
         await self._track_ids_above_store()
         sub = await self._subscribe(seq + 1)
         log.info("bus: applying observations from stream sequence %d", seq + 1)
-        while True:
-            try:
-                msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT_SECONDS)
-            except (FetchTimeoutError, NatsTimeoutError, asyncio.TimeoutError):
-                continue
-            except Exception as e:  # the bus is restarting: the client reconnects by itself
-                log.debug("bus: fetch failed (%s)", e)
-                await asyncio.sleep(0.5)
-                continue
-            await self._apply(msgs)
+        # One part is applied on the memory thread while the next is fetched and decoded here.
+        applying: asyncio.Task[None] | None = None
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT_SECONDS)
+                except (FetchTimeoutError, NatsTimeoutError, asyncio.TimeoutError):
+                    continue
+                except Exception as e:  # the bus is restarting: the client reconnects by itself
+                    log.debug("bus: fetch failed (%s)", e)
+                    await asyncio.sleep(0.5)
+                    continue
+                for part in self._parts(msgs):
+                    if applying is not None:
+                        await applying  # parts are applied one at a time, in order
+                    applying = asyncio.create_task(self._apply_part(*part), name="bus-apply")
+        finally:
+            if applying is not None:
+                applying.cancel()  # what the memory thread has begun, it commits; unacknowledged, it is fetched again
+                await asyncio.gather(applying, return_exceptions=True)
 
     async def _subscribe(self, start: int) -> JetStreamContext.PullSubscription:
         """The durable consumer, placed right after what the store holds (not where acks left it:
@@ -143,14 +153,16 @@ class BusConsumer:
         floor = await self._worker.call(Memory.new_track_id)
         await reserve(kv, 1, at_least=floor)
 
-    async def _apply(self, msgs: list[Msg]) -> None:
-        decoded = [self._decode(msg) for msg in msgs]
+    def _parts(self, msgs: list[Msg]) -> Iterator[tuple[list[Msg], list[AnyMsg | None]]]:
+        """The fetched messages decoded, in parts of about BATCH_ROWS rows (one commit each)."""
+        part: list[AnyMsg | None] = []
         start, rows = 0, 0
-        for i, m in enumerate(decoded):
-            rows += _rows(m)
+        for i, msg in enumerate(msgs):
+            part.append(self._decode(msg))
+            rows += _rows(part[-1])
             if rows >= BATCH_ROWS or i == len(msgs) - 1:
-                await self._apply_part(msgs[start : i + 1], decoded[start : i + 1])
-                start, rows = i + 1, 0
+                yield msgs[start : i + 1], part
+                part, start, rows = [], i + 1, 0
 
     def _decode(self, msg: Msg) -> AnyMsg | None:
         try:
