@@ -135,8 +135,9 @@ async def load(args: argparse.Namespace, url: str, db: str) -> None:
 
 def step(args: argparse.Namespace, db: str) -> None:
     """The memory service's batch step alone, in this process: the same frames, decoded and applied
-    in the parts the service makes of a fetch, timed in CPU seconds of this process (a loaded
-    machine slows the clock on the wall, not this)."""
+    in the parts the service makes of a fetch, with the memory's tick once per second of frames as
+    the service's app does, timed in CPU seconds of this process (a loaded machine slows the clock
+    on the wall, not this)."""
     from memory import Memory  # noqa: PLC0415
     from streamer.bus.messages import decode  # noqa: PLC0415
     from streamer.bus.service import BATCH, BATCH_ROWS, apply_batch  # noqa: PLC0415
@@ -148,17 +149,25 @@ def step(args: argparse.Namespace, db: str) -> None:
     frames = [cam.frame(k / args.fps, wall0 + k / args.fps, next_id)[0] for k in range(int(args.seconds * args.fps)) for cam in cams]
     memory = Memory(Config().memory.model_copy(update={"db": db}))
     applied: dict[str, int] = {}
-    started, seq = time.process_time(), 0
+    per_second = int(args.cameras * args.fps)  # messages of one second of the cameras
+    started, seq, ticked, tick_cpu = time.process_time(), 0, 0, 0.0
     for i in range(0, len(frames), BATCH):
         decoded = [decode(data) for data in frames[i : i + BATCH]]
         for j in range(0, len(decoded), BATCH_ROWS // args.faces):
             part = decoded[j : j + BATCH_ROWS // args.faces]
             apply_batch(memory, [(seq + k + 1, m) for k, m in enumerate(part)], applied)
             seq += len(part)
+            while ticked < seq // per_second:  # the service's app ticks the memory every second
+                ticked += 1
+                t0 = time.process_time()
+                memory.tick()
+                tick_cpu += time.process_time() - t0
     cpu = time.process_time() - started
     memory.close()
-    print(f"batch step: {len(frames) * args.faces} observations of {args.cameras} cameras x {args.seconds:g} s in {cpu:.2f} CPU s: "
-          f"{len(frames) * args.faces / cpu:.0f} observations/s per core (load average {os.getloadavg()[0]:.1f})")  # fmt: skip
+    n = len(frames) * args.faces
+    print(f"batch step: {n} observations of {args.cameras} cameras x {args.seconds:g} s in {cpu:.2f} CPU s: {n / cpu:.0f} "
+          f"observations/s per core; {tick_cpu:.2f} s of it in {ticked} memory ticks (re-clustering, presence, expiry), "
+          f"{n / (cpu - tick_cpu):.0f}/s without (load average {os.getloadavg()[0]:.1f})")  # fmt: skip
 
 
 def _progress(db: str, last_seq: int) -> tuple[int, int]:
