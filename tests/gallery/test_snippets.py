@@ -1,11 +1,10 @@
 """Voice snippets (opt-in): the longest good turn's first seconds kept as WAV, heard in the gallery
-(Chromium loads it), never kept by default, gone with `forget`."""
+(Chromium loads it), never kept by default, gone with `forget`; kept and replaced on both stores."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import sqlite3
 import time
 import wave
 from pathlib import Path
@@ -13,8 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.chromium_tab import chromium
+from support.postgres import STORES
 
 from memory import Memory, MemoryConfig, SpeechTurn
+from memory.database import open_database
+from memory.query import MemoryQuery
+from streamer.gallery.data import GalleryData
 from streamer.gallery.site import write_site
 from support.speech import SAMPLE_RATE, pyannote_sample
 
@@ -38,10 +41,10 @@ def turns(memory: Memory, lengths: list[float]) -> int:
     return node
 
 
-def snippets(db: Path) -> list[tuple[int, float, bytes]]:
-    con = sqlite3.connect(db)
+def snippets(db: Path | str) -> list[tuple[int, float, bytes]]:
+    con = open_database(str(db), read_only=True)
     try:
-        return con.execute("SELECT node_id, quality, wav FROM voice_snippets").fetchall()
+        return list(con.execute("SELECT node_id, quality, wav FROM voice_snippets").fetchall())
     finally:
         con.close()
 
@@ -83,3 +86,15 @@ def test_longest_turn_kept_heard_in_the_gallery_and_forgotten(tmp_path: Path) ->
     assert snippets(db) == []
     write_site(db, site)
     assert not list((site / "voices").iterdir())
+
+
+@pytest.mark.parametrize("cfg", STORES, indirect=True)
+def test_a_longer_turn_replaces_the_snippet_and_forget_takes_it(cfg: MemoryConfig) -> None:
+    cfg = cfg.model_copy(update={"voice_snippet_seconds": 2.0})
+    with Memory(cfg) as memory:
+        voice = turns(memory, [2.5, 4.0, 3.0])
+        with MemoryQuery(cfg.db) as query:
+            wav = GalleryData(query).snippet(voice)  # as the live gallery serves it
+        assert wav is not None and snippets(cfg.db) == [(voice, pytest.approx(4.0), wav)]
+        assert memory.forget(str(voice)).snippets == 1
+    assert snippets(cfg.db) == []
