@@ -6,6 +6,8 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
+from support.postgres import STORES
 from support.scenario import Scene
 from support.talk import Talk
 
@@ -28,6 +30,7 @@ def _clip(scene: Scene) -> tuple[Talk, str]:
     return talk, f"<character_{character['id']}>"
 
 
+@pytest.mark.parametrize("cfg", STORES, indirect=True)
 def test_model_memories_are_stored_with_provenance_and_linked_to_the_tags_they_name(scene: Scene) -> None:
     talk, alice = _clip(scene)
     memory = scene.memory
