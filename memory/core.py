@@ -24,6 +24,7 @@ import numpy as np
 from .characters import Character, Characters
 from .config import MemoryConfig
 from .crops import CropShelf
+from .database import shown
 from .edits import Edits
 from .episodes import Episodes
 from .errors import MemoryGraphError
@@ -78,7 +79,7 @@ class Memory(Exports):
         self._bookmarks: dict[str, str] = {}  # callers' notes, written with the next flush
         self._last_flush = self._last_prune = now
         self._last_recluster = dict.fromkeys(IDENTITY_KINDS, now)
-        log.info("opened %s: %d identity nodes", cfg.db, len(self._nodes.rows))
+        log.info("opened %s: %d identity nodes", shown(cfg.db), len(self._nodes.rows))
 
     # --- context manager ------------------------------------------------------------------------
 

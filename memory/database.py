@@ -146,6 +146,11 @@ class Database:
         return "instr" if self.sqlite else "strpos"
 
 
+def shown(db: str) -> str:
+    """`db` for messages and logs: a URL without its password."""
+    return parse_target(db).shown
+
+
 def open_database(db: str, *, read_only: bool = False) -> Database:
     """A connection to the memory `db` names (the schema is memory.schema's business); StoreError if it cannot be opened."""
     target = parse_target(db)

@@ -25,10 +25,11 @@ if TYPE_CHECKING:
 def stored_memory(cfg: Config) -> Iterator[Memory]:
     """The memory of an existing database file (a command that reads or edits one never creates it)."""
     from memory import Memory
+    from memory.database import shown
     from memory.schema import exists
 
     if not exists(cfg.memory.db):
-        raise StreamerError(f"memory database not found: {cfg.memory.db}")
+        raise StreamerError(f"memory database not found: {shown(cfg.memory.db)}")
     with Memory(cfg.memory) as memory:
         yield memory
 
@@ -43,6 +44,8 @@ def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) ->
     from .native_memory import cap_arenas, keep_trimming
 
     cap_arenas()  # before the imports below start threads of their own
+    from memory.database import shown
+
     from .app import App, install_signal_handlers
     from .progress import Progress
     from .reload import CameraReloader
@@ -80,7 +83,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) ->
         faces = sum(s.faces for s in summary.streams.values())
         turns = sum(v.turns for v in summary.voices.values())
         heard = f", {turns} speech turns" if summary.voices else ""
-        print(f"done: {faces} faces{heard}, {summary.identities} identities, memory in {cfg.memory.db}", file=sys.stderr)
+        print(f"done: {faces} faces{heard}, {summary.identities} identities, memory in {shown(cfg.memory.db)}", file=sys.stderr)
 
     trimmed = threading.Event()
     trimmer = keep_trimming(trimmed)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..database import Database, Dialect, open_database
+from ..database import Database, Dialect, open_database, shown
 
 from ..errors import StoreError
 from ..schema import SCHEMA_VERSION, connect, exists, stored_version
@@ -43,7 +43,7 @@ class MemoryQuery:
     def __init__(self, path: str | Path, *, embedder: SentenceEmbedder | None = None, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
         if not exists(self.path):
-            raise StoreError(f"memory database not found: {self.path}")
+            raise StoreError(f"memory database not found: {shown(self.path)}")
         self._clock = clock
         self._local = threading.local()
         self._connections: list[Database] = []

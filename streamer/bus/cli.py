@@ -56,6 +56,8 @@ def cmd_worker(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_memory_service(args: argparse.Namespace, cfg: Config, run_app: Callable[..., Any]) -> int:
+    from memory.database import shown  # noqa: PLC0415
+
     from ..app import App  # noqa: PLC0415
     from .connection import connect  # noqa: PLC0415
     from .metrics import ServiceCollector  # noqa: PLC0415
@@ -103,7 +105,7 @@ def cmd_memory_service(args: argparse.Namespace, cfg: Config, run_app: Callable[
             raise feeding.exception()  # type: ignore[misc]
         s = consumer.stats
         print(f"done: {s.applied} messages applied ({s.observations} faces), {s.duplicates} duplicates and "
-              f"{s.malformed} malformed skipped, memory in {cfg.memory.db}", file=sys.stderr)  # fmt: skip
+              f"{s.malformed} malformed skipped, memory in {shown(cfg.memory.db)}", file=sys.stderr)  # fmt: skip
 
     asyncio.run(main())
     return 0
