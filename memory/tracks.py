@@ -16,7 +16,7 @@ from .records import SpeechTurn
 from .store import Store, TrackRow
 
 TRACK_IDLE_SECONDS = 3600.0  # tracks idle this long leave memory (they stay in the store)
-MAX_PENDING_ROWS = 5000  # flush early rather than hold more rows
+MAX_PENDING_ROWS = 20000  # flush early rather than hold more rows (the memory service applies half this per commit)
 
 
 @dataclass

@@ -36,7 +36,7 @@ from .track_ids import reserve
 log = logging.getLogger(__name__)
 
 CONSUMER = "memory"
-BATCH = 2000  # messages fetched at once at most: a backlog is taken in big bites, each part one commit
+BATCH = 5000  # messages fetched at once at most: a backlog is taken in big bites, each part one commit
 BATCH_ROWS = MAX_PENDING_ROWS // 2  # rows per applied batch: the memory never commits in the middle of a message
 FETCH_WAIT_SECONDS = 0.2
 SEQ, APPLIED = "bus.seq", "bus.applied"
