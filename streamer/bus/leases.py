@@ -14,8 +14,10 @@ own time to live only clears what dead workers left behind.
 A worker never lets the bus end its cameras: while rounds fail it keeps them and tries again with
 backoff (short enough that it renews before anyone could judge its lease expired), opens the
 buckets again (a server that came back without its store gets them anew), and a lease that still
-names this worker, or that vanished, is taken back without stopping the camera. Only a lease that
-another worker holds stops a camera here; it is taken again like any free one once it is free.
+names this worker, or that vanished, is taken back without stopping the camera; for a ttl after it
+can read the bus again, a worker takes no camera that has no lease, so such an owner is first. Only
+a lease that another worker holds stops a camera here; it is taken again like any free one once it
+is free.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class CameraLeases:
         self._beat_seen = Sightings()
         self._stopped = False
         self.failed_rounds = 0  # in a row: the bus (or its buckets) could not be reached
+        self._back_at = -math.inf  # when the first round after failed ones read the bus (monotonic)
         self.retaken = 0  # leases this worker held and took back after losing track of them
 
     @property
@@ -173,6 +176,8 @@ class CameraLeases:
         beats, leases = await entries(self._workers), await entries(self._leases)
         catalog = await self._catalog.cameras()
         now, ttl = time.monotonic(), self._cfg.lease_ttl
+        if self.failed_rounds:
+            self._back_at = now
         self._beat_seen.see({k: e.revision or 0 for k, e in beats.items()}, now)
         self._lease_seen.see({k: e.revision or 0 for k, e in leases.items()}, now)
         live = {w for w in beats if self._beat_seen.unchanged_for(w, now) < ttl} | {self.me.worker}
@@ -196,7 +201,12 @@ class CameraLeases:
             log.info("camera %s: given back for a fair share (%d cameras, %d workers)", name, len(catalog), len(live))
             await self.give_back(name)
 
-        free = [n for n in catalog if n not in self.owned and (n not in leases or self._lease_seen.unchanged_for(n, now) >= ttl)]
+        # back from a failure, a camera without a lease is left a ttl to an owner whose lease the server lost
+        unleased_free = now - self._back_at >= ttl
+        free = [
+            n for n in catalog
+            if n not in self.owned and (unleased_free if n not in leases else self._lease_seen.unchanged_for(n, now) >= ttl)
+        ]  # fmt: skip
         for name in sorted(free, key=lambda n: preference(self.me.worker, n)):
             if len(self.owned) >= target:
                 break
