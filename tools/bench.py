@@ -8,8 +8,10 @@ one JSON line; this script prints them side by side with the ratios. Whole proce
 --no-voices VIDEO` with default flags in an empty folder against `python tools/m3_baseline.py VIDEO`,
 imports and model loading included, as a user runs them; `--repeat` alternates them N times and
 prints each run's ratio. `--compose` benchmarks a video of real people composed from the photos
-shipped with the models: `people` (44 s, 6+ people entering, staying, leaving, two at a time) or
-`slideshow` (99 s, a new full-frame photo every 3 s). Speed is measured here, never asserted in tests.
+shipped with the models, 640x360 at 25 fps: `people` (44 s, 6+ people entering, staying, leaving,
+two at a time) or `slideshow` (99 s, a new full-frame photo every 3 s). Whole-process runs also give
+their CPU seconds (user + system), which other work on the machine disturbs less than wall time,
+and the load average. Speed is measured here, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -24,23 +26,50 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamer.demo.cast import Person
+    from streamer.demo.compose import Appearance, Cut
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for m3_baseline
 
 
-def _duration(path: str) -> float:
+def _duration_and_size(path: str) -> tuple[float, str]:
     import av
 
     with av.open(path) as c:
-        return float(c.duration / 1e6) if c.duration else 0.0
+        v = c.streams.video[0]
+        return (float(c.duration / 1e6) if c.duration else 0.0), f"{v.width}x{v.height}"
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_streamer(video: str, model_dir: str | None) -> dict[str, float]:
+def bcubed_f(db: str, script: Sequence[Appearance | Cut]) -> float:
+    """BCubed F of the stored faces' identities against who the script put there (faces while it is
+    unclear, people sliding in or out, left out; a face without identity counts as one of its own)."""
+    from memory import Memory
+    from memory.config import MemoryConfig
+    from streamer.demo.compose import person_at
+
+    with Memory(MemoryConfig(db=db)) as memory:
+        pairs = []
+        for k, face in enumerate(memory.export_faces()):
+            person = person_at(script, face["t"], (face["bbox"][0] + face["bbox"][2]) / 2)
+            if person is not None:
+                pairs.append((person, face["node"] if face["node"] is not None else -1 - k))
+    people, nodes, both = Counter(p for p, _ in pairs), Counter(n for _, n in pairs), Counter(pairs)
+    precision = sum(both[pn] / nodes[pn[1]] for pn in pairs) / len(pairs)
+    recall = sum(both[pn] / people[pn[0]] for pn in pairs) / len(pairs)
+    return 2 * precision * recall / (precision + recall)
+
+
+def run_streamer(video: str, model_dir: str | None, kind: str | None = None) -> dict[str, float]:
     from streamer.app import App
     from streamer.config import load_config
     from streamer.faces.models import load_pack
@@ -59,8 +88,10 @@ def run_streamer(video: str, model_dir: str | None) -> dict[str, float]:
         start = time.perf_counter()
         summary = asyncio.run(App(cfg).run(pack))
         wall = time.perf_counter() - start
+        bcubed = None if kind is None else bcubed_f(cfg.memory.db, script(kind, load_cast_size()))
     s = summary.streams["bench"]
     return {
+        "bcubed_f": bcubed,
         "wall_s": wall,
         "detect_s": s.times.detect,
         "embed_s": s.times.embed,
@@ -123,6 +154,7 @@ ROWS = [
     ("embedded", "faces embedded", "{:.0f}"),
     ("faces_with_identity_pct", "faces with identity (%)", "{:.1f}"),
     ("identities", "identities", "{:.0f}"),
+    ("bcubed_f", "BCubed F of identities", "{:.3f}"),
     ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
     ("searched_full", "frames searched, full size", "{:.0f}"),
     ("searched_coarse", "frames searched, coarse", "{:.0f}"),
@@ -132,37 +164,59 @@ ROWS = [
 ]
 
 
-def compose(kind: str, folder: str) -> str:
-    """A video of real people (the photos shipped with the models), like the tests' and the demo's."""
+def _cast() -> list[Person]:
     from streamer.config import ModelConfig
     from streamer.demo.cast import load_cast
-    from streamer.demo.compose import Appearance, Cut, render_video
     from streamer.faces.detector import FaceDetector
     from streamer.faces.models import load_pack
 
-    cast = load_cast(FaceDetector(load_pack(ModelConfig()).detector, ModelConfig()))
-    script: list[Appearance | Cut]
+    return load_cast(FaceDetector(load_pack(ModelConfig()).detector, ModelConfig()))
+
+
+def load_cast_size() -> int:
+    return len(_cast())
+
+
+def script(kind: str, cast_size: int) -> list[Appearance | Cut]:
+    from streamer.demo.compose import Appearance, Cut
+
     if kind == "slideshow":
-        script = [Cut(k % len(cast), 3.0 * k, 3.0 * (k + 1)) for k in range(33)]
-    else:  # a new person every 4 s, each stays 6 s: one or two in view, people come back
-        script = [Appearance(k % len(cast), 4.0 * k, 4.0 * k + 6, (0.25, 0.75)[k % 2]) for k in range(10)]
-        script.append(Appearance(0, 40.0, 44.0, 0.5))
+        return [Cut(k % cast_size, 3.0 * k, 3.0 * (k + 1)) for k in range(33)]
+    # a new person every 4 s, each stays 6 s: one or two in view, people come back
+    items: list[Appearance | Cut] = [Appearance(k % cast_size, 4.0 * k, 4.0 * k + 6, (0.25, 0.75)[k % 2]) for k in range(10)]
+    return [*items, Appearance(0, 40.0, 44.0, 0.5)]
+
+
+def compose(kind: str, folder: str) -> str:
+    """A video of real people (the photos shipped with the models), like the tests' and the demo's."""
+    from streamer.demo.compose import render_video
+
+    cast = _cast()
     path = str(Path(folder) / f"{kind}.mp4")
-    render_video(path, cast, script)
+    render_video(path, cast, script(kind, len(cast)))
     return path
 
 
-def whole_process(path: str, video: str, model_dir: str | None) -> float:
-    """Wall seconds of one path run as a user runs it, in an empty folder (a fresh memory)."""
+def whole_process(path: str, video: str, model_dir: str | None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, all threads) of one path run as a user runs it,
+    in an empty folder (a fresh memory). The CPU time is disturbed less by other work on the machine."""
     if path == "streamer":
         cmd = [sys.executable, "-m", "streamer", "run", video, "-q", "--no-voices"]
     else:
         cmd = [sys.executable, str(Path(__file__).resolve().parent / "m3_baseline.py"), video]
     cmd += ["--model-dir", model_dir] if model_dir else []
     with tempfile.TemporaryDirectory() as tmp:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, cwd=tmp, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        return time.perf_counter() - start
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _load_average() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def main() -> int:
@@ -175,7 +229,7 @@ def main() -> int:
     args = p.parse_args()
     if args.path:
         runs = {
-            "streamer": lambda: run_streamer(args.video, args.model_dir),
+            "streamer": lambda: run_streamer(args.video, args.model_dir, args.compose),
             "m3": lambda: run_baseline(args.video, args.model_dir),
             "m3-same-threads": lambda: run_baseline(args.video, args.model_dir, spin_wait=False),
         }
@@ -185,22 +239,24 @@ def main() -> int:
         p.error("give a VIDEO or --compose")
     with tempfile.TemporaryDirectory() as tmp:
         video = args.video or compose(args.compose, tmp)
-        report(video, args.compose or args.video, args.model_dir, args.repeat)
+        report(video, args.compose, args.model_dir, args.repeat)
     return 0
 
 
-def report(video: str, label: str, model_dir: str | None, repeat: int) -> None:
-    duration = _duration(video)
+def report(video: str, kind: str | None, model_dir: str | None, repeat: int) -> None:
+    duration, size = _duration_and_size(video)
+    label = kind or video
     results = {}
     for path in PATHS:
         cmd = [sys.executable, __file__, video, "--path", path] + (["--model-dir", model_dir] if model_dir else [])
+        cmd += ["--compose", kind] if kind and path == "streamer" else []
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
         r = json.loads(out.stdout.strip().splitlines()[-1])
         r["speed"] = duration / r["wall_s"]
         r["fps"] = r["frames"] / r["wall_s"]
         r["detect_ms"] = 1000 * r["detect_s"] / max(1, r["frames"])
         results[path] = r
-    print(f"video: {label} ({duration:.1f} s), models: {model_dir or 'bundled buffalo_s'}, cpus: {os.cpu_count()}")
+    print(f"video: {label} ({size}, {duration:.1f} s), models: {model_dir or 'bundled buffalo_s'}, cpus: {os.cpu_count()}, load average: {_load_average()}")
     print(f"{'':30}{'streamer':>12}{'M3-Agent path':>16}{'M3, same threads':>18}")
     for key, name, fmt in ROWS:
         cells = [fmt.format(v) if v is not None else "-" for v in (results[p].get(key) for p in PATHS)]
@@ -210,10 +266,15 @@ def report(video: str, label: str, model_dir: str | None, repeat: int) -> None:
     print(f"in process, throughput ratio (streamer / M3-Agent path with the streamer's onnxruntime threads): {results['m3-same-threads']['wall_s'] / ours:.2f}x")
     ratios = []
     for k in range(repeat):
-        streamer, m3 = whole_process("streamer", video, model_dir), whole_process("m3", video, model_dir)
+        load = _load_average()
+        (streamer, streamer_cpu), (m3, m3_cpu) = whole_process("streamer", video, model_dir), whole_process("m3", video, model_dir)
         ratios.append(m3 / streamer)
-        print(f"whole process, run {k + 1}: streamer run {streamer:.2f} s, M3-Agent path {m3:.2f} s, ratio {m3 / streamer:.2f}x")
-    print(f"whole process, throughput ratio (median of {repeat}): {statistics.median(ratios):.2f}x")
+        print(
+            f"whole process, run {k + 1}: streamer run {streamer:.2f} s ({streamer_cpu:.2f} s CPU), "
+            f"M3-Agent path {m3:.2f} s ({m3_cpu:.2f} s CPU), ratio {m3 / streamer:.2f}x "
+            f"(CPU {m3_cpu / streamer_cpu:.2f}x); load average before: {load}"
+        )
+    print(f"whole process, throughput ratio (median of {repeat}): {statistics.median(ratios):.2f}x; load average now: {_load_average()}")
 
 
 if __name__ == "__main__":

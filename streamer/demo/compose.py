@@ -35,6 +35,24 @@ class Cut:
     end: float
 
 
+MARGIN_SECONDS = 0.6  # people slide in and out over half a second: who is where, unclear then
+NEAR_PX = 70  # a face this close to a person's scripted position is theirs
+
+
+def person_at(script: Sequence[Appearance | Cut], t: float, cx: float, width: int = 640) -> int | None:
+    """The person the script put at time t near horizontal position cx, or None while unclear."""
+    for item in script:
+        if isinstance(item, Cut) and item.start + 0.3 <= t < item.end - 0.1:
+            return item.person
+        if (
+            isinstance(item, Appearance)
+            and item.start + MARGIN_SECONDS <= t < item.end - MARGIN_SECONDS
+            and abs(cx - item.x * width) < NEAR_PX
+        ):
+            return item.person
+    return None
+
+
 # (person, t, sprite) -> the sprite to show at t: lets a test move a photo's mouth with a voice
 Animate = Callable[[int, float, npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]
 

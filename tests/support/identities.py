@@ -7,24 +7,7 @@ from collections.abc import Sequence
 
 from memory import Memory
 from memory.config import MemoryConfig
-from streamer.demo.compose import Appearance, Cut
-
-MARGIN_SECONDS = 0.6  # people slide in and out over half a second: skip those frames
-NEAR_PX = 70  # a face this close to a person's scripted position is theirs
-
-
-def person_at(script: Sequence[Appearance | Cut], t: float, cx: float, width: int = 640) -> int | None:
-    """The person the script put at time t near horizontal position cx, or None while unclear."""
-    for item in script:
-        if isinstance(item, Cut) and item.start + 0.3 <= t < item.end - 0.1:
-            return item.person
-        if (
-            isinstance(item, Appearance)
-            and item.start + MARGIN_SECONDS <= t < item.end - MARGIN_SECONDS
-            and abs(cx - item.x * width) < NEAR_PX
-        ):
-            return item.person
-    return None
+from streamer.demo.compose import Appearance, Cut, person_at
 
 
 def faces_by_person(
