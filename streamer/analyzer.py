@@ -2,15 +2,16 @@
 
 Blocking work runs elsewhere: detection in the inference executor, embeddings in the shared
 microbatcher, and every memory call through the memory port (the memory thread, or the bus).
-A frame is detected while the previous one is finished (embedded and stored): `detect`, then
-`track` once the previous `finish` is done, then `finish`.
+A frame is detected while the previous one is finished (embedded and stored): `results` runs
+`detect`, then `track` once the previous `finish` is done, then `finish`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ from .faces.search import FaceSearch, SearchStats
 from .faces.tracker import FaceTracker
 from .memory_port import MemoryPort
 from .records import FaceDetections, Frame
+
+log = logging.getLogger(__name__)
 
 RECENT_WEIGHT = 0.2  # moving average over about the last five frames (one second at 5 fps)
 
@@ -102,6 +105,46 @@ class StreamAnalyzer:
         self.tracker = FaceTracker(cfg.tracker, lambda: next(track_ids))
         self._best_crop_quality: dict[int, float] = {}
         self.stats = AnalyzerStats(search=self._search.stats)
+
+    async def results(self, frames: AsyncIterator[Frame], *, live: bool) -> AsyncIterator[FrameResult]:
+        """The frames' results, in order. Two frames are in flight: a frame is detected while the one
+        before is embedded and stored, so one stream keeps both inference threads busy. A frame whose
+        analysis fails ends a file (the error is raised) but not a camera that runs for days."""
+        finishing: tuple[Frame, asyncio.Task[FrameResult]] | None = None
+        try:
+            async for frame in frames:
+                try:
+                    detected = await self.detect(frame)
+                except Exception:
+                    self._failed(frame, live)
+                    continue
+                if finishing is not None:
+                    result = await self._finished(*finishing, live)
+                    if result is not None:
+                        yield result
+                finishing = frame, asyncio.create_task(self.finish(detected, self.track(detected)))
+            if finishing is not None:
+                last, finishing = finishing, None
+                result = await self._finished(*last, live)
+                if result is not None:
+                    yield result
+        finally:
+            if finishing is not None:
+                finishing[1].cancel()
+                await asyncio.gather(finishing[1], return_exceptions=True)
+
+    async def _finished(self, frame: Frame, finishing: asyncio.Task[FrameResult], live: bool) -> FrameResult | None:
+        try:
+            return await finishing
+        except Exception:
+            self._failed(frame, live)
+            return None
+
+    def _failed(self, frame: Frame, live: bool) -> None:
+        """In an except block: a file's error goes on up, a camera's is logged."""
+        if not live:
+            raise  # noqa: PLE0704
+        log.exception("%s: analysis of the frame at %.2f s failed; going on", self.stream, frame.t)
 
     async def detect(self, frame: Frame) -> Detected:
         """The frame's faces (in the inference executor). It may run while the previous frame's

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from memory import Memory
 from memory.records import NodeKind, NodeStatus
 
-from .analyzer import AnalyzerStats, FrameResult, StreamAnalyzer, analysis_status, face_payload
+from .analyzer import AnalyzerStats, StreamAnalyzer, analysis_status, face_payload
 from .characters.mouths import FaceTrail
 from .characters.speakers import SpeakerSync
 from .config import Config
@@ -326,28 +326,19 @@ class App:
             await self._analyse_frames(source, analyzer)
 
     async def _analyse_frames(self, source: StreamSource, analyzer: StreamAnalyzer) -> None:
-        # Two frames in flight: a frame's detection runs while the previous one's faces are embedded
-        # and stored, so one stream keeps both inference threads busy.
-        finishing: tuple[Frame, asyncio.Task[FrameResult]] | None = None
         try:
-            async for frame in source.frames():
-                try:
-                    detected = await analyzer.detect(frame)
-                except Exception:  # one bad frame must not end a camera that runs for days
-                    if not source.is_live:
-                        raise
-                    _log_frame_failure(source, frame)
-                    continue
-                if finishing is not None:
-                    await self._finished(source, analyzer, *finishing)
-                finishing = frame, asyncio.create_task(analyzer.finish(detected, analyzer.track(detected)))
-            if finishing is not None:
-                last, finishing = finishing, None
-                await self._finished(source, analyzer, *last)
+            async for result in analyzer.results(source.frames(), live=source.is_live):
+                frame = result.frame
+                self.summary.video_seconds[source.name] = frame.t
+                if self.clip_memories is not None:
+                    self.clip_memories.offer(frame)
+                if len(result.faces):
+                    self._publisher.publish_faces(source.name, face_payload(result), frame.wall_time)
+                if result.new_events:
+                    self._publisher.notify()
+                if not source.is_live:
+                    self.progress.file_at(source.name, frame.t, analyzer.stats.faces, self.identities)
         finally:
-            if finishing is not None:
-                finishing[1].cancel()
-                await asyncio.gather(finishing[1], return_exceptions=True)
             if analyzer.trail is not None:  # the voice path stops waiting for faces of its last turns
                 analyzer.trail.close()
         voice = self.voices.get(source.name)
@@ -358,27 +349,6 @@ class App:
                 await asyncio.sleep(0.25)
         if not source.is_live:
             self.progress.file_done(source.name)
-
-    async def _finished(
-        self, source: StreamSource, analyzer: StreamAnalyzer, frame: Frame, finishing: asyncio.Task[FrameResult]
-    ) -> None:
-        """Publish a frame once its faces are embedded and stored."""
-        try:
-            result = await finishing
-        except Exception:
-            if not source.is_live:
-                raise
-            _log_frame_failure(source, frame)
-            return
-        self.summary.video_seconds[source.name] = frame.t
-        if self.clip_memories is not None:
-            self.clip_memories.offer(frame)
-        if len(result.faces):
-            self._publisher.publish_faces(source.name, face_payload(result), frame.wall_time)
-        if result.new_events:
-            self._publisher.notify()
-        if not source.is_live:
-            self.progress.file_at(source.name, frame.t, analyzer.stats.faces, self.identities)
 
     async def _ticker(self) -> None:
         while True:
@@ -413,10 +383,6 @@ class App:
             return ""
         v = voice.stats
         return f" speech {v.speech_seconds:.0f}s turns {v.turns} voices {len(v.nodes)}"
-
-
-def _log_frame_failure(source: StreamSource, frame: Frame) -> None:
-    log.exception("%s: analysis of the frame at %.2f s failed; going on", source.name, frame.t)
 
 
 def install_signal_handlers(app: App) -> None:
