@@ -21,13 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import numpy.typing as npt
 
 from streamer.config import ModelConfig, TrackerConfig
 from streamer.demo.cast import Person, load_cast
-from streamer.demo.compose import Appearance, render_video
+from streamer.demo.compose import Appearance, render_video, sampled_frames
 from streamer.faces.detector import FaceDetector
 from streamer.faces.models import ModelPack, load_pack
 from streamer.faces.search import FaceSearch, SearchStats
@@ -40,18 +39,6 @@ def script(cast: list[Person]) -> list[Appearance]:
     """A newcomer every 3 s, staying 5 s (so one or two others are tracked when they come), at three sizes."""
     places, scales = (0.2, 0.5, 0.8), (1.0, 0.7, 1.2)
     return [Appearance(k % len(cast), 1.0 + 3 * k, 6.0 + 3 * k, places[k % 3], scale=scales[k % 3]) for k in range(12)]
-
-
-def sampled(path: Path) -> list[tuple[float, npt.NDArray[np.uint8]]]:
-    out, next_t = [], 0.0
-    with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        for f in c.decode(stream):
-            t = float(f.pts * stream.time_base)
-            if t + 1e-6 >= next_t:
-                out.append((t, f.to_ndarray(format="bgr24")))
-                next_t += 1 / FPS
-    return out
 
 
 def analyse(pack: ModelPack, cfg: ModelConfig, frames: list[tuple[float, npt.NDArray[np.uint8]]]) -> tuple[list, SearchStats, float]:
@@ -93,7 +80,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "arrivals.mp4"
         render_video(video, cast, items, size=(width, height))
-        frames = sampled(video)
+        frames = sampled_frames(video, FPS)
     reference = FaceDetector(pack.detector, ModelConfig())
     truth = first_sightings(items, frames, [reference.detect(image).xyxy for _, image in frames], width)
     crops = ModelConfig() if args.every is None else ModelConfig(full_detect_every_seconds=args.every)

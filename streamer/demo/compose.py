@@ -176,3 +176,17 @@ class _Soundtrack:
         self.write_until(len(self._samples) / self._rate)
         for packet in self._stream.encode(None):
             self._container.mux(packet)
+
+
+def sampled_frames(path: Path, fps: float) -> list[tuple[float, npt.NDArray[np.uint8]]]:
+    """(time, BGR frame) of a rendered video at `fps`, as the live sampler would take them, for
+    tests and benchmarks that drive the face stages without a source."""
+    out, next_t = [], 0.0
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        for f in c.decode(stream):
+            t = float(f.pts * stream.time_base)
+            if t + 1e-6 >= next_t:
+                out.append((t, f.to_ndarray(format="bgr24")))
+                next_t += 1 / fps
+    return out

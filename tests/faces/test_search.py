@@ -5,13 +5,12 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
 from streamer.config import ModelConfig, TrackerConfig
 from streamer.demo.cast import Person, shipped_photos
-from streamer.demo.compose import Appearance, render_video
+from streamer.demo.compose import Appearance, render_video, sampled_frames
 from streamer.faces.align import align_faces
 from streamer.faces.detector import FaceDetector, crop_regions
 from streamer.faces.embedder import embed_now
@@ -56,18 +55,6 @@ def test_changed_outside_ignores_motion_inside_the_given_regions(cast: list[Pers
     assert cuts.changed_outside(box, frame.shape) == 0.0
 
 
-def _frames(path: Path, fps: float = 5.0) -> list[tuple[float, np.ndarray]]:
-    out, next_t = [], 0.0
-    with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        for f in c.decode(stream):
-            t = float(f.pts * stream.time_base)
-            if t + 1e-6 >= next_t:
-                out.append((t, f.to_ndarray(format="bgr24")))
-                next_t += 1 / fps
-    return out
-
-
 def test_tracked_faces_use_crops_and_newcomers_are_found_within_half_a_second(
     pack: ModelPack, cast: list[Person], media_dir: Path
 ) -> None:
@@ -81,7 +68,7 @@ def test_tracked_faces_use_crops_and_newcomers_are_found_within_half_a_second(
     tracker = FaceTracker(TrackerConfig(), lambda: next(ids))
     first_ours: dict[int, float] = {}
     first_ref: dict[int, float] = {}
-    frames = _frames(video)
+    frames = sampled_frames(video, 5.0)
     for t, image in frames:
         faces, cut = search.find(image, t, tracker.visible())
         tracker.update(faces, t, cut)
