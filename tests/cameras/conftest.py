@@ -10,7 +10,7 @@ from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, render_video
 
 CLIP_FPS = 10  # enough for 5 fps analysis, half the frames to render and serve
-CLIP_SECONDS = 45  # longer than any test, so no stream reaches its end and reconnects by itself
+CLIP_SECONDS = 120  # longer than any test even on a loaded machine (the longest may wait ~115 s), so no stream ends and reconnects by itself
 
 
 @pytest.fixture(scope="session")
