@@ -22,6 +22,10 @@ class StrictModel(BaseModel):
 class ReclusterConfig(StrictModel):
     every_seconds: float = Field(30.0, gt=0, description="Run HDBSCAN on the buffer at least this often (wall seconds).")
     every_faces: int = Field(300, ge=1, description="...or after this many new buffered faces, whichever comes first.")
+    max_share: float = Field(
+        0.1, gt=0, le=1, description="...but never more than this share of the memory's time: a run that took c seconds is "
+        "followed by none for c / max_share seconds (its cost grows with the buffer, not with the load).",
+    )
     buffer_size: int = Field(10_000, ge=10, description="Most recent good faces kept for re-clustering.")
     min_cluster_size: int = Field(2, ge=2, description="HDBSCAN min_cluster_size (M3-Agent's default is 2).")
     merge_min_similarity: float = Field(

@@ -79,6 +79,7 @@ class Memory(Exports):
         self._bookmarks: dict[str, str] = {}  # callers' notes, written with the next flush
         self._last_flush = self._last_prune = now
         self._last_recluster = dict.fromkeys(IDENTITY_KINDS, now)
+        self._recluster_rest = dict.fromkeys(IDENTITY_KINDS, 0.0)  # seconds after a run before the tick starts another
         log.info("opened %s: %d identity nodes", shown(cfg.db), len(self._nodes.rows))
 
     # --- context manager ------------------------------------------------------------------------
@@ -242,7 +243,8 @@ class Memory(Exports):
         self._identities.expire_due(now)
         for kind, buffer in self._identities.buffers.items():
             rc = self._identities.policies[kind].recluster
-            if buffer.new_faces and (buffer.new_faces >= rc.every_faces or now - self._last_recluster[kind] >= rc.every_seconds):
+            due = buffer.new_faces >= rc.every_faces or now - self._last_recluster[kind] >= rc.every_seconds
+            if buffer.new_faces and due and now - self._last_recluster[kind] >= self._recluster_rest[kind]:
                 self.recluster(kind)
         for stream, node_id, presence in self._presence.gone(now):
             self._identities.left(stream, node_id, presence)
@@ -314,7 +316,9 @@ class Memory(Exports):
         """HDBSCAN over the buffered tracks of one kind (both when None), then splits and merges."""
         for k in IDENTITY_KINDS if kind is None else (kind,):
             self._last_recluster[k] = self._clock()
+            started = time.perf_counter()
             self._edits.recluster(k)
+            self._recluster_rest[k] = (time.perf_counter() - started) / self._identities.policies[k].recluster.max_share
 
     def label(self, node_id: int, name: str) -> None:
         self._edits.label(node_id, name)

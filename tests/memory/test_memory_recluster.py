@@ -40,6 +40,23 @@ def test_tick_reclusters_when_enough_faces_arrived(scene: Scene) -> None:
     assert len({scene.memory.node_of_track(t) for t in tracks}) == 1
 
 
+def test_tick_rests_after_a_run_in_proportion_to_its_cost(scene: Scene) -> None:
+    p, q = scene.bank.distinct()[:2]
+    scene.memory.cfg.img_matching_threshold = 0.95
+    scene.memory.cfg.recluster.every_faces = 12
+    scene.memory.cfg.recluster.max_share = 1e-6  # rest a million times as long as the run took
+    first = [scene.show(p, 3, hard=i % 2 == 1)[0] for i in range(4)]
+    scene.memory.tick()
+    assert len({scene.memory.node_of_track(t) for t in first}) == 1
+    later = [scene.show(q, 3, hard=i % 2 == 1)[0] for i in range(4)]
+    assert len({scene.memory.node_of_track(t) for t in later}) > 1
+    scene.memory.tick()  # due by its faces, but resting
+    assert len({scene.memory.node_of_track(t) for t in later}) > 1
+    scene.advance(2e6)  # well past any run's cost x 1e6, within retention
+    scene.memory.tick()
+    assert len({scene.memory.node_of_track(t) for t in later}) == 1
+
+
 def test_the_closest_different_people_are_not_merged(scene: Scene, bank: FaceBank) -> None:
     a, b = bank.index("players0"), bank.index("players11")  # the closest pair of different people
     scene.memory.cfg.img_matching_threshold = 0.4  # this small recogniser confuses them at 0.3 online
