@@ -156,6 +156,12 @@ CREATE TABLE pair_evidence (
 CREATE INDEX clips_end_wall ON clips (end_wall);
 """
 
+# The clip a memory text belongs to, from the text: companions (who is seen with whom) joins on it
+# for every person in a closing clip, and without it each join scanned all the edges.
+CLIPS_BY_TEXT = """
+CREATE INDEX clips_text_node ON clips (text_node);
+"""
+
 BASE = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE nodes (
@@ -201,6 +207,7 @@ STEPS = {
     5: {Dialect.SQLITE: MODEL_MEMORIES, Dialect.POSTGRES: MODEL_MEMORIES},  # memories from a language model, with their provenance
     6: {Dialect.SQLITE: VOICE_SNIPPETS, Dialect.POSTGRES: VOICE_SNIPPETS},  # a few seconds of each voice, when asked to keep them
     7: {Dialect.SQLITE: PAIR_EVIDENCE, Dialect.POSTGRES: PAIR_EVIDENCE},  # retention: who-spoke counts of pruned turns, clips by time
+    8: {Dialect.SQLITE: CLIPS_BY_TEXT, Dialect.POSTGRES: CLIPS_BY_TEXT},  # clips by their memory's text node
 }  # fmt: skip
 SCHEMA_VERSION = max(STEPS)
 
