@@ -193,6 +193,7 @@ def llm_metrics(writer: ClipMemoryWriter | None) -> Iterator[Metric]:
         ("memories", "Memories from the language model stored.", s.memories),
         ("dropped_clips", "Clips dropped: its queue was full, or they still waited at the end of the run.", s.dropped),
         ("failed_clips", "Clips left without an answer after every retry.", s.failed),
+        ("empty_clips", "Clips the language model answered twice without a usable line.", s.empty),
         ("requests", "Requests sent to the endpoint.", calls.requests),
         ("timeouts", "Requests that timed out.", calls.timeouts),
         ("errors", "Requests refused or unreachable.", calls.errors),

@@ -39,6 +39,7 @@ class ClipMemoryStats:
     memories: int = 0  # memories stored
     dropped: int = 0  # clips dropped: queue full, or still queued at the end of the run
     failed: int = 0  # clips whose every try failed
+    empty: int = 0  # clips the model answered twice without a usable line
     text_only: bool = False
 
 
@@ -112,7 +113,7 @@ class ClipMemoryWriter:
 
     def status_line(self) -> str:
         s = self.stats
-        return f"llm clips {s.done}/{s.clips} memories {s.memories} dropped {s.dropped} failed {s.failed}"
+        return f"llm clips {s.done}/{s.clips} memories {s.memories} dropped {s.dropped} failed {s.failed} empty {s.empty}"
 
     # --- events -> queue ------------------------------------------------------------------------
 
@@ -185,7 +186,13 @@ class ClipMemoryWriter:
         self.stats.text_only = self._client.text_only
         memories = parse_reply(reply)
         if not memories.episodic and not memories.semantic:
-            log.info("clip memories: the model wrote nothing usable for clip %d of %s: %.200r", job.index, job.stream, reply)
+            # small models now and then answer with nothing usable; asked again in words only, they mostly do
+            log.info("clip memories: the model wrote nothing usable for clip %d of %s, asking again: %.200r", job.index, job.stream, reply)
+            reply, model, images = await self._client.complete(text, text)
+            memories = parse_reply(reply)
+            if not memories.episodic and not memories.semantic:
+                self.stats.empty += 1
+                log.warning("clip memories: nothing usable for clip %d of %s twice: %.200r", job.index, job.stream, reply)
         source = Provenance(model, self._client.host, time.time(), images)
         stored = await self._worker.call(Memory.add_model_memories, job.stream, job.index, memories.episodic, memories.semantic, source)
         self.stats.done += 1

@@ -104,7 +104,7 @@ def test_each_clip_gets_the_models_memories_with_provenance(video: Path, pack: M
     indices = _assert_graph_memories_whole(run.db, run)
     clips, model = _model_memories(run.db)
     assert run.stats.clips == run.stats.done == len(indices) and run.stats.dropped == run.stats.failed == 0
-    assert sorted(model) == sorted(indices)  # every clip has memories from the model
+    assert sorted(model) == sorted(indices), run.stats  # every clip has memories from the model (asked twice at most)
     with Memory(MemoryConfig(db=str(run.db))) as memory:
         people = {i: (lambda m: {*m["faces"], *m["voices"]})(memory.clip_memories(STREAM, i)) for i in clips}
         for index, texts in model.items():
@@ -146,40 +146,58 @@ def test_an_endpoint_killed_mid_run_loses_nothing_else(video: Path, pack: ModelP
     assert calls.errors >= 3 * s.failed and calls.retries >= 2 * s.failed  # each failed clip was tried three times
 
 
-def test_an_endpoint_that_never_answers_times_out_without_stalling_the_run(video: Path, pack: ModelPack, tmp_path: Path) -> None:
-    port = free_port()
-    pending: list[tuple[int, int]] = []  # per request: frames analysed when it came, when its client gave up
+def _against(handler: Callable[[web.Request], Awaitable[web.StreamResponse]], port: int, go: Callable[[], Run]) -> Run:
+    """`go` (a whole run, on the streamer's own loop) while this test's loop serves `handler` as the endpoint."""
 
     async def main() -> Run:
-        app_box: list[App] = []
-
-        async def never(request: web.Request) -> web.StreamResponse:
-            frames = lambda: app_box[0].analyzers[STREAM].stats.frames if STREAM in app_box[0].analyzers else -1  # noqa: E731
-            came = frames()
-            while request.transport is not None and not request.transport.is_closing():
-                await asyncio.sleep(0.05)
-            pending.append((came, frames()))
-            return web.Response(status=503)
-
         server = web.Application()
-        server.router.add_post("/v1/chat/completions", never)
+        server.router.add_post("/v1/chat/completions", handler)
         runner = web.AppRunner(server, shutdown_timeout=0.1)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
-            box: list[Run] = []
-            cfg = {"llm_url": f"http://127.0.0.1:{port}/v1", "llm_model": "any", "timeout_seconds": 2.0, "retries": 1,
-                   "backoff_seconds": 0.1, "drain_seconds": 60}  # fmt: skip
-
-            def go() -> None:
-                box.append(_run(video, tmp_path, pack, cfg, lambda app: _noted(app, app_box)))
-
-            await asyncio.to_thread(go)  # the streamer has its own loop; this one serves the endpoint
-            return box[0]
+            return await asyncio.to_thread(go)
         finally:
             await runner.cleanup()
 
-    run = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_an_answer_with_nothing_usable_is_asked_again_in_words(video: Path, pack: ModelPack, tmp_path: Path) -> None:
+    port, asked = free_port(), []  # per request: whether it carried images
+
+    async def blank_then_line(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        asked.append(any(isinstance(m["content"], list) for m in body["messages"]))
+        text = "..." if len(asked) % 2 else "Episodic: two people talk at a table."  # odd requests: nothing usable
+        return web.json_response({"model": "blank", "choices": [{"message": {"role": "assistant", "content": text}}]})
+
+    cfg = {"llm_url": f"http://127.0.0.1:{port}/v1", "llm_model": "blank", "timeout_seconds": 30, "drain_seconds": 60}
+    run = _against(blank_then_line, port, lambda: _run(video, tmp_path, pack, cfg))
+    indices = _assert_graph_memories_whole(run.db, run)
+    _, model = _model_memories(run.db)
+    s = run.stats
+    assert s.done == s.clips == len(indices) and s.empty == s.failed == 0, s
+    assert sorted(model) == sorted(indices) and all(t == "two people talk at a table." for ms in model.values() for _, t in ms)
+    assert len(asked) == 2 * s.clips and not any(asked[1::2]), asked  # each clip asked twice, the second time in words only
+
+
+def test_an_endpoint_that_never_answers_times_out_without_stalling_the_run(video: Path, pack: ModelPack, tmp_path: Path) -> None:
+    port = free_port()
+    pending: list[tuple[int, int]] = []  # per request: frames analysed when it came, when its client gave up
+    app_box: list[App] = []
+
+    async def never(request: web.Request) -> web.StreamResponse:
+        frames = lambda: app_box[0].analyzers[STREAM].stats.frames if STREAM in app_box[0].analyzers else -1  # noqa: E731
+        came = frames()
+        while request.transport is not None and not request.transport.is_closing():
+            await asyncio.sleep(0.05)
+        pending.append((came, frames()))
+        return web.Response(status=503)
+
+    cfg = {"llm_url": f"http://127.0.0.1:{port}/v1", "llm_model": "any", "timeout_seconds": 2.0, "retries": 1,
+           "backoff_seconds": 0.1, "drain_seconds": 60}  # fmt: skip
+    run = _against(never, port, lambda: _run(video, tmp_path, pack, cfg, lambda app: _noted(app, app_box)))
     indices = _assert_graph_memories_whole(run.db, run)
     clips, model = _model_memories(run.db)
     s, calls = run.stats, run.app.clip_memories.calls.stats  # type: ignore[union-attr]
