@@ -108,30 +108,48 @@ class StreamAnalyzer:
 
     async def results(self, frames: AsyncIterator[Frame], *, live: bool) -> AsyncIterator[FrameResult]:
         """The frames' results, in order. Two frames are in flight: a frame is detected while the one
-        before is embedded and stored, so one stream keeps both inference threads busy. A frame whose
-        analysis fails ends a file (the error is raised) but not a camera that runs for days."""
+        before is embedded and stored, so one stream keeps both inference threads busy. A result is
+        handed on as soon as it is ready, not when the next frame comes (a camera's comes 200 ms
+        later: that wait was all of a newcomer's `node.created` delay). A frame whose analysis fails
+        ends a file (the error is raised) but not a camera that runs for days."""
+        source = aiter(frames)
+        upcoming: asyncio.Future[Frame] | None = None
         finishing: tuple[Frame, asyncio.Task[FrameResult]] | None = None
         try:
-            async for frame in frames:
+            while True:
+                upcoming = upcoming or asyncio.ensure_future(anext(source))
+                if finishing is not None and not upcoming.done():
+                    await asyncio.wait((upcoming, finishing[1]), return_when=asyncio.FIRST_COMPLETED)
+                    if finishing[1].done():
+                        last, finishing = finishing, None
+                        if (result := await self._finished(*last, live)) is not None:
+                            yield result
+                        continue
+                try:
+                    frame = await upcoming
+                except StopAsyncIteration:
+                    break
+                finally:
+                    upcoming = None if upcoming.done() else upcoming
                 try:
                     detected = await self.detect(frame)
                 except Exception:
                     self._failed(frame, live)
                     continue
                 if finishing is not None:
-                    result = await self._finished(*finishing, live)
-                    if result is not None:
+                    last, finishing = finishing, None
+                    if (result := await self._finished(*last, live)) is not None:
                         yield result
                 finishing = frame, asyncio.create_task(self.finish(detected, self.track(detected)))
             if finishing is not None:
                 last, finishing = finishing, None
-                result = await self._finished(*last, live)
-                if result is not None:
+                if (result := await self._finished(*last, live)) is not None:
                     yield result
         finally:
-            if finishing is not None:
-                finishing[1].cancel()
-                await asyncio.gather(finishing[1], return_exceptions=True)
+            pending = [t for t in (upcoming, finishing[1] if finishing else None) if t is not None and not t.done()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _finished(self, frame: Frame, finishing: asyncio.Task[FrameResult], live: bool) -> FrameResult | None:
         try:
