@@ -12,6 +12,7 @@ import onnxruntime as ort
 
 from ..config import ModelConfig
 from ..errors import ModelError
+from ..onnx_options import session_options
 from .networks import ArcFace, Scrfd, arcface_normalisation
 
 log = logging.getLogger(__name__)
@@ -87,25 +88,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _session_options(spin_wait: bool) -> ort.SessionOptions:
-    opts = ort.SessionOptions()
-    # ArcFace graphs declare batch 1 yet run any batch; the shape warning that follows is noise.
-    opts.log_severity_level = 3
-    if not spin_wait:
-        # onnxruntime's threads busy-wait between operators by default, taking the core that the
-        # decoder thread needs: without it the streamer runs 20-30% faster on 2 cores (tools/bench.py).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # The recognizer runs batches of 1 to 36 faces: its arena grew to the largest (~150 MB at 32) and
-    # kept it, and a memory plan is cached per batch size; plain allocations are given back.
-    opts.enable_cpu_mem_arena = False
-    opts.enable_mem_pattern = False
-    return opts
-
-
 def _load(path: Path, cfg: ModelConfig, providers: list[str], spin_wait: bool, bundled: bool) -> Scrfd | ArcFace | None:
     """The file as a detector or a recognizer; None for other networks of a pack (landmarks, age...)."""
     try:
-        session = ort.InferenceSession(str(path), sess_options=_session_options(spin_wait), providers=providers)
+        session = ort.InferenceSession(str(path), sess_options=session_options(spin_wait=spin_wait), providers=providers)
     except Exception as e:  # onnxruntime raises its own untyped errors for a corrupt file
         raise ModelError(f"cannot load face model {path.name}: {str(e).splitlines()[0]}") from None
     if Scrfd.fits(session):

@@ -12,6 +12,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from ..errors import ModelError
+from ..onnx_options import session_options
 from ..records import SAMPLE_RATE
 from .models import CAMPP_FILE, CAMPP_SHA256, verify
 
@@ -19,20 +20,6 @@ log = logging.getLogger(__name__)
 
 EMBEDDING_DIM = 192
 MIN_SAMPLES = 400  # one 25 ms fbank frame
-
-
-def session_options(threads: int) -> ort.SessionOptions:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    # Busy-waiting onnxruntime threads take the core the decoder thread needs (see streamer/faces/models.py).
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # Turns run from 0.5 to 30 s: an arena sized by the longest turn, and a memory plan cached per
-    # input length, would keep tens of MB for good; plain allocations are given back after each run.
-    opts.enable_cpu_mem_arena = False
-    opts.enable_mem_pattern = False
-    return opts
 
 
 def _fbank_options() -> knf.FbankOptions:
@@ -66,7 +53,7 @@ class SpeakerEmbedder:
         path = speaker_model_file(model_path)
         try:
             self._session = ort.InferenceSession(
-                str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+                str(path), sess_options=session_options(threads=threads), providers=["CPUExecutionProvider"]
             )
         except Exception as e:  # onnxruntime raises its own untyped errors for a corrupt file
             raise ModelError(f"cannot load speaker model {path.name}: {str(e).splitlines()[0]}") from None

@@ -13,7 +13,7 @@ from ..errors import ModelError
 from ..records import SAMPLE_RATE
 from .config import VadConfig
 from .models import silero_file
-from .speaker import session_options
+from ..onnx_options import session_options
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def load_silero() -> ort.InferenceSession:
     """One session can serve every stream's StreamingVad (each keeps its own state)."""
     path = silero_file()
     try:
-        return ort.InferenceSession(str(path), sess_options=session_options(1), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), sess_options=session_options(threads=1), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own untyped errors for a corrupt file
         raise ModelError(f"cannot load VAD model {path.name}: {str(e).splitlines()[0]}") from None
 
