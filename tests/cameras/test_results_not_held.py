@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import cv2
+import numpy as np
+import numpy.typing as npt
 
 from streamer.app import App
 from streamer.demo.cast import Person
@@ -26,7 +28,7 @@ class HandFed:
     duration = None
     audio = None
 
-    def __init__(self, name: str, image: object) -> None:
+    def __init__(self, name: str, image: npt.NDArray[np.uint8]) -> None:
         self.name = name
         self.stats = SourceStats()
         self.image = image
@@ -38,7 +40,7 @@ class HandFed:
             await self.wanted.wait()
             self.wanted.clear()
             self.given += 1
-            yield Frame(self.name, self.given, 0.2 * self.given, time.time(), self.image)  # type: ignore[arg-type]
+            yield Frame(self.name, self.given, 0.2 * self.given, time.time(), self.image)
 
     async def close(self) -> None:
         pass
