@@ -8,7 +8,8 @@ describe, so a crash loses both or neither, and the outbox only ever sees commit
 The parts: `nodes` (rows, galleries, matching index), `tracks`, `identity` (online matching, one
 machinery for faces and voices, told apart by `policy`), `edits` (label, merge, split,
 re-clustering), `events`, `presence`, `graph` (clips), `evidence` (who spoke), `characters` (faces
-tied to voices), `episodes` (episodic and semantic memories) and `store`.
+tied to voices), `episodes` (episodic and semantic memories) and `store`; the reads are memory.reads,
+the exports memory.exports.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
 
 import numpy as np
 
-from .characters import Character, Characters
+from .characters import Characters
 from .config import MemoryConfig
 from .crops import CropShelf
 from .database import shown
@@ -35,12 +35,12 @@ from .evidence import Evidence
 from .graph import Clips, OpenClip
 from .identity import Identities
 from .model_memories import ModelMemories
-from .nodes import ACTIVE, IDENTITY_KINDS, NodeTable, public
+from .nodes import IDENTITY_KINDS, NodeTable
 from .policy import policies
 from .presence import PresenceBoard
+from .reads import Reads
 from .retention import Pruned, prune
-from .records import (FaceObservation, MemoryEvent, Node, NodeKind, NodeStatus, Provenance, SpeakerEvidence, SpeechTurn,
-                      TrackEvidence)  # fmt: skip
+from .records import FaceObservation, NodeKind, NodeStatus, Provenance, SpeakerEvidence, SpeechTurn, TrackEvidence
 from .snippets import VoiceSnippets
 from .store import Store
 from .tracks import MAX_PENDING_ROWS, TrackState, TrackTable
@@ -51,7 +51,7 @@ PRUNE_EVERY_SECONDS = 3600.0  # retention runs this rarely
 TRACK_ID_BLOCK = 1000  # track ids are reserved in blocks, one commit per block
 
 
-class Memory(Exports):
+class Memory(Reads, Exports):
     def __init__(self, cfg: MemoryConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
         self._clock = clock
@@ -338,68 +338,7 @@ class Memory(Exports):
         forgets the whole character): see memory.forget. Emits node.forgotten and commits."""
         return self._forgetting.forget(target)
 
-    # --- reading --------------------------------------------------------------------------------
-
-    def resolve(self, node_id: int) -> int:
-        return self._nodes.resolve(node_id)
-
-    def node(self, node_id: int) -> Node:
-        node_id = self.resolve(node_id)
-        row = self._nodes.rows.get(node_id) or self._store.node_row(node_id)
-        assert row is not None  # resolve found it
-        return public(row)
-
-    def nodes(self, kind: NodeKind | None = None, include_inactive: bool = False) -> list[Node]:
-        found = [
-            public(n)
-            for n in self._nodes.rows.values()
-            if (kind is None or n.kind == kind) and (include_inactive or n.status in ACTIVE)
-        ]
-        if kind not in IDENTITY_KINDS:
-            found += [public(n) for n in self._store.text_node_rows(kind)]
-        return sorted(found, key=lambda n: n.id)
-
-    def text(self, node_id: int) -> str | None:
-        """The text of an episodic or semantic node."""
-        return self._store.text(self.resolve(node_id))
-
-    def edges(self, node_id: int) -> list[tuple[int, int, float]]:
-        """(src, dst, weight) of every edge touching a node (text node -> face/voice node)."""
-        self._write_pending()
-        return self._store.edges(self.resolve(node_id))
-
-    def clips(self, stream: str | None = None) -> list[dict[str, Any]]:
-        return self._store.clips(stream)
-
-    def clip_memories(self, stream: str, index: int) -> dict[str, Any] | None:
-        """The latest clip `index` of a stream (None: no such clip) with what memory holds about it:
-        `episodic` [(text node, text, nodes it names)], `semantic` [(text node, text)] about its
-        people, its `faces` and `voices` (node ids) and `turns` [(t_start, t_end, voice node, text)]."""
-        self._write_pending()
-        found = [c for c in self._store.clips(stream) if c["index"] == index]
-        if not found:
-            return None
-        clip = found[-1]  # a file analysed twice has its clips twice: the latest run's
-        episodic = [(m, text, sorted({self._nodes.resolve(dst) for src, dst, _ in self._store.edges(m) if src == m}))
-                    for m, text in self._store.clip_texts(clip["id"])]  # fmt: skip
-        named = sorted({n for _, _, nodes in episodic for n in nodes})
-        turns = [(t0, t1, None if n is None else self._nodes.live(n), text)
-                 for _, t0, t1, text, n in self._store.stream_turns(stream, clip["first_t"], clip["last_t"])]  # fmt: skip
-        people = sorted(set(named) | {n for _, _, n, _ in turns if n is not None})
-        return {**clip, "episodic": episodic, "semantic": self._store.semantic_about(people) if people else [],
-                "faces": [n for n in people if self._nodes.kind(n) == NodeKind.FACE],
-                "voices": [n for n in people if self._nodes.kind(n) == NodeKind.VOICE], "turns": turns}  # fmt: skip
-
-    def crops(self, node_id: int) -> list[bytes]:
-        return self._crops.jpegs(self.resolve(node_id))
-
-    def events_after(self, seq: int, limit: int = 1000) -> list[MemoryEvent]:
-        """Committed events after `seq`, in order (a crash can never take back an event read here)."""
-        return self._store.events_after(seq, limit)
-
-    def last_event_seq(self) -> int:
-        """The sequence number of the latest committed event (0: none yet)."""
-        return int(self._store.committed_seq)
+    # --- the feed's place -----------------------------------------------------------------------
 
     def published_seq(self) -> int:
         return int(self._store.meta("published_seq", "0") or 0)
@@ -436,13 +375,3 @@ class Memory(Exports):
         self._characters.unlink(face_id, voice_id)
 
     add_equivalence = link  # M3-Agent's name
-
-    def characters(self) -> list[list[int]]:
-        """Face and voice nodes grouped by equivalences (after merges); nodes without one are left out."""
-        return sorted(sorted([*c.faces, *c.voices]) for c in self._characters.all())
-
-    def character(self, character_id: int) -> Character | None:
-        return self._characters.get(character_id)
-
-    def character_of(self, node_id: int) -> Character | None:
-        return self._characters.of_node(node_id)

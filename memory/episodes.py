@@ -26,7 +26,8 @@ from .events import EventLog
 from .graph import OpenClip, connected_groups, episodic_text, names
 from .nodes import NodeTable
 from .records import NodeKind, NodeStatus
-from .store import NodeRow, Store
+from .rows import NodeRow
+from .store import Store
 from .tracks import TrackTable
 
 AWAITING_TEXT_MAX = 10_000  # turns of closed clips still waiting for their transcript

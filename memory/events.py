@@ -15,7 +15,8 @@ import numpy as np
 from .graph import OpenClip
 from .nodes import ACTIVE, NodeTable
 from .presence import Presence
-from .store import NodeRow, Store
+from .rows import NodeRow
+from .store import Store
 
 UPDATE_EVENT_MIN_SECONDS = 5.0  # node.updated at most this often per node
 

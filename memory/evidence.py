@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from .config import MemoryConfig
 from .nodes import NodeTable
 from .records import FaceObservation, NodeKind, SpeakerEvidence, SpeechTurn
-from .store import Store, TurnFaceRow
+from .rows import TurnFaceRow
+from .store import Store
 from .tracks import TrackTable
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from .characters import Characters
 from .nodes import ACTIVE, NodeTable
 from .records import NodeKind, NodeStatus, Provenance
-from .store import NodeRow, Store
+from .rows import NodeRow
+from .store import Store
 
 TAG = re.compile(r"<(face|voice|character)_(\d+)>")
 

@@ -14,7 +14,8 @@ from .errors import NodeNotFound
 from .gallery import Gallery, Vectors
 from .index import NodeIndex
 from .records import Node, NodeKind, NodeStatus
-from .store import NodeRow, Store
+from .rows import NodeRow
+from .store import Store
 
 log = logging.getLogger(__name__)
 

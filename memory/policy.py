@@ -14,7 +14,7 @@ from .gallery import Vectors
 from .nodes import NodeTable
 from .recluster import agreement
 from .records import NodeKind
-from .store import NodeRow
+from .rows import NodeRow
 
 
 @dataclass

@@ -4,7 +4,8 @@ dialects memory.database: an SQLite file by default, or a PostgreSQL database).
 One connection. Writes go into one open transaction that `commit` closes, so a batch of faces
 costs one commit instead of one per row; a kill -9 loses at most the open batch and never corrupts
 the store (SQLite: WAL with synchronous=NORMAL is durable against process crashes; a power cut may
-also lose the last commits). Vectors are float32 blobs, structured data is JSON.
+also lose the last commits). Vectors are float32 blobs, structured data is JSON. The rows are
+memory.rows; the memory graph's queries are memory.store_graph.
 """
 
 from __future__ import annotations
@@ -12,95 +13,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .gallery import Gallery, Vectors
-from .records import MemoryEvent, NodeKind, NodeStatus, Provenance, SpeechTurn
+from .gallery import Gallery
+from .records import MemoryEvent, NodeKind, SpeechTurn
 from .database import Database
+from .rows import NODE_COLUMNS, NodeRow, TrackRow, TrackStats, TurnFaceRow
 from .schema import connect
+from .store_graph import GraphStore
 
 log = logging.getLogger(__name__)
 
-NODE_COLUMNS = (
-    "id, kind, status, label, merged_into, created_wall, first_seen_wall, last_seen_wall, n_observations, "
-    "n_embeddings, good_faces, first_good_t, last_good_t, streams, mean"
-)
 
-
-@dataclass
-class NodeRow:
-    id: int
-    kind: NodeKind
-    status: NodeStatus
-    label: str | None
-    merged_into: int | None
-    created_wall: float
-    first_seen_wall: float | None
-    last_seen_wall: float | None
-    n_observations: int
-    n_embeddings: int
-    good_faces: int
-    first_good_t: float | None
-    last_good_t: float | None
-    streams: set[str]
-    mean: Vectors | None
-
-    def to_sql(self) -> tuple[Any, ...]:
-        return (
-            self.id, self.kind.value, self.status.value, self.label, self.merged_into, self.created_wall,
-            self.first_seen_wall, self.last_seen_wall, self.n_observations, self.n_embeddings, self.good_faces,
-            self.first_good_t, self.last_good_t, json.dumps(sorted(self.streams)),
-            None if self.mean is None else self.mean.astype(np.float32).tobytes(),
-        )  # fmt: skip
-
-    @classmethod
-    def from_sql(cls, r: Sequence[Any]) -> NodeRow:
-        mean = None if r[14] is None else np.frombuffer(r[14], np.float32).copy()
-        return cls(r[0], NodeKind(r[1]), NodeStatus(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-                   r[12], set(json.loads(r[13])), mean)  # fmt: skip
-
-
-@dataclass
-class TrackRow:
-    id: int
-    stream: str
-    node_id: int | None
-    first_t: float
-    last_t: float
-    first_wall: float
-    last_wall: float
-
-    def to_sql(self) -> tuple[Any, ...]:
-        return (self.id, self.stream, self.node_id, self.first_t, self.last_t, self.first_wall, self.last_wall)
-
-
-@dataclass
-class TurnFaceRow:
-    """The verdict of one speech turn on one face track (see memory.evidence)."""
-
-    turn_id: int
-    face_track: int
-    seen: bool  # on screen for most of the turn
-    alone: bool  # ...as the only face
-    sync: float | None  # synchrony with the turn, None if not measured
-    outcome: int  # 1 moved with the voice, -1 did not, 0 undecided
-
-    def to_sql(self) -> tuple[Any, ...]:
-        return (self.turn_id, self.face_track, int(self.seen), int(self.alone), self.sync, self.outcome)
-
-
-@dataclass
-class TrackStats:
-    n_observations: int
-    streams: set[str]
-    first_wall: float | None
-    last_wall: float | None
-
-
-class Store:
+class Store(GraphStore):
     def __init__(self, db: str) -> None:
         self.path = db
         self.db: Database = connect(db)
@@ -305,133 +232,6 @@ class Store:
 
     def snippet_qualities(self) -> dict[int, float]:
         return dict(self.db.execute("SELECT node_id, quality FROM voice_snippets").fetchall())
-
-    # --- memory graph ---------------------------------------------------------------------------
-
-    def add_clip(self, stream: str, idx: int, first_t: float, last_t: float, start: float, end: float) -> int:
-        sql = "INSERT INTO clips (stream, idx, first_t, last_t, start_wall, end_wall) VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
-        return int(self._write(sql, (stream, idx, first_t, last_t, start, end)).fetchall()[0][0])
-
-    def add_text_node(self, row: NodeRow, clip_id: int | None, text: str, key: str | None = None) -> None:
-        """A text node; the first of a clip is the clip's memory (who was there)."""
-        self.save_nodes([row])
-        self._write("INSERT INTO text_nodes (node_id, clip_id, text, key) VALUES (?, ?, ?, ?)", (row.id, clip_id, text, key))
-        if clip_id is not None:
-            self._write("UPDATE clips SET text_node = ? WHERE id = ? AND text_node IS NULL", (row.id, clip_id))
-
-    def add_model_memory(self, row: NodeRow, clip_id: int | None, text: str, about_clip: int | None, source: Provenance) -> None:
-        """A language model's memory with its provenance; never a clip's own memory."""
-        self.save_nodes([row])
-        self._write("INSERT INTO text_nodes (node_id, clip_id, text) VALUES (?, ?, ?)", (row.id, clip_id, text))
-        self._write(
-            "INSERT INTO model_memories (node_id, clip_id, model, endpoint, wall_time, images) VALUES (?, ?, ?, ?, ?, ?)",
-            (row.id, about_clip, source.model, source.endpoint, source.wall_time, int(source.images)),
-        )
-
-    def model_memory(self, node_id: int) -> tuple[int | None, Provenance] | None:
-        """(clip id, provenance) of a model's memory; None for any other node."""
-        r = self.db.execute(
-            "SELECT clip_id, model, endpoint, wall_time, images FROM model_memories WHERE node_id = ?", (node_id,)
-        ).fetchone()
-        return None if r is None else (r[0], Provenance(r[1], r[2], r[3], bool(r[4])))
-
-    def keyed_text(self, key: str) -> tuple[int, str] | None:
-        """(node id, text) of the text node with this key (a semantic memory that is kept up to date)."""
-        return self.db.execute("SELECT node_id, text FROM text_nodes WHERE key = ?", (key,)).fetchone()
-
-    def set_text(self, node_id: int, text: str) -> None:
-        self._write("UPDATE text_nodes SET text = ? WHERE node_id = ?", (text, node_id))
-
-    def clip_texts(self, clip_id: int) -> list[tuple[int, str]]:
-        """(node id, text) of a clip's episodic memories, in the order they were written."""
-        return self.db.execute("SELECT node_id, text FROM text_nodes WHERE clip_id = ? ORDER BY node_id", (clip_id,)).fetchall()
-
-    def clip_turns(self, track_ids: Sequence[int]) -> list[tuple[int, float, float, str | None]]:
-        """(turn id, t_start, t_end, text) of the speech turns among some tracks, in time order."""
-        marks = ", ".join("?" * len(track_ids))
-        return self.db.execute(
-            f"SELECT track_id, t_start, t_end, text FROM speech_turns WHERE track_id IN ({marks}) ORDER BY t_start, track_id",
-            list(track_ids),
-        ).fetchall()
-
-    def appearances(self, node_ids: Sequence[int]) -> list[tuple[int, str, float]]:
-        """(clip id, stream, start wall) of every clip whose memory names one of the nodes."""
-        marks = ", ".join("?" * len(node_ids))
-        return self.db.execute(
-            f"SELECT DISTINCT c.id, c.stream, c.start_wall FROM edges e JOIN clips c ON c.text_node = e.src "
-            f"WHERE e.dst IN ({marks}) ORDER BY c.id",
-            list(node_ids),
-        ).fetchall()
-
-    def companions(self, node_ids: Sequence[int]) -> list[tuple[int, int]]:
-        """(other node, clips shared) over the clips whose memory names one of the nodes."""
-        marks = ", ".join("?" * len(node_ids))
-        return self.db.execute(
-            f"SELECT e2.dst, COUNT(DISTINCT c.id) FROM edges e1 JOIN clips c ON c.text_node = e1.src "
-            f"JOIN edges e2 ON e2.src = e1.src WHERE e1.dst IN ({marks}) AND e2.dst NOT IN ({marks}) GROUP BY e2.dst",
-            list(node_ids) * 2,
-        ).fetchall()
-
-    def semantic_about(self, node_ids: Sequence[int]) -> list[tuple[int, str]]:
-        """(node id, text) of the semantic memories linked to any of the nodes."""
-        marks = ", ".join("?" * len(node_ids))
-        return self.db.execute(
-            f"SELECT DISTINCT t.node_id, t.text FROM text_nodes t JOIN nodes n ON n.id = t.node_id "
-            f"JOIN edges e ON e.src = t.node_id WHERE n.kind = 'semantic' AND e.dst IN ({marks}) ORDER BY t.node_id",
-            list(node_ids),
-        ).fetchall()
-
-    def stream_turns(self, stream: str, t_from: float, t_to: float) -> list[tuple[int, float, float, str | None, int | None]]:
-        """(turn id, t_start, t_end, text, stored node) of a stream's turns starting in [t_from, t_to]."""
-        return self.db.execute(
-            "SELECT s.track_id, s.t_start, s.t_end, s.text, tr.node_id FROM speech_turns s LEFT JOIN tracks tr ON tr.id = s.track_id "
-            "WHERE s.stream = ? AND s.t_start BETWEEN ? AND ? ORDER BY s.t_start, s.track_id",
-            (stream, t_from, t_to),
-        ).fetchall()
-
-    def set_edges(self, src: int, edges: Iterable[tuple[int, float]]) -> None:
-        """Replaces every edge from `src` (a semantic memory says what it says now)."""
-        self._write("DELETE FROM edges WHERE src = ?", (src,))
-        self.add_edges((src, dst, w) for dst, w in edges)
-
-    def text(self, node_id: int) -> str | None:
-        value = self._scalar("SELECT text FROM text_nodes WHERE node_id = ?", (node_id,))
-        return None if value is None else str(value)
-
-    def clips(self, stream: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT c.id, c.stream, c.idx, c.first_t, c.last_t, c.start_wall, c.end_wall, c.text_node, t.text FROM clips c "
-        sql += "LEFT JOIN text_nodes t ON t.node_id = c.text_node "
-        rows = self.db.execute(sql + ("WHERE c.stream = ? ORDER BY c.id" if stream else "ORDER BY c.id"), (stream,) if stream else ())
-        keys = ("id", "stream", "index", "first_t", "last_t", "start_wall", "end_wall", "memory", "text")
-        return [dict(zip(keys, r)) for r in rows]
-
-    def add_edges(self, edges: Iterable[tuple[int, int, float]]) -> None:
-        sql = "INSERT INTO edges (src, dst, weight) VALUES (?, ?, ?) ON CONFLICT (src, dst) DO UPDATE SET weight = edges.weight + excluded.weight"
-        self._write_many(sql, edges)
-
-    def move_edges(self, old: int, new: int) -> None:
-        """Point every edge of `old` at `new`, adding weights where both had one."""
-        moved = self.db.execute("SELECT src, dst, weight FROM edges WHERE src = ? OR dst = ?", (old, old)).fetchall()
-        self._write("DELETE FROM edges WHERE src = ? OR dst = ?", (old, old))
-        self.add_edges((new if s == old else s, new if d == old else d, w) for s, d, w in moved)
-
-    def edges(self, node_id: int) -> list[tuple[int, int, float]]:
-        return self.db.execute("SELECT src, dst, weight FROM edges WHERE src = ? OR dst = ? ORDER BY src, dst", (node_id, node_id)).fetchall()
-
-    def equivalences(self) -> list[tuple[int, int, bool]]:
-        """(face id, voice id, set by hand) of every tie."""
-        return [(f, v, bool(m)) for f, v, m in self.db.execute("SELECT face_id, voice_id, manual FROM equivalences")]
-
-    def set_equivalences(self, ties: Iterable[tuple[int, int, bool]]) -> None:
-        self._write("DELETE FROM equivalences")
-        self._write_many("INSERT INTO equivalences (face_id, voice_id, manual) VALUES (?, ?, ?)", ((f, v, int(m)) for f, v, m in ties))
-
-    def character_ids(self) -> dict[int, int]:
-        return dict(self.db.execute("SELECT node_id, character_id FROM characters").fetchall())
-
-    def set_character_ids(self, ids: dict[int, int]) -> None:
-        self._write("DELETE FROM characters")
-        self._write_many("INSERT INTO characters (node_id, character_id) VALUES (?, ?)", ids.items())
 
     # --- who-spoke evidence ---------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ from typing import Any
 from .gallery import Vectors
 from .nodes import NodeTable
 from .records import SpeechTurn
-from .store import Store, TrackRow
+from .rows import TrackRow
+from .store import Store
 
 TRACK_IDLE_SECONDS = 3600.0  # tracks idle this long leave memory (they stay in the store)
 MAX_PENDING_ROWS = 20000  # flush early rather than hold more rows (the memory service applies half this per commit)
