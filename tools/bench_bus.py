@@ -9,7 +9,8 @@ virtual camera `--fps` frames per second with `--faces` faces each; every face i
 of `--people` identities that lasts `--track-seconds`, embedded when it starts and again every 2 s
 (the tracker's re-embed interval), as a worker sends them. Reports, every 5 s and at the end: observations/s published and applied,
 consumer lag (messages stored but not yet applied), and publish -> committed latency (until the
-memory service's node answer for the track arrives; p50/p95).
+memory service's node answer for the track arrives; p50/p95), and the CPU the generator (this
+process), nats-server and the service each took: all three share the machine's cores.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import nats
 import numpy as np
+import psutil
 
 from memory.database import open_database
 from memory.schema import exists
@@ -75,7 +77,16 @@ class Camera:
         return encode(msg), [o.track_id for o in obs]
 
 
-async def load(args: argparse.Namespace, url: str, db: str) -> None:
+def _cpu(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    """CPU seconds (user + system) each process has used so far."""
+    out = {}
+    for name, proc in procs.items():
+        t = proc.cpu_times()
+        out[name] = t.user + t.system
+    return out
+
+
+async def load(args: argparse.Namespace, url: str, db: str, procs: dict[str, psutil.Process]) -> None:
     cfg = BusConfig(url=url)
     nc = await connect(cfg, "bench")
     js = nc.jetstream()
@@ -100,6 +111,7 @@ async def load(args: argparse.Namespace, url: str, db: str) -> None:
     period = 1.0 / args.fps
     published_obs, tick, last_report = 0, 0, start
     report_obs, report_applied = 0, 0
+    cpu_start = report_cpu = _cpu(procs)
     print(f"{args.cameras} cameras x {args.fps:g} fps x {args.faces} faces = {args.cameras * args.fps * args.faces:.0f} observations/s offered")
     while time.time() - start < args.seconds:
         t = tick * period
@@ -119,10 +131,12 @@ async def load(args: argparse.Namespace, url: str, db: str) -> None:
             applied, lag = _progress(db, (await js.stream_info(cfg.stream)).state.last_seq)
             applied_obs = applied * args.faces
             p95 = float(np.percentile(latencies[-20000:], 95)) if latencies else float("nan")
+            cpu = _cpu(procs)
+            shares = "  ".join(f"{k} {(cpu[k] - report_cpu[k]) / (now - last_report):.2f}" for k in cpu)
             print(f"{now - start:5.0f} s  published {(published_obs - report_obs) / (now - last_report):7.0f} obs/s  "
                   f"applied {(applied_obs - report_applied) / (now - last_report):7.0f} obs/s  lag {lag:6d} msgs  "
-                  f"p95 publish->committed {p95 * 1000:7.0f} ms  behind {delay:+.2f} s", flush=True)  # fmt: skip
-            last_report, report_obs, report_applied = now, published_obs, applied_obs
+                  f"p95 publish->committed {p95 * 1000:7.0f} ms  behind {delay:+.2f} s  cores: {shares}", flush=True)  # fmt: skip
+            last_report, report_obs, report_applied, report_cpu = now, published_obs, applied_obs, cpu
     elapsed = time.time() - start
     last = (await js.stream_info(cfg.stream)).state.last_seq
     applied, lag = _progress(db, last)
@@ -130,6 +144,9 @@ async def load(args: argparse.Namespace, url: str, db: str) -> None:
     print(f"total: {published_obs / elapsed:.0f} obs/s published over {elapsed:.0f} s, {applied * args.faces / elapsed:.0f} obs/s "
           f"applied by then; lag at the end {lag} messages; publish->committed p50 {np.percentile(lat, 50) * 1000:.0f} ms, "
           f"p95 {np.percentile(lat, 95) * 1000:.0f} ms over {len(latencies)} tracks")  # fmt: skip
+    cpu = _cpu(procs)
+    print("CPU seconds over the run: " + ", ".join(f"{k} {cpu[k] - cpu_start[k]:.1f} ({(cpu[k] - cpu_start[k]) / elapsed:.2f} of a core)" for k in cpu)
+          + f"; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     await nc.close()
 
 
@@ -212,7 +229,8 @@ def main() -> int:
         service = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
         try:
             time.sleep(4.0)  # models and memory open
-            asyncio.run(load(args, url, db))
+            procs = {"generator": psutil.Process(), "nats-server": psutil.Process(server.pid), "service": psutil.Process(service.pid)}
+            asyncio.run(load(args, url, db, procs))
         finally:
             service.send_signal(signal.SIGTERM)
             service.wait(60)

@@ -180,27 +180,30 @@ def _decode_kind(h: dict[str, object], base: dict[str, object], parts: list[byte
 
 def _decode_faces(h: dict[str, object], base: dict[str, object], parts: list[bytes]) -> FacesMsg:
     stream, t, wall, dim = str(base["stream"]), float(h["t"]), float(h["wall"]), int(h["dim"])  # type: ignore[arg-type]
-    faces = np.frombuffer(parts[0], FACE)
+    observations = [
+        FaceObservation(stream, track, t, wall, tuple(box.tolist()), det, None if quality != quality else quality,  # NaN: none
+                        "ortho" if ortho else "side")
+        for track, box, det, quality, ortho in np.frombuffer(parts[0], FACE).tolist()
+    ]  # fmt: skip
+    return FacesMsg(**base, t=t, wall_time=wall, observations=observations,  # type: ignore[arg-type]
+                    evidence=_decode_evidence(stream, t, wall, dim, parts) if parts[1] else [])  # fmt: skip
+
+
+def _decode_evidence(stream: str, t: float, wall: float, dim: int, parts: list[bytes]) -> list[TrackEvidence]:
+    """Most frames carry no embedding (a track is embedded every few seconds): this is the rarer part."""
     ev = np.frombuffer(parts[1], EVIDENCE)
     vectors: npt.NDArray[np.float32] = np.frombuffer(parts[2], "<f2").reshape(len(ev), dim).astype(np.float32)
     # float16 rounding moved the vectors off the unit sphere
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    boxes = faces["box"].tolist()
-    observations = [
-        FaceObservation(stream, track, t, wall, tuple(box), det, None if quality != quality else quality,  # NaN: none
-                        "ortho" if ortho else "side")
-        for track, box, det, quality, ortho in zip(faces["track"].tolist(), boxes, faces["det"].tolist(),
-                                                   faces["quality"].tolist(), faces["ortho"].tolist())
-    ]  # fmt: skip
     evidence, offset = [], 0
-    for i, e in enumerate(ev):
-        crop = parts[3][offset : offset + int(e["crop_len"])]
+    for i, (track, quality, det, good, crop_quality, crop_len) in enumerate(ev.tolist()):
+        crop = parts[3][offset : offset + crop_len]
         offset += len(crop)
         evidence.append(
-            TrackEvidence(stream, int(e["track"]), t, wall, vectors[i : i + 1], np.array([e["quality"]], np.float32),
-                          np.array([e["det"]], np.float32), np.array([bool(e["good"])]), crop or None, float(e["crop_quality"]))
+            TrackEvidence(stream, track, t, wall, vectors[i : i + 1], np.array([quality], np.float32),
+                          np.array([det], np.float32), np.array([bool(good)]), crop or None, crop_quality)
         )  # fmt: skip
-    return FacesMsg(**base, t=t, wall_time=wall, observations=observations, evidence=evidence)  # type: ignore[arg-type]
+    return evidence
 
 
 def _decode_turns(h: dict[str, object], base: dict[str, object], parts: list[bytes]) -> TurnsMsg:
