@@ -155,7 +155,7 @@ class Edits:
         embeddings, qualities, tracks = self._identities.buffers[kind].of_tracks(track_ids)
         if not len(tracks):
             return Gallery.empty(0)
-        return Gallery(embeddings, qualities, np.array(tracks, np.int64)).trimmed(self._identities.policies[kind].capacity)
+        return Gallery.new(embeddings, qualities, np.array(tracks, np.int64)).trimmed(self._identities.policies[kind].capacity)
 
     # --- re-clustering --------------------------------------------------------------------------
 

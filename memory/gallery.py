@@ -6,10 +6,15 @@ where redundancy_i is the highest cosine between i and any other kept embedding.
 near-duplicates the blurrier one goes first, while a sharp face from a new angle (low redundancy)
 stays: a diverse, high-quality set, and the node's mean (what matching uses) does not collapse
 onto the pose seen most often. Selection is deterministic, so a restart keeps the same gallery.
+
+Each embedding carries a key that follows it through trims, merges and splits, so the store can
+tell which of a node's stored rows a new gallery kept and write only what changed (memory.nodes).
+Keys are handed out in this process and never stored.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,16 +22,28 @@ import numpy.typing as npt
 
 Vectors = npt.NDArray[np.float32]
 
+_next_key = itertools.count()
+
+
+def new_keys(n: int) -> npt.NDArray[np.int64]:
+    return np.fromiter(itertools.islice(_next_key, n), np.int64, n)
+
 
 @dataclass
 class Gallery:
     embeddings: Vectors  # (k, d), L2-normalised
     qualities: npt.NDArray[np.float32]  # (k,)
     track_ids: npt.NDArray[np.int64]  # (k,), the track each embedding came from (for splits)
+    keys: npt.NDArray[np.int64]  # (k,), which embedding this is (see the module docstring)
+
+    @classmethod
+    def new(cls, embeddings: Vectors, qualities: npt.NDArray[np.float32], track_ids: npt.NDArray[np.int64]) -> Gallery:
+        """Embeddings not in any gallery yet, with fresh keys."""
+        return cls(embeddings, qualities, track_ids, new_keys(len(qualities)))
 
     @classmethod
     def empty(cls, dim: int) -> Gallery:
-        return cls(np.zeros((0, dim), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+        return cls.new(np.zeros((0, dim), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return len(self.qualities)
@@ -42,15 +59,16 @@ class Gallery:
             np.concatenate([self.embeddings, other.embeddings]),
             np.concatenate([self.qualities, other.qualities]),
             np.concatenate([self.track_ids, other.track_ids]),
+            np.concatenate([self.keys, other.keys]),
         )
         return merged.trimmed(capacity)
 
     def subset(self, mask: npt.NDArray[np.bool_]) -> Gallery:
-        return Gallery(self.embeddings[mask], self.qualities[mask], self.track_ids[mask])
+        return Gallery(self.embeddings[mask], self.qualities[mask], self.track_ids[mask], self.keys[mask])
 
     def trimmed(self, capacity: int) -> Gallery:
         keep = select(self.embeddings, self.qualities, capacity)
-        return Gallery(self.embeddings[keep], self.qualities[keep], self.track_ids[keep])
+        return Gallery(self.embeddings[keep], self.qualities[keep], self.track_ids[keep], self.keys[keep])
 
 
 def select(embeddings: Vectors, qualities: npt.NDArray[np.float32], capacity: int) -> npt.NDArray[np.int64]:

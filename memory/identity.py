@@ -106,7 +106,7 @@ class Identities:
     ) -> None:
         """Good evidence of a track reshapes its node: gallery, re-clustering buffer, crops."""
         kind = self._nodes[node_id].kind
-        faces = Gallery(ev.embeddings[good], ev.qualities[good], np.full(int(good.sum()), ev.track_id, np.int64))
+        faces = Gallery.new(ev.embeddings[good], ev.qualities[good], np.full(int(good.sum()), ev.track_id, np.int64))
         self._extend(node_id, faces, span, now, speech_seconds)
         self.buffers[kind].add(ev.track_id, faces.embeddings, faces.qualities)
         if ev.crop_jpeg is not None:

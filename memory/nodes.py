@@ -34,6 +34,7 @@ class NodeTable:
         self._galleries: dict[int, Gallery] = {}  # LRU cache, most recent last
         self._dirty_nodes: set[int] = set()
         self._dirty_galleries: set[int] = set()
+        self._stored_keys: dict[int, list[int]] = {}  # the keys of a node's stored embeddings, where known
         self._stored_mean: dict[int, Vectors | None] = {}  # the mean each stored row holds (means are never changed in place)
         # deleted memories (memory.forget) leave gaps: an id is never given twice
         self._next_id = max(store.max_node_id(), int(store.meta(NEXT_ID_KEY, "0") or 0)) + 1
@@ -69,6 +70,7 @@ class NodeTable:
         node_id = self.new_id()
         row = self.rows[node_id] = NodeRow(node_id, kind, status, None, None, now, None, None, 0, 0, 0, None, None, set(), None)
         self._galleries[node_id] = Gallery.empty(0)
+        self._stored_keys[node_id] = []  # ids are never reused: no rows wait under this one
         if status == NodeStatus.PROVISIONAL:
             self.provisional.add(node_id)
         self.touch(node_id)
@@ -122,6 +124,7 @@ class NodeTable:
         if gallery is None:
             mean = self.rows[node_id].mean
             gallery = self._store.load_gallery(node_id, 0 if mean is None else len(mean))
+            self._stored_keys[node_id] = gallery.keys.tolist()
         self._galleries[node_id] = gallery  # most recently used last
         return gallery
 
@@ -141,6 +144,7 @@ class NodeTable:
         """A merged-away node's gallery went to its survivor; its stored rows stay as they were."""
         self.unindex(node_id)
         self._galleries.pop(node_id, None)
+        self._stored_keys.pop(node_id, None)
         self._dirty_galleries.discard(node_id)
 
     def unindex(self, node_id: int) -> None:
@@ -158,14 +162,17 @@ class NodeTable:
         self._store.update_nodes(stored)
         self._store.save_nodes(changed)
         self._stored_mean.update((r.id, r.mean) for r in changed)
-        self._store.save_galleries([(n, self._galleries[n]) for n in self._dirty_galleries])
+        self._store.save_galleries([(n, self._stored_keys.get(n), self._galleries[n]) for n in self._dirty_galleries])
+        self._stored_keys.update((n, self._galleries[n].keys.tolist()) for n in self._dirty_galleries)
         self._dirty_nodes.clear()
         self._dirty_galleries.clear()
 
     def trim_cache(self) -> None:
         """Forgets the least recently used galleries; only right after a write, when all are clean."""
         while len(self._galleries) > GALLERY_CACHE:
-            del self._galleries[next(iter(self._galleries))]
+            node_id = next(iter(self._galleries))
+            del self._galleries[node_id]
+            self._stored_keys.pop(node_id, None)
 
 
 def public(row: NodeRow) -> Node:

@@ -101,15 +101,31 @@ class Store(GraphStore):
 
     # --- galleries ------------------------------------------------------------------------------
 
-    def save_galleries(self, galleries: Sequence[tuple[int, Gallery]]) -> None:
-        """Replaces the stored embeddings of these nodes: two statements for all of them."""
-        self._write_many("DELETE FROM embeddings WHERE node_id = ?", ((n,) for n, _ in galleries))
-        rows = [
-            (node_id, t, q, e.tobytes())
-            for node_id, g in galleries
-            for e, q, t in zip(g.embeddings.astype(np.float32, copy=False), g.qualities.tolist(), g.track_ids.tolist())
-        ]
-        self._write_many("INSERT INTO embeddings (node_id, track_id, quality, vec) VALUES (?, ?, ?, ?)", rows)
+    def save_galleries(self, galleries: Sequence[tuple[int, list[int] | None, Gallery]]) -> None:
+        """Brings the stored embeddings of these nodes to their galleries. Each comes with the keys
+        (memory.gallery) of the rows its node holds now, in row order, or None where they are not
+        known. A gallery that kept some of those rows, in that order, ahead of its new embeddings
+        costs a delete per dropped row and an insert per new one; any other replaces all its rows.
+        Either way the rows stay in gallery order, which a reload keeps."""
+        replaced: list[tuple[int]] = []
+        dropped: list[tuple[int, int]] = []
+        added: list[tuple[int, int, float, bytes]] = []
+        for node_id, stored, g in galleries:
+            keys = g.keys.tolist()
+            kept = set(keys).intersection(stored or ())
+            if stored is not None and (kept or not stored) and keys[: len(kept)] == [k for k in stored if k in kept]:
+                # the highest position first, so the positions of the others stay as they were
+                dropped.extend((node_id, i) for i in reversed(range(len(stored))) if stored[i] not in kept)
+                new = slice(len(kept), None)
+            else:
+                replaced.append((node_id,))
+                new = slice(None)
+            embeddings = g.embeddings[new].astype(np.float32, copy=False)
+            added.extend((node_id, t, q, e.tobytes()) for e, q, t in zip(embeddings, g.qualities[new].tolist(), g.track_ids[new].tolist()))
+        self._write_many("DELETE FROM embeddings WHERE node_id = ?", replaced)
+        self._write_many("DELETE FROM embeddings WHERE rowid = "
+                         "(SELECT rowid FROM embeddings WHERE node_id = ? ORDER BY rowid LIMIT 1 OFFSET ?)", dropped)  # fmt: skip
+        self._write_many("INSERT INTO embeddings (node_id, track_id, quality, vec) VALUES (?, ?, ?, ?)", added)
 
     def load_gallery(self, node_id: int, dim: int) -> Gallery:
         rows = self.db.execute(
@@ -117,7 +133,7 @@ class Store(GraphStore):
         ).fetchall()
         if not rows:
             return Gallery.empty(dim)
-        return Gallery(
+        return Gallery.new(
             np.stack([np.frombuffer(r[2], np.float32) for r in rows]),
             np.array([r[1] for r in rows], np.float32),
             np.array([r[0] for r in rows], np.int64),

@@ -34,7 +34,7 @@ def test_score_equals_mean_of_pairwise_cosines(flat_max: int) -> None:
     nodes = people(rng, 300, 10)
     index = NodeIndex(64, flat_max=flat_max)
     for i, emb in enumerate(nodes):
-        index.upsert(i + 1, Gallery(emb, np.ones(10, np.float32), np.zeros(10, np.int64)).mean())
+        index.upsert(i + 1, Gallery.new(emb, np.ones(10, np.float32), np.zeros(10, np.int64)).mean())
     for target in range(0, 300, 30):
         query = nodes[target][:4] + 0.3 * unit_rows(rng, 4)
         query /= np.linalg.norm(query, axis=1, keepdims=True)
@@ -95,7 +95,7 @@ def test_gallery_never_exceeds_capacity_and_keeps_track_ids() -> None:
     rng = np.random.default_rng(2)
     g = Gallery.empty(0)
     for track in range(6):
-        g = g.extended(Gallery(unit_rows(rng, 4), np.full(4, 20.0, np.float32), np.full(4, track, np.int64)), 10)
+        g = g.extended(Gallery.new(unit_rows(rng, 4), np.full(4, 20.0, np.float32), np.full(4, track, np.int64)), 10)
         assert len(g) == min(10, 4 * (track + 1))
     assert set(g.track_ids.tolist()) <= set(range(6))
     assert g.embeddings.shape == (10, 64)
