@@ -11,6 +11,7 @@ follow merges and splits of the nodes; counts per node pair are kept in memory f
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,31 @@ class _Pending:
 class _Spans:
     latest: float = float("-inf")  # stream time of the latest face
     tracks: dict[int, list[float]] = field(default_factory=dict)  # track -> [first_t, last_t]
+    # One entry per track, its last_t when it went in (at most its last_t now): the next to go is at
+    # the top, found without a pass over every track of the stream for every frame.
+    by_last: list[tuple[float, int]] = field(default_factory=list)
+
+    def see(self, track: int, t: float) -> None:
+        span = self.tracks.get(track)
+        if span is None:
+            self.tracks[track] = [t, t]
+            heapq.heappush(self.by_last, (t, track))
+        else:
+            span[0], span[1] = min(span[0], t), max(span[1], t)
+        self.latest = max(self.latest, t)
+
+    def expire(self) -> None:
+        """Drops the tracks whose last face is more than SPAN_KEEP_SECONDS behind the latest."""
+        horizon = self.latest - SPAN_KEEP_SECONDS
+        while self.by_last and self.by_last[0][0] < horizon:
+            _, track = heapq.heappop(self.by_last)
+            span = self.tracks.get(track)
+            if span is None:
+                continue  # forgotten meanwhile
+            if span[1] < horizon:
+                del self.tracks[track]
+            else:  # seen since it went in: back in at its last face
+                heapq.heappush(self.by_last, (span[1], track))
 
 
 class Evidence:
@@ -108,14 +134,13 @@ class Evidence:
 
     def faces_seen(self, obs: Sequence[FaceObservation]) -> None:
         for o in obs:
-            spans = self._spans.setdefault(o.stream, _Spans())
-            span = spans.tracks.setdefault(o.track_id, [o.t, o.t])
-            span[0], span[1] = min(span[0], o.t), max(span[1], o.t)
-            spans.latest = max(spans.latest, o.t)
+            spans = self._spans.get(o.stream)
+            if spans is None:
+                spans = self._spans[o.stream] = _Spans()
+            spans.see(o.track_id, o.t)
         for stream in {o.stream for o in obs}:
             spans = self._spans[stream]
-            for track in [t for t, s in spans.tracks.items() if s[1] < spans.latest - SPAN_KEEP_SECONDS]:
-                del spans.tracks[track]
+            spans.expire()
             self._settle(lambda p: p.turn.stream == stream and p.turn.t_end <= spans.latest)
 
     def turn(self, turn: SpeechTurn) -> None:
