@@ -7,7 +7,7 @@ import itertools
 import logging
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -63,7 +63,8 @@ class App:
     `remove_source`); `sources` and `analyzers` are live views for status and tests.
 
     Without `keep_running` the run ends when every source has ended (files); live sources never end
-    by themselves, so a run with one lasts until `stop()` (a signal).
+    by themselves, so a run with one lasts until `stop()` (a signal), and so does a run without
+    configured cameras, whose streams all come through `add_source`.
 
     With `remote` (`streamer worker`) the memory lives in another process: the analyzers talk to
     it, track ids come from it, and the MQTT feed carries this process's streams only (`remote_feed`)."""
@@ -96,6 +97,7 @@ class App:
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._ends: set[asyncio.Task[None]] = set()  # streams being ended (see _ending)
         self._failures: list[BaseException] = []
         self._ready = asyncio.Event()
         self._file_turns = asyncio.Semaphore(cfg.sources.files_at_once)
@@ -174,7 +176,7 @@ class App:
             for source in initial:
                 self.add_source(source)
             self._ready.set()
-            await self._until_done()
+            await self._until_done(until_stopped=self.keep_running or not initial)
         finally:
             await self._shutdown(background)
             infer.shutdown(wait=False)
@@ -232,11 +234,23 @@ class App:
         task = self._tasks.pop(name, None)
         if task is not None:
             task.cancel()
+        await self._ending(self._remove(name, task))
+
+    async def _remove(self, name: str, task: asyncio.Task[None] | None) -> None:
+        if task is not None:
             await asyncio.gather(task, return_exceptions=True)
         source = self.sources.pop(name, None)
         if source is not None:
             await self._end_stream(source)
         self._changed.set()
+
+    async def _ending(self, end: Coroutine[Any, Any, None]) -> None:
+        """Ends a stream in a task of its own that the run's end waits for: a stream removed or ended
+        just as the run ends must still reach the memory before it closes."""
+        task = asyncio.create_task(end)
+        self._ends.add(task)
+        task.add_done_callback(self._ends.discard)
+        await asyncio.shield(task)
 
     def _notify(self) -> None:
         self._publisher.notify()
@@ -268,9 +282,9 @@ class App:
             **voice_status(None if voice is None else voice.stats, self.transcripts),
         }
 
-    async def _until_done(self) -> None:
+    async def _until_done(self, until_stopped: bool) -> None:
         while not self._stop.is_set() and not self._failures:
-            if not self._tasks and not self.keep_running:
+            if not self._tasks and not until_stopped:
                 return
             self._changed.clear()
             waiters = [asyncio.create_task(self._stop.wait()), asyncio.create_task(self._changed.wait())]
@@ -281,6 +295,8 @@ class App:
     async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
         for name in list(self._tasks):
             await self.remove_source(name)
+        # streams removed or ended by themselves just before (their callers see their failures)
+        await asyncio.gather(*self._ends, return_exceptions=True)
         if self.transcripts is not None:
             # files keep every transcript; a live run stopped by a signal gives them a few seconds
             await asyncio.to_thread(self.transcripts.drain, 3600.0 if not self.keep_running else 10.0)
@@ -313,7 +329,7 @@ class App:
         # Ended by itself (a file, a finished push): close its clip and let the run go on.
         self._tasks.pop(source.name, None)
         self.sources.pop(source.name, None)
-        await self._end_stream(source, finished=True)
+        await self._ending(self._end_stream(source, finished=True))
         self._changed.set()
 
     async def _analyse(self, source: StreamSource, analyzer: StreamAnalyzer) -> None:
