@@ -23,6 +23,7 @@ from .errors import PublishError
 from .faces.detector import FaceDetector
 from .faces.embedder import FaceEmbedder
 from .faces.models import ModelPack, load_pack
+from .live_line import live_part
 from .memory_port import MemoryPort, RemoteMemory
 from .memory_worker import MemoryWorker
 from .progress import Progress
@@ -373,7 +374,10 @@ class App:
                 await self._memory_tick()
             for s in list(self.sources.values()):
                 self._publisher.publish_stream_status(s.name, self.stream_status(s))
-            parts = [self._live_part(s) for s in self.sources.values() if s.is_live]
+            parts = []
+            for s in (s for s in self.sources.values() if s.is_live):
+                voice = self.voices.get(s.name)
+                parts.append(live_part(s, self.analyzers[s.name].stats, self.identities, None if voice is None else voice.stats))
             self.progress.live_line(parts + [self.clip_memories.status_line()] if parts and self.clip_memories else parts)
 
     async def _memory_tick(self) -> None:
@@ -383,22 +387,6 @@ class App:
             if self.clip_memories is not None:
                 self.clip_memories.notify()
         self.identities = await self._worker.call(_count_identities)
-
-    def _live_part(self, source: StreamSource) -> str:
-        st = source.stats
-        return (
-            f"{source.name}: {st.state.value} {st.fps_in:.1f}/{st.fps_sampled:.1f} fps "
-            f"faces {self.analyzers[source.name].stats.faces} ids {self.identities} "
-            f"drops {st.dropped} reconnects {st.reconnects}"
-            + self._voice_part(source.name)
-        )
-
-    def _voice_part(self, stream: str) -> str:
-        voice = self.voices.get(stream)
-        if voice is None:
-            return ""
-        v = voice.stats
-        return f" speech {v.speech_seconds:.0f}s turns {v.turns} voices {len(v.nodes)}"
 
 
 def install_signal_handlers(app: App) -> None:
