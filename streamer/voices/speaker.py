@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 EMBEDDING_DIM = 192
 MIN_SAMPLES = 400  # one 25 ms fbank frame
+# Audio put into one model run: what a run holds grows with it (a 30 s segment's 39 sliding
+# windows in one batch took ~385 MB for a moment, four windows ~33 MB), and smaller runs were not slower.
+RUN_SAMPLES = 6 * SAMPLE_RATE
 
 
 def _fbank_options() -> knf.FbankOptions:
@@ -78,14 +81,18 @@ class SpeakerEmbedder:
         return self.embed_many([samples])[0]
 
     def embed_many(self, batch: list[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
-        """(n, d) unit vectors. Inputs of equal length run as one batch, others one by one."""
+        """(n, d) unit vectors. Inputs of equal length run batched, up to RUN_SAMPLES of audio a run;
+        others one by one."""
         out = np.empty((len(batch), self.dim), dtype=np.float32)
         by_length: dict[int, list[int]] = {}
         for i, samples in enumerate(batch):
             by_length.setdefault(len(samples), []).append(i)
         with self._lock:
-            for idx in by_length.values():
-                feats = np.stack([self.features(batch[i]) for i in idx])
-                out[idx] = self._session.run(["embs"], {"feats": feats})[0]
+            for length, same in by_length.items():
+                per_run = max(1, RUN_SAMPLES // max(length, 1))
+                for k in range(0, len(same), per_run):
+                    idx = same[k : k + per_run]
+                    feats = np.stack([self.features(batch[i]) for i in idx])
+                    out[idx] = self._session.run(["embs"], {"feats": feats})[0]
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out

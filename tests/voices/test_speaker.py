@@ -12,7 +12,7 @@ from streamer.voice_analyzer import VoiceModelLoader
 from streamer.voices.config import AsrConfig, VoicesConfig
 from streamer.records import SAMPLE_RATE
 from streamer.voices.models import CAMPP_FILE, CAMPP_SHA256, verify
-from streamer.voices.speaker import SpeakerEmbedder
+from streamer.voices.speaker import RUN_SAMPLES, SpeakerEmbedder
 
 # Single-speaker stretches of the sample (RTTM, without overlap), >= 1.5 s.
 CLEAN = [(8.35, 9.92, "speaker90"), (11.03, 14.49, "speaker90"), (18.59, 21.49, "speaker90"), (14.7, 17.92, "speaker91"),
@@ -48,6 +48,16 @@ def test_batched_and_single_embeddings_agree(sample: Recording, embedder: Speake
     batch = embedder.embed_many([a, b, a[:SAMPLE_RATE], b[:SAMPLE_RATE]])
     for x, row in zip([a, b, a[:SAMPLE_RATE], b[:SAMPLE_RATE]], batch):
         assert np.allclose(embedder.embed(x), row, atol=1e-5)
+
+
+def test_many_equal_windows_run_in_several_batches_and_agree(sample: Recording, embedder: SpeakerEmbedder) -> None:
+    # 37 windows of 1.5 s (a 28.5 s segment's sliding windows): more than one run's worth of audio
+    win, hop = int(1.5 * SAMPLE_RATE), int(0.75 * SAMPLE_RATE)
+    windows = [sample.samples[s : s + win] for s in range(0, 28 * SAMPLE_RATE, hop)]
+    assert len(windows) * win > RUN_SAMPLES
+    batch = embedder.embed_many(windows)
+    for k in (0, 5, len(windows) - 1):
+        assert np.allclose(embedder.embed(windows[k]), batch[k], atol=1e-5), k
 
 
 def test_too_short_input_is_refused(embedder: SpeakerEmbedder) -> None:
