@@ -2,17 +2,21 @@
 
 The voice path hands over turns as they are stored (`add`) and collects the scores (`ready`, or
 `finish` at the end of the stream); the frames come from the source's `GreyRing`, the faces from
-the analysis' `FaceTrail`. A turn whose frames have left the ring, or that no face saw, gives none.
+the analysis' `FaceTrail`. Each frame is developed into its mouths' motion as soon as the analysis
+has passed it and leaves the ring then: the grey images are held for the analysis' delay only
+(they took ~27 MB a camera when kept as long as a turn may wait), the motion for RING_SECONDS.
+A turn whose frames have left that history, or that no face saw, gives none.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 
 from ..sources.grey_ring import GreyRing
 from .mouths import FaceTrail
-from .sync import MAX_GAP_SECONDS, TurnAudio, turn_correlations
+from .sync import MAX_GAP_SECONDS, FrameMotion, Patch, TurnAudio, develop, turn_correlations
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ class SpeakerSync:
         self.faces = faces
         self.stats = SyncStats()
         self._pending: list[TurnAudio] = []
+        self._motion: deque[FrameMotion] = deque()  # developed frames, the last frames.seconds of them
+        self._patches: dict[int, Patch] = {}  # the last developed frame's mouth patches
 
     def add(self, turn: TurnAudio) -> None:
         if turn.t_end - turn.t_start >= MIN_TURN_SECONDS:
@@ -58,22 +64,42 @@ class SpeakerSync:
             else:
                 keep.append(turn)
         self._pending = keep
+        # A frame's keypoints are interpolated between analysed frames up to MAX_GAP_SECONDS apart:
+        # frames are developed once the analysis is that far past them, or a turn to score ends there.
+        self._develop(max([until - MAX_GAP_SECONDS, *(t.t_end for t in done)]))
         return [s for s in (self._score(t) for t in done) if s is not None]
 
     def finish(self, timeout: float = FINISH_WAIT_SECONDS) -> list[tuple[int, dict[int, float]]]:
         """Blocking: the end of the stream; waits (up to `timeout`) for the analysis of the last turns."""
         if self._pending:
             self.faces.wait_until(self._pending[-1].t_end + SETTLE_SECONDS, timeout)
+        self._develop(float("inf"))  # no more keypoints will come for the frames still waiting
         done, self._pending = self._pending, []
         return [s for s in (self._score(t) for t in done) if s is not None]
 
+    def _develop(self, until: float) -> None:
+        """Frames up to `until` (stream time) leave the ring as their mouths' motion."""
+        frames = self.frames.take_until(until)
+        if not frames:
+            return
+        times = [f.t for f in frames]
+        sightings = self.faces.sightings(min(times) - MAX_GAP_SECONDS, max(times) + MAX_GAP_SECONDS)
+        developed, self._patches = develop(frames, sightings, self._patches)
+        history, horizon = self._motion, self.frames.seconds
+        for f in developed:
+            if history and f.t <= history[-1].t - horizon:
+                history.clear()  # the clock went back (a reconnect), as the ring does
+            history.append(f)
+        while history and history[-1].t - history[0].t > horizon:
+            history.popleft()
+
     def _score(self, turn: TurnAudio) -> tuple[int, dict[int, float]] | None:
-        oldest = self.frames.oldest()
-        if oldest is None or oldest > turn.t_start + (1 - MIN_FRAMES_KEPT) * (turn.t_end - turn.t_start):
-            self.stats.turns_missed += 1  # too much of the turn has left the ring (or there is no video)
+        history = self._motion
+        if not history or history[0].t > turn.t_start + (1 - MIN_FRAMES_KEPT) * (turn.t_end - turn.t_start):
+            self.stats.turns_missed += 1  # too much of the turn has left the history (or there is no video)
             return None
-        frames = self.frames.window(turn.t_start, turn.t_end)
-        curves = turn_correlations(turn, frames, self.faces.sightings(turn.t_start - MAX_GAP_SECONDS, turn.t_end + MAX_GAP_SECONDS))
+        frames = [f for f in history if turn.t_start <= f.t <= turn.t_end]
+        curves = turn_correlations(turn, frames)
         if not curves:
             self.stats.turns_without_face += 1
             return None

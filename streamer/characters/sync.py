@@ -2,9 +2,11 @@
 
 Per face track visible for most of the turn: a mouth patch is placed at every source frame from
 SCRFD's keypoints (interpolated between the 5 fps analysed frames), normalised in size, angle and
-contrast; its mean absolute change between frames is correlated with the log energy of the turn's
-audio over the same frame intervals. On real talking heads this correlates 0.18-0.48 with the
-person's own speech and ~0 with other speech: weak, so it is evidence to accumulate, not a verdict.
+contrast; its mean absolute change between frames (worked out for each frame as soon as the
+analysis has passed it, `develop`, so that no frame is kept for long) is correlated with the log
+energy of the turn's audio over the same frame intervals. On real talking heads this correlates
+0.18-0.48 with the person's own speech and ~0 with other speech: weak, so it is evidence to
+accumulate, not a verdict.
 """
 
 from __future__ import annotations
@@ -36,6 +38,20 @@ CONTRAST_FLOOR = 4.0  # grey levels added to a patch's spread before dividing: f
 ENERGY_FLOOR = 1e-4  # of the turn's loudest frame interval: pauses count as quiet, not as -inf
 
 
+Patch = npt.NDArray[np.float32]  # a normalised mouth patch, PATCH_SIZE
+
+
+@dataclass(frozen=True)
+class FrameMotion:
+    """A source frame, developed once the face analysis has passed it: per track whose keypoints
+    are known at the frame, how much its mouth patch changed since the frame before (NaN when the
+    mouth could not be read in either). What scoring needs of a frame, a few bytes a face instead
+    of the grey image."""
+
+    t: float
+    motion: dict[int, float]
+
+
 @dataclass(frozen=True)
 class TurnAudio:
     """A finished speech turn, as the scorer needs it."""
@@ -65,7 +81,7 @@ def keypoints_at(sightings: Sequence[Sighting], t: float) -> npt.NDArray[np.floa
     return (1 - w) * a.kps + w * b.kps
 
 
-def mouth_patch(image: npt.NDArray[np.uint8], kps: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | None:
+def mouth_patch(image: npt.NDArray[np.uint8], kps: npt.NDArray[np.float32]) -> Patch | None:
     """The mouth region, upright and PATCH_SIZE whatever the face's size and roll, zero mean and
     unit-ish contrast; `kps` in the image's pixels. None when the face is too small."""
     eyes, mouth = (kps[0] + kps[1]) / 2, (kps[3] + kps[4]) / 2
@@ -92,19 +108,28 @@ def mouth_patch(image: npt.NDArray[np.uint8], kps: npt.NDArray[np.float32]) -> n
     return (p - p.mean()) / (p.std() + CONTRAST_FLOOR)
 
 
-def mouth_motion(frames: Sequence[GreyFrame], sightings: Sequence[Sighting]) -> npt.NDArray[np.float32]:
-    """Per step between consecutive frames, the mean absolute change of the track's mouth patch;
-    NaN where the mouth could not be placed in either frame. Length len(frames) - 1."""
-    patches = []
+def develop(
+    frames: Sequence[GreyFrame], sightings: dict[int, list[Sighting]], last: dict[int, Patch]
+) -> tuple[list[FrameMotion], dict[int, Patch]]:
+    """The mouth motion of each track at each frame (in time order, following the frame whose mouth
+    patches are `last`; empty: none), from the sightings around them. Returns it with the last
+    frame's patches, to carry on from at the next call."""
+    out = []
     for f in frames:
-        kps = keypoints_at(sightings, f.t)
-        patches.append(None if kps is None else mouth_patch(f.image, f.to_image(kps)))
-    out = np.full(max(0, len(frames) - 1), np.nan, np.float32)
-    for k in range(1, len(frames)):
-        a, b = patches[k - 1], patches[k]
-        if a is not None and b is not None:
-            out[k - 1] = float(np.abs(b - a).mean())
-    return out
+        patches: dict[int, Patch] = {}
+        motion: dict[int, float] = {}
+        for track, seen in sightings.items():
+            kps = keypoints_at(seen, f.t)
+            if kps is None:
+                continue
+            patch = mouth_patch(f.image, f.to_image(kps))
+            before = last.get(track)
+            motion[track] = np.nan if patch is None or before is None else float(np.abs(patch - before).mean())
+            if patch is not None:
+                patches[track] = patch
+        out.append(FrameMotion(f.t, motion))
+        last = patches
+    return out, last
 
 
 def speech_energy(turn: TurnAudio, times: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
@@ -139,21 +164,20 @@ def lagged_correlations(
     return out
 
 
-def turn_correlations(
-    turn: TurnAudio, frames: Sequence[GreyFrame], sightings: dict[int, list[Sighting]], max_lag: int = MAX_LAG
-) -> dict[int, dict[int, float]]:
-    """Per face track visible for most of the turn: its correlation at each lag (see
-    `lagged_correlations`). `frames` are the turn's frames, in time order; empty when none is visible."""
+def turn_correlations(turn: TurnAudio, frames: Sequence[FrameMotion], max_lag: int = MAX_LAG) -> dict[int, dict[int, float]]:
+    """Per face track placed on most of the turn's frames: its correlation at each lag (see
+    `lagged_correlations`). `frames` are the turn's frames, in time order, each developed after the
+    one before it; empty when none is visible."""
     if len(frames) < MIN_STEPS + 1:
         return {}
-    times = np.array([f.t for f in frames], np.float64)
-    energy = speech_energy(turn, times)
+    energy = speech_energy(turn, np.array([f.t for f in frames], np.float64))
     out = {}
-    for track, seen in sightings.items():
-        placed = sum(keypoints_at(seen, t) is not None for t in times)
-        if placed < MIN_VISIBLE * len(times):
+    for track in dict.fromkeys(track for f in frames for track in f.motion):
+        placed = sum(track in f.motion for f in frames)
+        if placed < MIN_VISIBLE * len(frames):
             continue
-        curve = lagged_correlations(mouth_motion(frames, seen), energy, max_lag)
+        motion = np.array([f.motion.get(track, np.nan) for f in frames[1:]], np.float32)
+        curve = lagged_correlations(motion, energy, max_lag)
         if curve:
             out[track] = curve
     return out

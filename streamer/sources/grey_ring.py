@@ -1,6 +1,7 @@
-"""Every decoded frame of a source, small and grey, for a while: what the speaker-sync scorer reads
-back after a speech turn (5 fps is too slow to see syllables, 4-5 a second, so the reader keeps
-frames at the source rate). Written by the reader thread, read by the voice thread."""
+"""Every decoded frame of a source, small and grey, until the speaker-sync scorer takes it (5 fps is
+too slow to see syllables, 4-5 a second, so the reader keeps frames at the source rate); the scorer
+takes each frame once the face analysis has passed it. Written by the reader thread, taken by the
+voice thread."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class GreyFrame:
 
 
 class GreyRing:
-    """The last `seconds` of decoded frames, small and grey; the reader pushes, the voice path reads.
+    """Decoded frames, small and grey, for at most `seconds` (when nobody takes them); the reader
+    pushes, the voice path takes.
 
     Only the part of a frame around the faces is kept (`region`, from the face analysis): a frame
     with no face costs nothing, and a few faces in a wide view a fraction of the frame."""
@@ -85,11 +87,10 @@ class GreyRing:
             while self._frames and t - self._frames[0].t > self.seconds:
                 self._frames.popleft()
 
-    def window(self, t0: float, t1: float) -> list[GreyFrame]:
-        """Frames with t0 <= t <= t1, in time order."""
+    def take_until(self, t: float) -> list[GreyFrame]:
+        """Removes and returns the frames up to stream time `t`, in the order they came."""
+        out = []
         with self._lock:
-            return [f for f in self._frames if t0 <= f.t <= t1]
-
-    def oldest(self) -> float | None:
-        with self._lock:
-            return self._frames[0].t if self._frames else None
+            while self._frames and self._frames[0].t <= t:
+                out.append(self._frames.popleft())
+        return out

@@ -15,7 +15,7 @@ import pytest
 
 from streamer.characters.mouths import FaceTrail
 from streamer.characters.speakers import SpeakerSync
-from streamer.characters.sync import TurnAudio
+from streamer.characters.sync import MAX_GAP_SECONDS, TurnAudio
 from streamer.config import SourceDefaults, TrackerConfig
 from streamer.demo.cast import Person
 from streamer.demo.compose import Animate, Appearance, render_video
@@ -57,9 +57,20 @@ def _script() -> list[Appearance]:
 Scores = list[tuple[int, dict[int, float]]]
 
 
-def _analyse(path: Path, detector: FaceDetector, turns: list[SpokenTurn]) -> tuple[dict[int, int], Scores, SpeakerSync]:
+@dataclass(frozen=True)
+class Results:
+    scored: list[Scored]
+    sync: SpeakerSync
+    held_behind: int  # grey frames still in the ring, after a scoring step, that the analysis had passed
+    held_at_end: int  # grey frames left in the ring after the stream's end
+
+
+def _analyse(
+    path: Path, detector: FaceDetector, turns: list[SpokenTurn]
+) -> tuple[dict[int, int], Scores, SpeakerSync, int, int]:
     """Decode the video as the app does (every frame into the grey ring, 5 fps to the faces, audio to
-    its buffer); score each turn once the analysis has passed it, as the voice thread does."""
+    its buffer); score each turn once the analysis has passed it, as the voice thread does. Returns
+    also the grey frames held behind the analysis and those left at the end (see `Results`)."""
     source = Source("sync", str(path), live=False, fps=5.0, defaults=SourceDefaults(), audio=True)
     assert source.audio is not None and source.grey_frames is not None
     trail = FaceTrail()
@@ -79,14 +90,18 @@ def _analyse(path: Path, detector: FaceDetector, turns: list[SpokenTurn]) -> tup
     reader.start()
     scored: Scores = []
     waiting = list(enumerate(turns))
+    held_behind = 0
 
     def feed(now: float) -> None:
+        nonlocal held_behind
         heard = sum(len(c) for c in chunks) / SAMPLE_RATE
         while waiting and waiting[0][1].end <= heard:
             i, turn = waiting.pop(0)
             audio = np.concatenate(chunks)[int(turn.start * SAMPLE_RATE) : int(turn.end * SAMPLE_RATE)]
             sync.add(TurnAudio(i, turn.start, audio))
         scored.extend(sync.ready(now))
+        assert source.grey_frames is not None
+        held_behind += len(source.grey_frames.take_until(trail.analysed_until - MAX_GAP_SECONDS))
 
     async def run() -> None:
         async for frame in source.frames():
@@ -102,11 +117,11 @@ def _analyse(path: Path, detector: FaceDetector, turns: list[SpokenTurn]) -> tup
     reader.join()
     feed(np.inf)
     scored.extend(sync.finish(timeout=0))
-    return track_x, scored, sync
+    return track_x, scored, sync, held_behind, len(source.grey_frames.take_until(np.inf))
 
 
 @pytest.fixture(scope="module")
-def results(cast: list[Person], detector: FaceDetector, media_dir: Path) -> tuple[list[Scored], SpeakerSync]:
+def results(cast: list[Person], detector: FaceDetector, media_dir: Path) -> Results:
     conv = load_conversation()
     assert conv.rate == SAMPLE_RATE and conv.speakers == ["speaker90", "speaker91"]
     path = media_dir / "two_speakers.mp4"
@@ -115,7 +130,7 @@ def results(cast: list[Person], detector: FaceDetector, media_dir: Path) -> tupl
     turns = [
         SpokenTurn(t.start + k * PASS, t.end + k * PASS, t.speaker) for k in range(2) for t in floor_holders(conv.turns)
     ]
-    track_x, scored, sync = _analyse(path, detector, turns)
+    track_x, scored, sync, held_behind, held_at_end = _analyse(path, detector, turns)
     by_turn = dict(scored)
     out = []
     for i, turn in enumerate(turns):
@@ -132,14 +147,14 @@ def results(cast: list[Person], detector: FaceDetector, media_dir: Path) -> tupl
     for s in out:  # shown with -s: the measured figures
         print(f"{s.turn.start:6.2f}-{s.turn.end:6.2f} {s.turn.speaker}: {s.sync and {k: round(v, 2) for k, v in s.sync.items()}}")
     print("lag", sync.stats.lag, "votes", {k: round(v, 2) for k, v in sync.stats.lag_votes.items()})
-    return out, sync
+    return Results(out, sync, held_behind, held_at_end)
 
 
-def _scored_with_faces(results: tuple[list[Scored], SpeakerSync]) -> list[Scored]:
-    return [s for s in results[0] if s.sync]
+def _scored_with_faces(results: Results) -> list[Scored]:
+    return [s for s in results.scored if s.sync]
 
 
-def test_speaking_face_ranks_first_in_most_turns(results: tuple[list[Scored], SpeakerSync]) -> None:
+def test_speaking_face_ranks_first_in_most_turns(results: Results) -> None:
     scored = _scored_with_faces(results)
     assert len(scored) >= 6, "turns of a second or more with the faces on screen should all be scored"
     own = {"speaker90": "A", "speaker91": "B"}
@@ -152,7 +167,7 @@ def test_speaking_face_ranks_first_in_most_turns(results: tuple[list[Scored], Sp
     assert mean_own > mean_other + 0.1
 
 
-def test_still_face_scores_about_zero(results: tuple[list[Scored], SpeakerSync]) -> None:
+def test_still_face_scores_about_zero(results: Results) -> None:
     scored = _scored_with_faces(results)
     still = [s.sync["STILL"] for s in scored if "STILL" in s.sync]  # type: ignore[operator, index]
     assert len(still) == len(scored), "the still face is on screen for every scored turn"
@@ -160,8 +175,15 @@ def test_still_face_scores_about_zero(results: tuple[list[Scored], SpeakerSync])
     assert max(abs(v) for v in still) < 0.35
 
 
-def test_no_evidence_without_a_face_on_screen(results: tuple[list[Scored], SpeakerSync]) -> None:
-    faceless = [s for s in results[0] if s.turn.start % PASS >= VISIBLE and s.turn.end - s.turn.start >= 1.0]
+def test_no_evidence_without_a_face_on_screen(results: Results) -> None:
+    faceless = [s for s in results.scored if s.turn.start % PASS >= VISIBLE and s.turn.end - s.turn.start >= 1.0]
     assert faceless, "the script has turns heard with nobody on screen"
     assert all(s.sync is None for s in faceless)
-    assert results[1].stats.turns_without_face >= len(faceless)
+    assert results.sync.stats.turns_without_face >= len(faceless)
+
+
+def test_grey_frames_leave_the_ring_once_analysed(results: Results) -> None:
+    # each frame becomes its mouths' motion as soon as the analysis is past it: the grey images are
+    # held for the analysis' delay, not for as long as a turn may wait to be scored
+    assert results.held_behind == 0
+    assert results.held_at_end == 0
