@@ -6,7 +6,8 @@ Renders a clip of real people coming and going (with the bundled conversation as
 serves it to each camera from its own local RTSP server (the tests' gst-rtsp-server; the clip ends
 and the camera reconnects, over and over), and runs `streamer run` as a user does (voices on, a real
 mosquitto, Prometheus metrics on) as its own process. Several cameras compress the hours: stream
-time is the sum over cameras. Every --every seconds it samples the streamer's RSS, open files,
+time is the sum over cameras. Every --every seconds it samples the streamer's RSS (and what of it
+is the process' own, anonymous memory and what mapped files, the shared libraries), open files,
 threads and CPU, the database's size (with its WAL), the event backlog (events stored but not yet
 published) and the ASR backlog, then prints the slopes and writes OUT.csv and OUT.png.
 Speed is measured here, never asserted in tests.
@@ -46,6 +47,7 @@ from support.rtsp import RtspServer, serve_with_audio  # noqa: E402
 
 CLIP_FPS = 25
 FLAT_WINDOW_MINUTES = 45.0  # the goal: RSS grows < 5% over the last 45 minutes
+RSS_GOAL_MB = 600.0
 MB = 1024 * 1024
 
 
@@ -54,6 +56,8 @@ class Sample:
     wall_s: float  # since the streamer started
     stream_s: float  # decoded video, all cameras
     rss_mb: float
+    anon_mb: float  # of the RSS: the process' own memory (heaps, model weights, buffers)
+    file_mb: float  # of the RSS: mapped files (the shared libraries' code and data), shared with other processes
     open_files: int
     threads: int
     cpu_s: float
@@ -106,13 +110,26 @@ def db_state(db: Path) -> tuple[float, int, int]:
         return size, 0, 0
 
 
+def rss_parts(pid: int) -> dict[str, float]:
+    """RssAnon, RssFile, RssShmem of /proc/PID/status, in MB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Rss"):
+                key, value = line.split(":")
+                out[key] = int(value.split()[0]) / 1024
+    return out
+
+
 def sample(proc: psutil.Process, t0: float, db: Path, metrics_port: int) -> Sample:
     m = scrape(metrics_port)
     cpu = proc.cpu_times()
     size, events, backlog = db_state(db)
+    parts = rss_parts(proc.pid)
     return Sample(
         time.monotonic() - t0, m.get("streamer_stream_frames_decoded_total", 0.0) / CLIP_FPS,
-        proc.memory_info().rss / MB, proc.num_fds(), proc.num_threads(), cpu.user + cpu.system,
+        proc.memory_info().rss / MB, parts.get("RssAnon", 0.0), parts.get("RssFile", 0.0) + parts.get("RssShmem", 0.0),
+        proc.num_fds(), proc.num_threads(), cpu.user + cpu.system,
         size, events, backlog, m.get("streamer_asr_backlog_turns", 0.0),
         m.get("streamer_stream_frames_analysed_total", 0.0), m.get("streamer_stream_dropped_frames_total", 0.0),
     )
@@ -133,6 +150,11 @@ def report(samples: list[Sample], cameras: int) -> list[str]:
     db_rate = slope_per_hour(tw, [s.db_mb for s in tail])
     stream_h = last.stream_s / 3600
     span = max(last.wall_s - samples[0].wall_s, 1e-9)
+
+    def spread(values: list[float]) -> str:
+        p10, p50, p90 = np.percentile(values, [10, 50, 90])
+        return f"{p50:.0f} ({p10:.0f}-{p90:.0f})"
+
     return [
         f"{cameras} camera(s), {last.wall_s / 60:.1f} min wall, {stream_h:.2f} h of stream time, "
         f"{last.analysed:.0f} frames analysed, {last.dropped:.0f} dropped, CPU {100 * (last.cpu_s - samples[0].cpu_s) / span:.0f}% "
@@ -140,6 +162,9 @@ def report(samples: list[Sample], cameras: int) -> list[str]:
         f"RSS: start {samples[0].rss_mb:.0f} MB, peak {max(s.rss_mb for s in samples):.0f} MB, end {last.rss_mb:.0f} MB; "
         f"slope over the last {window / 60:.0f} min {rss_tail:+.1f} MB/h = {growth:+.1f}% over that window "
         f"(whole run {slope_per_hour(wall, [s.rss_mb for s in samples]):+.1f} MB/h)",
+        f"over the last {window / 60:.0f} min, median (10th-90th percentile): RSS {spread([s.rss_mb for s in tail])} MB, "
+        f"{100 * np.mean([s.rss_mb <= RSS_GOAL_MB for s in tail]):.0f}% of samples <= {RSS_GOAL_MB:.0f} MB; "
+        f"of it anonymous {spread([s.anon_mb for s in tail])} MB, mapped files {spread([s.file_mb for s in tail])} MB",
         f"open files: {min(s.open_files for s in samples)}-{max(s.open_files for s in samples)} (end {last.open_files}); "
         f"threads: {min(s.threads for s in samples)}-{max(s.threads for s in samples)} (end {last.threads})",
         f"database: {last.db_mb:.1f} MB at the end, {db_rate:+.1f} MB per wall hour over the last {window / 60:.0f} min "
@@ -152,7 +177,9 @@ def report(samples: list[Sample], cameras: int) -> list[str]:
 def plot(samples: list[Sample], path: Path, title: str) -> None:
     """Four panels (RSS, database, open files and threads, backlogs) against wall minutes, drawn with cv2."""
     panels = [
-        ("RSS (MB)", [("rss", [s.rss_mb for s in samples], (200, 60, 20))], 600.0),
+        ("RSS (MB)", [("rss", [s.rss_mb for s in samples], (200, 60, 20)),
+                      ("anon", [s.anon_mb for s in samples], (40, 150, 240)),
+                      ("files", [s.file_mb for s in samples], (120, 120, 120))], RSS_GOAL_MB),
         ("database (MB)", [("db", [s.db_mb for s in samples], (30, 130, 30))], None),
         ("open files, threads", [("files", [float(s.open_files) for s in samples], (20, 20, 200)),
                                  ("threads", [float(s.threads) for s in samples], (160, 60, 160))], None),
@@ -234,7 +261,8 @@ def main() -> None:
                     continue
                 s = samples[-1]
                 if len(samples) % max(1, int(60 / args.every)) == 0:
-                    print(f"{s.wall_s / 60:6.1f} min  stream {s.stream_s / 60:6.1f} min  RSS {s.rss_mb:5.0f} MB  "
+                    print(f"{s.wall_s / 60:6.1f} min  stream {s.stream_s / 60:6.1f} min  RSS {s.rss_mb:5.0f} MB "
+                          f"(anon {s.anon_mb:3.0f}, files {s.file_mb:3.0f})  "
                           f"files {s.open_files}  threads {s.threads}  db {s.db_mb:6.1f} MB  "
                           f"backlog {s.event_backlog}/{s.asr_backlog:.0f}", flush=True)
         except KeyboardInterrupt:
