@@ -118,6 +118,12 @@ class Memory(Reads, Exports):
             self._store.set_meta(f"bookmark.{key}", value)
         self._bookmarks.clear()
 
+    def load_libraries(self) -> None:
+        """Loads now what matching and re-clustering load at their first use (faiss, scikit-learn's
+        HDBSCAN: seconds on a busy machine), so that a service does not stall on them mid-stream."""
+        import faiss  # noqa: F401, PLC0415
+        from sklearn.cluster import HDBSCAN  # noqa: F401, PLC0415
+
     # --- tracks ---------------------------------------------------------------------------------
 
     def new_track_id(self) -> int:

@@ -80,10 +80,11 @@ def select(embeddings: Vectors, qualities: npt.NDArray[np.float32], capacity: in
     sims = embeddings @ embeddings.T
     np.fill_diagonal(sims, -np.inf)
     weight = np.maximum(qualities, 1e-6) / max(float(qualities.max()), 1e-6)
-    alive = np.ones(n, bool)
+    dropped = np.zeros(n, bool)
     for _ in range(n - capacity):
-        sub = sims[np.ix_(alive, alive)]
-        redundancy = sub.max(axis=1)
-        value = weight[alive] * (1.0 - redundancy)
-        alive[keep[alive][int(np.argmin(value))]] = False
-    return keep[alive]
+        value = weight * (1.0 - sims.max(axis=1))
+        value[dropped] = np.inf
+        gone = int(np.argmin(value))
+        dropped[gone] = True
+        sims[:, gone] = -np.inf  # a dropped embedding makes no other redundant (no copy of the kept part)
+    return keep[~dropped]

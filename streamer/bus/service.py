@@ -111,6 +111,7 @@ class BusConsumer:
         seq = int(await self._worker.call(Memory.bookmark, SEQ) or 0)
         self._applied = json.loads(await self._worker.call(Memory.bookmark, APPLIED) or "{}")
         await self._track_ids_above_store()
+        await self._worker.call(Memory.load_libraries)  # not in the middle of the first batches
         sub = await self._subscribe(seq + 1)
         log.info("bus: applying observations from stream sequence %d", seq + 1)
         # One part is applied on the memory thread while the next is fetched and decoded here.

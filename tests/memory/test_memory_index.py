@@ -101,6 +101,31 @@ def test_gallery_never_exceeds_capacity_and_keeps_track_ids() -> None:
     assert g.embeddings.shape == (10, 64)
 
 
+def _drop_one_at_a_time(emb: np.ndarray, qualities: np.ndarray, capacity: int) -> list[int]:
+    """The module docstring's rule, recomputed on what is left after each drop."""
+    kept = list(range(len(qualities)))
+    weight = np.maximum(qualities, 1e-6) / max(float(qualities.max()), 1e-6)
+    while len(kept) > capacity:
+        values = []
+        for i in kept:
+            redundancy = max(float(emb[i] @ emb[j]) for j in kept if j != i)
+            values.append(float(weight[i]) * (1.0 - redundancy))
+        kept.pop(int(np.argmin(values)))
+    return kept
+
+
+def test_gallery_selection_drops_what_one_at_a_time_drops() -> None:
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        n, capacity = int(rng.integers(2, 16)), int(rng.integers(1, 12))
+        emb = unit_rows(rng, n)
+        if trial % 2:  # near-duplicates, so redundancy decides
+            emb[n // 2 :] = emb[: n - n // 2] + 0.05 * unit_rows(rng, n - n // 2)
+            emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        qualities = rng.uniform(5, 30, n).astype(np.float32)
+        assert select(emb.astype(np.float32), qualities, capacity).tolist() == _drop_one_at_a_time(emb, qualities, capacity)
+
+
 def test_random_churn_matches_brute_force() -> None:
     """Creations, updates and removals in any order (crossing the flat/HNSW boundary both ways)."""
     rng = np.random.default_rng(9)
