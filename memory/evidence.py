@@ -172,6 +172,8 @@ class Evidence:
     # --- weighing -------------------------------------------------------------------------------
 
     def _settle(self, which: Callable[[_Pending], bool], force: bool = False) -> None:
+        if not self._pending:  # (on every frame: most have no turn waiting)
+            return
         for turn_id, p in list(self._pending.items()):
             if not which(p):
                 continue

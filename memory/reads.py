@@ -9,7 +9,7 @@ from typing import Any
 from .characters import Character, Characters
 from .crops import CropShelf
 from .nodes import ACTIVE, IDENTITY_KINDS, NodeTable, public
-from .records import MemoryEvent, Node, NodeKind
+from .records import MemoryEvent, Node, NodeKind, NodeStatus
 from .store import Store
 
 
@@ -38,6 +38,10 @@ class Reads:
         if kind not in IDENTITY_KINDS:
             found += [public(n) for n in self._store.text_node_rows(kind)]
         return sorted(found, key=lambda n: n.id)
+
+    def count(self, kind: NodeKind, status: NodeStatus) -> int:
+        """How many face or voice nodes of a kind have a status (without building each one's Node)."""
+        return sum(n.kind == kind and n.status == status for n in self._nodes.rows.values())
 
     def text(self, node_id: int) -> str | None:
         """The text of an episodic or semantic node."""

@@ -56,7 +56,7 @@ class RunSummary:
 
 def _count_identities(memory: Memory) -> int:
     """Confirmed face identities (provisional ones may still expire)."""
-    return sum(n.status == NodeStatus.CONFIRMED for n in memory.nodes(NodeKind.FACE))
+    return memory.count(NodeKind.FACE, NodeStatus.CONFIRMED)
 
 
 class App:

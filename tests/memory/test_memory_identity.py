@@ -8,7 +8,7 @@ from support.postgres import STORES
 from support.realfaces import SAME_PERSON, FaceBank
 from support.scenario import Scene, evidence
 
-from memory import NodeStatus
+from memory import NodeKind, NodeStatus
 
 pytestmark = pytest.mark.parametrize("cfg", STORES, indirect=True)  # every test on an SQLite file and on PostgreSQL
 
@@ -91,6 +91,9 @@ def test_provisional_node_expires_and_its_tracks_lose_it(scene: Scene) -> None:
     scene.memory.tick()
     assert scene.memory.node(provisional).status == NodeStatus.EXPIRED
     assert scene.memory.node(confirmed).status == NodeStatus.CONFIRMED
+    counts = {status: scene.memory.count(NodeKind.FACE, status) for status in NodeStatus}
+    assert counts == {**dict.fromkeys(NodeStatus, 0), NodeStatus.CONFIRMED: 1, NodeStatus.EXPIRED: 1}
+    assert scene.memory.count(NodeKind.VOICE, NodeStatus.CONFIRMED) == 0
     assert scene.memory.node_of_track(track) is None
     changes = [(e.type, e.data["node"]) for e in scene.events() if e.type not in ("node.updated", "person.left")]
     assert changes == [("node.expired", provisional)]
