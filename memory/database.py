@@ -14,7 +14,9 @@ What still differs is here, both spellings side by side:
 - transactions: both connections run in autocommit and take explicit BEGIN / COMMIT; a reader's
   snapshot is a deferred transaction on SQLite and REPEATABLE READ on PostgreSQL;
 - a substring's position (`strpos`);
-- SQLite's pragmas (WAL, synchronous, busy timeout, read-only files) apply to files only.
+- SQLite's pragmas (WAL, synchronous, busy timeout, read-only files) apply to files only;
+- a PostgreSQL server can go away and come back: memory.postgres reconnects and replays the open
+  transaction.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import StoreError
+from .postgres import WRITE_BEGIN, PostgresLink
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +81,12 @@ def parse_target(db: str) -> Target:
 class Database:
     """One connection, either dialect, in autocommit with explicit transactions. Not for two threads at once."""
 
-    def __init__(self, conn: Any, target: Target) -> None:
-        self.conn = conn
+    def __init__(self, target: Target, sqlite: sqlite3.Connection | None = None, link: PostgresLink | None = None) -> None:
         self.target = target
         self.dialect = target.dialect
         self.sqlite = target.dialect is Dialect.SQLITE
+        self._sqlite = sqlite
+        self.link = link
         if self.sqlite:
             self.errors: tuple[type[Exception], ...] = (sqlite3.Error,)
         else:
@@ -90,18 +94,22 @@ class Database:
 
             self.errors = (psycopg.Error,)
 
+    @property
+    def conn(self) -> Any:
+        """The driver's connection (for the schema's scripts)."""
+        return self._sqlite if self.link is None else self.link.conn
+
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """The driver's cursor, rows as tuples either way."""
-        if self.sqlite:
+        if self.link is None:
             return self.conn.execute(sql, args)
-        return self.conn.execute(_postgres(sql), args)
+        return self.link.execute(_postgres(sql), args)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        if self.sqlite:
+        if self.link is None:
             self.conn.executemany(sql, rows)
             return
-        with self.conn.cursor() as cur:  # psycopg pipelines the rows: one round trip, not one per row
-            cur.executemany(_postgres(sql), rows)
+        self.link.executemany(_postgres(sql), list(rows))
 
     def scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
         row = self.execute(sql, args).fetchone()
@@ -111,25 +119,33 @@ class Database:
 
     @property
     def in_transaction(self) -> bool:
-        if self.sqlite:
-            return bool(self.conn.in_transaction)
-        from psycopg.pq import TransactionStatus  # noqa: PLC0415
-
-        return bool(self.conn.info.transaction_status != TransactionStatus.IDLE)
+        return bool(self.conn.in_transaction if self.link is None else self.link.in_transaction)
 
     def begin(self, *, immediate: bool = False) -> None:
         """A write transaction; `immediate` takes SQLite's write lock now rather than at the first write."""
-        self.conn.execute("BEGIN IMMEDIATE" if immediate and self.sqlite else "BEGIN")
+        if self.link is None:
+            self.conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        else:
+            self.link.begin(WRITE_BEGIN)
 
     def begin_snapshot(self) -> None:
         """A read transaction whose statements all see one moment of the memory."""
-        self.conn.execute("BEGIN" if self.sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if self.link is None:
+            self.conn.execute("BEGIN")
+        else:
+            self.link.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     def commit(self) -> None:
-        self.conn.execute("COMMIT")
+        if self.link is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.link.commit()
 
     def rollback(self) -> None:
-        self.conn.execute("ROLLBACK")
+        if self.link is None:
+            self.conn.execute("ROLLBACK")
+        else:
+            self.link.rollback()
 
     def close(self) -> None:
         self.conn.close()
@@ -155,7 +171,7 @@ def open_database(db: str, *, read_only: bool = False) -> Database:
     """A connection to the memory `db` names (the schema is memory.schema's business); StoreError if it cannot be opened."""
     target = parse_target(db)
     if target.dialect is Dialect.POSTGRES:
-        return Database(_connect_postgres(target, read_only), target)
+        return Database(target, link=PostgresLink(target.location, target.shown, read_only))
     path = target.location
     if Path(path).is_dir():
         raise StoreError(f"{path} is a directory, not a memory database")
@@ -167,22 +183,7 @@ def open_database(db: str, *, read_only: bool = False) -> Database:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     except sqlite3.DatabaseError as e:
         raise StoreError(f"{path} cannot be read: {e}") from e
-    return Database(conn, target)
-
-
-def _connect_postgres(target: Target, read_only: bool) -> Any:
-    try:
-        import psycopg  # noqa: PLC0415
-    except ImportError:
-        raise StoreError("a postgresql:// memory needs psycopg: pip install 'live-memory-streamer[postgres]'") from None
-    try:
-        conn = psycopg.connect(target.location, autocommit=True, connect_timeout=10)
-    except psycopg.Error as e:
-        reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
-        raise StoreError(f"cannot connect to {target.shown}: {reason}") from e
-    if read_only:  # every statement, in a transaction of ours or on its own
-        conn.execute("SET default_transaction_read_only = on")
-    return conn
+    return Database(target, sqlite=conn)
 
 
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?|%")

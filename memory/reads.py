@@ -9,6 +9,7 @@ from typing import Any
 from .characters import Character, Characters
 from .crops import CropShelf
 from .nodes import ACTIVE, IDENTITY_KINDS, NodeTable, public
+from .postgres import LinkState
 from .records import MemoryEvent, Node, NodeKind, NodeStatus
 from .store import Store
 
@@ -73,6 +74,11 @@ class Reads:
         return {**clip, "episodic": episodic, "semantic": self._store.semantic_about(people) if people else [],
                 "faces": [n for n in people if self._nodes.kind(n) == NodeKind.FACE],
                 "voices": [n for n in people if self._nodes.kind(n) == NodeKind.VOICE], "turns": turns}  # fmt: skip
+
+    def store_link(self) -> LinkState | None:
+        """How the connection to a PostgreSQL server fares (None on an SQLite file); read from any thread."""
+        link = self._store.db.link
+        return None if link is None else link.state
 
     def crops(self, node_id: int) -> list[bytes]:
         return self._crops.jpegs(self.resolve(node_id))

@@ -163,8 +163,10 @@ class App:
         try:
             self._publisher = publisher = await self._start_publisher(publisher)
             if cfg.metrics.port is not None:
-                from .metrics import serve_metrics  # noqa: PLC0415
+                from .metrics import StoreCollector, serve_metrics  # noqa: PLC0415
 
+                if self.remote is None and (link := worker.memory.store_link()) is not None:
+                    self.collectors.append(StoreCollector(link))
                 metrics = await serve_metrics(self, embedder.stats, cfg.metrics.host, cfg.metrics.port)
                 background.append(asyncio.create_task(metrics.serve_forever(), name="metrics"))
             background.append(asyncio.create_task(self._ticker(), name="ticker"))

@@ -23,6 +23,8 @@ from .sources import SourceState, SourceStats
 from .voice_analyzer import TranscriptWorker, VoiceStats
 
 if TYPE_CHECKING:
+    from memory.postgres import LinkState
+
     from .captions.worker import ClipMemoryWriter
 
 log = logging.getLogger(__name__)
@@ -202,6 +204,24 @@ def llm_metrics(writer: ClipMemoryWriter | None) -> Iterator[Metric]:
         yield CounterMetricFamily(f"streamer_llm_{name}", doc, value=value)
     yield GaugeMetricFamily("streamer_llm_backlog_clips", "Clips waiting for the language model.", value=writer.backlog())
     yield GaugeMetricFamily("streamer_llm_text_only", "1 once the endpoint refused images.", value=float(s.text_only))
+
+
+class StoreCollector(Collector):
+    """The memory's connection to its PostgreSQL server: up or not, losses, statements replayed."""
+
+    def __init__(self, link: LinkState) -> None:
+        self._link = link
+
+    def collect(self) -> Iterator[Metric]:
+        link = self._link
+        yield GaugeMetricFamily("streamer_memory_store_connected", "1 while the memory is connected to its database.",
+                                value=float(link.connected))  # fmt: skip
+        yield CounterMetricFamily("streamer_memory_store_connection_losses", "Times the connection to the database broke.",
+                                  value=link.losses)  # fmt: skip
+        yield CounterMetricFamily(
+            "streamer_memory_store_replayed_statements",
+            "Statements of open transactions written again after a lost connection.", value=link.replayed,
+        )  # fmt: skip
 
 
 async def serve_metrics(app: Observed, embedder: BatchStats, host: str, port: int) -> asyncio.Server:

@@ -1,0 +1,236 @@
+"""A PostgreSQL connection that outlives the server going away (a restart, a fail-over, a network cut).
+
+The memory writes in long transactions (a batch of faces, then one COMMIT). When the connection
+breaks, the server rolls the open transaction back, while the memory has already moved on from
+what it wrote: the statements of the open transaction are therefore kept until it commits. On a
+broken connection the writer logs it, reconnects with backoff for as long as it takes, starts the
+transaction again and replays them, then goes on with the statement that failed; the caller only
+waits. Ids the server handed out (INSERT ... RETURNING) are replayed as given, since the memory
+holds them already. A COMMIT whose answer was lost is looked up by its transaction id
+(pg_xact_status) before anything is replayed, so a transaction is never applied twice.
+
+A reader (read_only) tries once to reconnect and raises StoreError if it cannot: a question asked
+during the outage fails, the next one after it works. A read snapshot is never replayed (a new one
+would see another moment): the reader reconnects and raises StoreError.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import StoreError
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 10
+RECONNECT_FIRST_SECONDS = 0.5  # the wait before the first attempt, doubled after each failed one
+RECONNECT_MAX_SECONDS = 30.0
+WRITE_BEGIN = "BEGIN"
+
+_MANY = object()  # a journal entry of executemany
+_RETURNING = re.compile(r"INSERT INTO (\w+) \(([^)]*)\) VALUES \((.*)\) RETURNING (\w+)", re.S)
+
+T = TypeVar("T")
+
+
+@dataclass
+class LinkState:
+    """What the connection went through, for logs and metrics."""
+
+    connected: bool = True
+    losses: int = 0  # times the connection broke
+    replayed: int = 0  # statements of open transactions replayed after a loss
+
+
+def connect_postgres(location: str, shown: str, read_only: bool) -> Any:
+    """A psycopg connection in autocommit; StoreError if the server cannot be reached."""
+    try:
+        import psycopg  # noqa: PLC0415
+    except ImportError:
+        raise StoreError("a postgresql:// memory needs psycopg: pip install 'live-memory-streamer[postgres]'") from None
+    try:
+        conn = psycopg.connect(location, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.Error as e:
+        reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+        raise StoreError(f"cannot connect to {shown}: {reason}") from e
+    if read_only:  # every statement, in a transaction of ours or on its own
+        conn.execute("SET default_transaction_read_only = on")
+    return conn
+
+
+class PostgresLink:
+    """One connection (statements already in psycopg's placeholders). Not for two threads at once."""
+
+    def __init__(self, location: str, shown: str, read_only: bool) -> None:
+        self._location, self._shown, self._read_only = location, shown, read_only
+        self.conn = connect_postgres(location, shown, read_only)
+        import psycopg  # noqa: PLC0415 (there, since it connected)
+
+        self._error = psycopg.Error
+        self._backend = self._lost = _backend(self.conn)
+        self.state = LinkState()
+        self._begun: str | None = None  # the open transaction's BEGIN
+        self._journal: list[tuple[str, Any, Any]] = []  # its writes: (sql, args or rows, RETURNING rows or _MANY)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._begun is not None
+
+    def begin(self, statement: str) -> None:
+        self._run(lambda: self.conn.execute(statement))
+        self._begun, self._journal = statement, []
+
+    def execute(self, sql: str, args: Sequence[Any]) -> Any:
+        cur = self._run(lambda: self.conn.execute(sql, args))
+        if self._begun is not None and sql.lstrip()[:6].upper() != "SELECT":
+            returned = None
+            if cur.description is not None:  # RETURNING: kept, and the caller reads them all the same
+                if not _RETURNING.fullmatch(sql.strip()):
+                    raise StoreError(f"cannot replay after a lost connection: {sql}")
+                returned = cur.fetchall()
+                cur.scroll(0, mode="absolute")
+            self._journal.append((sql, args, returned))
+        return cur
+
+    def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        def run() -> None:
+            with self.conn.cursor() as cur:  # psycopg pipelines the rows: one round trip, not one per row
+                cur.executemany(sql, rows)
+
+        self._run(run)
+        if self._begun is not None:
+            self._journal.append((sql, rows, _MANY))
+
+    def commit(self) -> None:
+        while True:
+            xid = self._run(self._xid) if self._journal else None
+            try:
+                self.conn.execute("COMMIT")
+                break
+            except self._error as e:
+                if not self.conn.closed:
+                    raise
+                self._reconnect(e)
+                if xid is None or self._committed(xid):  # nothing written, or it was committed
+                    break
+                self._replay()
+        self._begun, self._journal = None, []
+
+    def _xid(self) -> str:
+        return str(self.conn.execute("SELECT pg_current_xact_id()").fetchone()[0])
+
+    def rollback(self) -> None:
+        self._begun, self._journal = None, []
+        try:
+            self.conn.execute("ROLLBACK")
+        except self._error:
+            if not self.conn.closed:
+                raise  # else the server rolled it back as the connection broke
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- losing the connection ------------------------------------------------------------------
+
+    def _run(self, op: Callable[[], T]) -> T:
+        while True:
+            try:
+                return op()
+            except self._error as e:
+                if not self.conn.closed:
+                    raise
+                self._reconnect(e)
+                self._replay()
+
+    def _reconnect(self, cause: Exception) -> None:
+        """A new connection, after as many attempts as it takes (a reader: one)."""
+        self.state.connected = False
+        self.state.losses += 1
+        reason = " ".join(str(cause).split()) or type(cause).__name__
+        log.warning("lost the connection to %s (%s); reconnecting", self._shown, reason)
+        lost, wait = time.monotonic(), RECONNECT_FIRST_SECONDS
+        while True:
+            time.sleep(wait)
+            try:
+                self.conn = connect_postgres(self._location, self._shown, self._read_only)
+                backend = _backend(self.conn)
+                break
+            except (StoreError, self._error) as e:
+                if self._read_only:
+                    raise StoreError(f"lost the connection to {self._shown}: {e}") from e
+                wait = min(wait * 2, RECONNECT_MAX_SECONDS)
+                log.info("%s; trying again in %.0f s", e, wait)
+        self._lost, self._backend = self._backend, backend
+        self.state.connected = True
+        log.warning("reconnected to %s after %.1f s", self._shown, time.monotonic() - lost)
+
+    def _replay(self) -> None:
+        """The open transaction again, on the new connection."""
+        if self._begun is None:
+            return
+        if self._begun != WRITE_BEGIN:
+            self._begun = None
+            raise StoreError(f"the connection to {self._shown} broke during a read; ask again")
+        while True:
+            try:
+                self._end_lost()  # a cut connection's transaction may still hold its rows' locks
+                self._write_journal()
+                break
+            except self._error as e:
+                if not self.conn.closed:
+                    raise
+                self._reconnect(e)
+        self.state.replayed += len(self._journal)
+        log.info("replayed the %d statements of the open transaction on %s", len(self._journal), self._shown)
+
+    def _write_journal(self) -> None:
+        self.conn.execute(WRITE_BEGIN)
+        counters: set[tuple[str, str]] = set()
+        for sql, args, returned in self._journal:
+            if returned is _MANY:
+                with self.conn.cursor() as cur:
+                    cur.executemany(sql, args)
+            elif returned:
+                table, columns, values, key = _RETURNING.fullmatch(sql.strip()).groups()  # type: ignore[union-attr]
+                self.conn.execute(f"INSERT INTO {table} ({key}, {columns}) VALUES (%s, {values})", (returned[0][0], *args))
+                counters.add((table, key))
+            else:
+                self.conn.execute(sql, args)
+        for table, key in counters:  # a crashed server may have lost the ids it handed out: none goes out twice
+            self.conn.execute(
+                f"SELECT setval(pg_get_serial_sequence(%s, %s), m) FROM (SELECT MAX({key}) AS m FROM {table}) x "
+                "WHERE m > COALESCE(pg_sequence_last_value(pg_get_serial_sequence(%s, %s)::regclass), 0)",
+                (table, key, table, key),
+            )
+
+    def _committed(self, xid: str) -> bool:
+        """Whether the transaction whose COMMIT went unanswered committed."""
+        while True:
+            try:
+                self._end_lost()
+                status = self.conn.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()[0]
+            except self._error as e:
+                if not self.conn.closed:
+                    return False  # an id the server never recorded ("in the future"): it did not commit
+                self._reconnect(e)
+                continue
+            if status != "in progress":
+                return bool(status == "committed")
+            time.sleep(RECONNECT_FIRST_SECONDS)  # its backend is ending
+
+    def _end_lost(self) -> None:
+        """Ends the backend of the lost connection if the server still runs it (a network cut: it has
+        not noticed), so that its transaction lets go of its rows."""
+        self.conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s AND backend_start = %s", self._lost
+        )
+
+
+def _backend(conn: Any) -> tuple[int, Any]:
+    """(pid, start) of a connection's backend on the server: a pid alone may be another's after a restart."""
+    return conn.execute("SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()
