@@ -30,6 +30,17 @@ class ModelConfig(StrictModel):
         None, description="Folder of an insightface pack (buffalo_l, antelopev2, ...). None: the bundled buffalo_s pair."
     )
     providers: Literal["auto", "cpu", "cuda"] = Field("auto", description="onnxruntime execution provider.")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="onnxruntime threads per face-model run. None: half the cores, at least one (two inference "
+        "threads run at once; more threads per run would only hand work between busy cores).",
+    )
+    cache_dir: str | None = Field(
+        "~/.cache/streamer",
+        description="Where the face networks rewritten for speed are kept between runs (see streamer/faces/prelu.py). "
+        "None: rewritten at every start.",
+    )
     det_size: int = Field(
         640, ge=160, le=1280, multiple_of=32, description="Detector input size along the frame's longer side."
     )
