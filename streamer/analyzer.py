@@ -2,8 +2,9 @@
 
 Blocking work runs elsewhere: detection in the inference executor, embeddings in the shared
 microbatcher, and every memory call through the memory port (the memory thread, or the bus).
-A frame is detected while the previous one is finished (embedded and stored): `results` runs
-`detect`, then `track` once the previous `finish` is done, then `finish`.
+A frame is detected as soon as the previous one is detected, while earlier ones are finished
+(embedded and stored): `results` runs `detect`, then `track` once the previous `finish` is done,
+then `finish`.
 """
 
 from __future__ import annotations
@@ -104,20 +105,25 @@ class StreamAnalyzer:
         self._search = FaceSearch(detector, cfg.models, cfg.tracker.scene_cut_threshold)
         self.tracker = FaceTracker(cfg.tracker, lambda: next(track_ids))
         self._best_crop_quality: dict[int, float] = {}
+        self._tracked = np.zeros((0, 4), np.float32)  # boxes of the faces of the frame detected last
         self.stats = AnalyzerStats(search=self._search.stats)
 
     async def results(self, frames: AsyncIterator[Frame], *, live: bool) -> AsyncIterator[FrameResult]:
-        """The frames' results, in order. Two frames are in flight: a frame is detected while the one
-        before is embedded and stored, so one stream keeps both inference threads busy. A result is
-        handed on as soon as it is ready, not when the next frame comes (a camera's comes 200 ms
-        later: that wait was all of a newcomer's `node.created` delay). A frame whose analysis fails
-        ends a file (the error is raised) but not a camera that runs for days."""
+        """The frames' results, in order. A frame is detected as soon as the one before is detected
+        (its crops need only that frame's faces), while earlier frames are tracked, embedded and
+        stored: detection, the slowest step, never waits for an embedding, and one stream keeps both
+        inference threads busy. At most three frames are in flight: one being detected, one detected
+        and waiting to be tracked, one being finished. A result is handed on as soon as it is ready,
+        not when the next frame comes (a camera's comes 200 ms later: that wait was all of a
+        newcomer's `node.created` delay). A frame whose analysis fails ends a file (the error is
+        raised) but not a camera that runs for days."""
         source = aiter(frames)
-        upcoming: asyncio.Future[Frame] | None = None
+        upcoming: asyncio.Future[tuple[Frame, Detected | Exception]] | None = None
         finishing: tuple[Frame, asyncio.Task[FrameResult]] | None = None
+        self._tracked = np.zeros((0, 4), np.float32)
         try:
             while True:
-                upcoming = upcoming or asyncio.ensure_future(anext(source))
+                upcoming = upcoming or asyncio.ensure_future(self._detect_next(source))
                 if finishing is not None and not upcoming.done():
                     await asyncio.wait((upcoming, finishing[1]), return_when=asyncio.FIRST_COMPLETED)
                     if finishing[1].done():
@@ -126,15 +132,14 @@ class StreamAnalyzer:
                             yield result
                         continue
                 try:
-                    frame = await upcoming
+                    frame, detected = await upcoming
                 except StopAsyncIteration:
                     break
                 finally:
                     upcoming = None if upcoming.done() else upcoming
-                try:
-                    detected = await self.detect(frame)
-                except Exception:
-                    self._failed(frame, live)
+                upcoming = asyncio.ensure_future(self._detect_next(source))
+                if isinstance(detected, Exception):
+                    self._failed(frame, live, detected)
                     continue
                 if finishing is not None:
                     last, finishing = finishing, None
@@ -151,25 +156,37 @@ class StreamAnalyzer:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
+    async def _detect_next(self, source: AsyncIterator[Frame]) -> tuple[Frame, Detected | Exception]:
+        """The next frame and its faces, or the error of its detection (the source's own errors, and
+        its end, are raised)."""
+        frame = await anext(source)
+        try:
+            detected = await self.detect(frame)
+        except Exception as e:
+            return frame, e
+        self._tracked = detected.faces.xyxy
+        return frame, detected
+
     async def _finished(self, frame: Frame, finishing: asyncio.Task[FrameResult], live: bool) -> FrameResult | None:
         try:
             return await finishing
-        except Exception:
-            self._failed(frame, live)
+        except Exception as e:
+            self._failed(frame, live, e)
             return None
 
-    def _failed(self, frame: Frame, live: bool) -> None:
-        """In an except block: a file's error goes on up, a camera's is logged."""
+    def _failed(self, frame: Frame, live: bool, error: Exception) -> None:
+        """A file's error goes on up, a camera's is logged."""
         if not live:
-            raise  # noqa: PLE0704
-        log.exception("%s: analysis of the frame at %.2f s failed; going on", self.stream, frame.t)
+            raise error
+        log.error("%s: analysis of the frame at %.2f s failed; going on", self.stream, frame.t, exc_info=error)
 
     async def detect(self, frame: Frame) -> Detected:
-        """The frame's faces (in the inference executor). It may run while the previous frame's
-        `finish` does, since that no longer changes where the tracked faces are."""
+        """The frame's faces (in the inference executor), searched around the faces of the frame
+        detected last: the boxes its tracks will have once it is tracked, so it need not wait for
+        that (nor for the embeddings that come before it)."""
         t0 = time.perf_counter()
         faces, cut, signatures = await asyncio.get_running_loop().run_in_executor(
-            self._executor, _detect, self._search, frame.image, frame.t, self.tracker.visible()
+            self._executor, _detect, self._search, frame.image, frame.t, self._tracked
         )
         return Detected(frame, faces, cut, signatures, time.perf_counter() - t0)
 
