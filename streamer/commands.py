@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +38,6 @@ def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) ->
     """`overrides`: the flags as config keys, applied again whenever a followed config file changes."""
     import asyncio
     import signal
-
-    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .native_memory import cap_arenas, keep_trimming
 
@@ -74,7 +72,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) ->
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.request)
             reloading = asyncio.create_task(reloader.run(), name="reload")
         try:
-            with logging_redirect_tqdm():
+            with _log_beside_bars(args.quiet):
                 summary = await run_app(app, args.api, api_token)
         finally:
             if reloading is not None:
@@ -93,6 +91,15 @@ def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) ->
         trimmed.set()
         trimmer.join()
     return 0
+
+
+def _log_beside_bars(quiet: bool) -> AbstractContextManager[object]:
+    """Log lines printed above the progress bars, not through them; a quiet run draws no bars."""
+    if quiet:
+        return nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: PLC0415
+
+    return logging_redirect_tqdm()
 
 
 async def run_app(app: App, api: tuple[str, int] | None = None, token: str | None = None) -> RunSummary:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from tqdm import tqdm
+if TYPE_CHECKING:  # loaded only when bars are shown: a quiet run (-q) never draws one
+    from tqdm import tqdm
 
 
 MAX_FILE_BARS = 8
@@ -24,10 +25,14 @@ class Progress:
     def expect_files(self, count: int) -> None:
         """With more files than fit on a screen, one bar counts finished files instead."""
         if self._enabled and count > MAX_FILE_BARS:
+            from tqdm import tqdm  # noqa: PLC0415
+
             self._overall = tqdm(total=count, desc="files", unit="file", file=self._out, dynamic_ncols=True)
 
     def add_file(self, stream: str, duration: float | None) -> None:
         if self._enabled and self._overall is None:
+            from tqdm import tqdm  # noqa: PLC0415
+
             self._bars[stream] = tqdm(
                 total=round(duration, 1) if duration else None,
                 desc=stream,
