@@ -2,6 +2,7 @@
 
     python tools/bench_bus.py --cameras 1000 --seconds 60
     python tools/bench_bus.py --cameras 1000 --seconds 10 --step   # the service's batch step alone
+    python tools/bench_bus.py --cameras 1000 --seconds 20 --drain  # the service alone on a backlog
 
 Starts a nats-server (JetStream, temporary store) and `streamer memory-service` (no MQTT) on a
 temporary SQLite file (or on the empty PostgreSQL database `--db` names), then publishes for each
@@ -11,6 +12,10 @@ of `--people` identities that lasts `--track-seconds`, embedded when it starts a
 consumer lag (messages stored but not yet applied), and publish -> committed latency (until the
 memory service's node answer for the track arrives; p50/p95), and the CPU the generator (this
 process), nats-server and the service each took: all three share the machine's cores.
+
+`--drain` publishes the same frames into the stream first and only then starts the service, which
+has the machine to itself while it works through them: its rate and CPU per observation, with the
+bus client and decoding, and without the generator beside it.
 """
 
 from __future__ import annotations
@@ -86,14 +91,17 @@ def _cpu(procs: dict[str, psutil.Process]) -> dict[str, float]:
     return out
 
 
+def _cameras(args: argparse.Namespace) -> list[Camera]:
+    people = _unit(np.random.default_rng(0).standard_normal((args.people, DIM)))
+    return [Camera(f"cam{i:04d}", args.faces, np.random.default_rng(i + 1), people, args.track_seconds) for i in range(args.cameras)]
+
+
 async def load(args: argparse.Namespace, url: str, db: str, procs: dict[str, psutil.Process]) -> None:
     cfg = BusConfig(url=url)
     nc = await connect(cfg, "bench")
     js = nc.jetstream()
     await ensure_stream(js, cfg)
-    rng = np.random.default_rng(0)
-    people = _unit(rng.standard_normal((args.people, DIM)))
-    cams = [Camera(f"cam{i:04d}", args.faces, np.random.default_rng(i + 1), people, args.track_seconds) for i in range(args.cameras)]
+    cams = _cameras(args)
     sent: dict[int, float] = {}  # track -> wall time of its latest frame published
     latencies: list[float] = []
 
@@ -150,6 +158,44 @@ async def load(args: argparse.Namespace, url: str, db: str, procs: dict[str, psu
     await nc.close()
 
 
+async def prefill(args: argparse.Namespace, url: str) -> int:
+    """Publishes `--seconds` of every camera's frames at once; returns the stream's last sequence."""
+    cfg = BusConfig(url=url)
+    nc = await connect(cfg, "bench")
+    js = nc.jetstream()
+    await ensure_stream(js, cfg)
+    cams = _cameras(args)
+    next_id, wall0 = [10_000_000], time.time()
+    for k in range(int(args.seconds * args.fps)):
+        for cam in cams:
+            data, _ = cam.frame(k / args.fps, wall0 + k / args.fps, next_id)
+            await nc.publish(cfg.obs_subject(cam.name), data, headers={"Nats-Msg-Id": f"bench/{cam.name}/{cam.n}"})
+        await nc.flush()
+    sent = len(cams) * int(args.seconds * args.fps)
+    while (last := int((await js.stream_info(cfg.stream)).state.last_seq)) < sent:  # the server stores them a moment later
+        await asyncio.sleep(0.1)
+    await nc.close()
+    return last
+
+
+def drain(db: str, last: int, service: psutil.Process, faces: int) -> None:
+    """Waits until the service has applied the whole stream; its rate from its first commit on."""
+    while _progress(db, last)[0] == 0:
+        time.sleep(0.05)
+    t0, cpu0 = time.time(), _cpu({"service": service})["service"]
+    first = _progress(db, last)[0]
+    while (applied := _progress(db, last)[0]) < last:
+        time.sleep(0.05)
+    wall, cpu = time.time() - t0, _cpu({"service": service})["service"] - cpu0
+    n = (applied - first) * faces
+    if n == 0:
+        print(f"drained {last} messages in the service's first commit: too few to time (raise --seconds or --cameras)")
+        return
+    print(f"drained {last} messages: {n / wall:.0f} observations/s over {wall:.1f} s after the first commit, "
+          f"{cpu:.1f} CPU s ({cpu / wall:.2f} of a core, {1e6 * cpu / n:.0f} us per observation); "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+
+
 def step(args: argparse.Namespace, db: str) -> None:
     """The memory service's batch step alone, in this process: the same frames, decoded and applied
     in the parts the service makes of a fetch, with the memory's tick once per second of frames as
@@ -160,8 +206,7 @@ def step(args: argparse.Namespace, db: str) -> None:
     from streamer.bus.service import BATCH, BATCH_ROWS, apply_batch  # noqa: PLC0415
     from streamer.config import Config  # noqa: PLC0415
 
-    people = _unit(np.random.default_rng(0).standard_normal((args.people, DIM)))
-    cams = [Camera(f"cam{i:04d}", args.faces, np.random.default_rng(i + 1), people, args.track_seconds) for i in range(args.cameras)]
+    cams = _cameras(args)
     next_id, wall0 = [10_000_000], time.time()
     frames = [cam.frame(k / args.fps, wall0 + k / args.fps, next_id)[0] for k in range(int(args.seconds * args.fps)) for cam in cams]
     memory = Memory(Config().memory.model_copy(update={"db": db}))
@@ -212,6 +257,7 @@ def main() -> int:
     p.add_argument("--service-cpus", help="CPUs for the memory service (taskset list, e.g. 0,1)")
     p.add_argument("--db", help="an empty PostgreSQL database (postgresql://...) instead of a new SQLite file")
     p.add_argument("--step", action="store_true", help="time the memory service's batch step alone, in process, no bus")
+    p.add_argument("--drain", action="store_true", help="publish --seconds of frames first, then time the service through them")
     args = p.parse_args()
     if args.step:
         with tempfile.TemporaryDirectory() as tmp:
@@ -223,11 +269,15 @@ def main() -> int:
                                    "-sd", f"{tmp}/js"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         time.sleep(0.5)
         url, db = f"nats://127.0.0.1:{port}", args.db or str(Path(tmp) / "memory.db")
+        last = asyncio.run(prefill(args, url)) if args.drain else 0
         cmd = [sys.executable, "-m", "streamer", "memory-service", "--bus", url, "--db", db, "--no-mqtt", "-q"]
         if args.service_cpus:
             cmd = ["taskset", "-c", args.service_cpus, *cmd]
         service = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
         try:
+            if args.drain:
+                drain(db, last, psutil.Process(service.pid), args.faces)
+                return 0
             time.sleep(4.0)  # models and memory open
             procs = {"generator": psutil.Process(), "nats-server": psutil.Process(server.pid), "service": psutil.Process(service.pid)}
             asyncio.run(load(args, url, db, procs))
