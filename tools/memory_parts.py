@@ -2,11 +2,14 @@
 
     python tools/memory_parts.py
 
-Loads what `streamer run` loads (the face pack, the voice models with ASR) and runs each model
-once (the recognizer on a batch of 32 crops, as the embedder sends at most: random pixels, since
-what it holds depends on the shapes only; the speaker model and ASR on the bundled conversation),
-printing RSS after each step and again after freed pages are handed back (streamer.native_memory).
-The soak (tools/soak.py) measures the whole process over time; this shows which part holds what. Memory is measured here, never asserted in tests.
+Loads what `streamer run` loads (the face pack, the voice models with ASR, and the scikit-learn
+that re-clustering imports the first time it runs) and runs each model once (the recognizer on a
+batch of 32 crops, as the embedder sends at most: random pixels, since what it holds depends on the
+shapes only; the speaker turns of a 30 s segment, the speaker model on a 15 s turn (the longest a
+turn is cut to) and ASR on the bundled conversation), printing per step the highest RSS while it
+ran, the RSS after it, and the RSS once freed pages are handed back (streamer.native_memory).
+The soak (tools/soak.py) measures the whole process over time; this shows which part holds what.
+Memory is measured here, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -20,23 +23,30 @@ from streamer.native_memory import cap_arenas, release_free_memory
 MB = 1024 * 1024
 
 
-def rss_mb() -> float:
+def status_mb(key: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def reset_peak() -> None:
+    """Linux: the peak RSS (VmHWM) starts again from the RSS now."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     cap_arenas()
-    rows: list[tuple[str, float, float]] = []
+    rows: list[tuple[str, float, float, float]] = []
 
     def step(name: str) -> None:
-        held = rss_mb()
+        peak, held = status_mb("VmHWM"), status_mb("VmRSS")
         release_free_memory()
-        rows.append((name, held, rss_mb()))
+        rows.append((name, peak, held, status_mb("VmRSS")))
+        reset_peak()
 
     step("start")
     import streamer.app  # noqa: F401, PLC0415 - what a run imports
@@ -44,6 +54,8 @@ def main() -> None:
     from streamer.demo.speech import load_conversation  # noqa: PLC0415
     from streamer.faces.models import load_pack  # noqa: PLC0415
     from streamer.voice_analyzer import load_voice_models  # noqa: PLC0415
+    from streamer.voices.turns import TurnSplitter  # noqa: PLC0415
+    from streamer.voices.vad import SpeechSegment  # noqa: PLC0415
 
     step("imports of a run")
     cfg = Config()
@@ -57,14 +69,19 @@ def main() -> None:
     step("voice models and ASR loaded")
     talk = load_conversation()
     speech = talk.samples.astype(np.float32)
-    models.embedder.embed(speech[: 30 * talk.rate])
-    step("speaker model on a 30 s turn")
+    TurnSplitter(cfg.voices.turns, models.embedder).split(SpeechSegment(0.0, 30.0, speech[: 30 * talk.rate]))
+    step("speaker turns of a 30 s segment")
+    models.embedder.embed(speech[: 15 * talk.rate])
+    step("speaker model on a 15 s turn")
     assert models.transcriber is not None
     models.transcriber.transcribe([speech[: 5 * talk.rate], speech[5 * talk.rate : 8 * talk.rate]])
     step("ASR on two turns (5 s, 3 s)")
-    print(f"{'step':40} {'RSS after':>10} {'after trim':>11}")
-    for name, held, trimmed in rows:
-        print(f"{name:40} {held:8.0f} MB {trimmed:8.0f} MB")
+    from sklearn.cluster import HDBSCAN  # noqa: F401, PLC0415 - as memory.recluster imports it
+
+    step("re-clustering's scikit-learn imported")
+    print(f"{'step':40} {'peak':>8} {'RSS after':>10} {'after trim':>11}")
+    for name, peak, held, trimmed in rows:
+        print(f"{name:40} {peak:5.0f} MB {held:7.0f} MB {trimmed:8.0f} MB")
 
 
 if __name__ == "__main__":
