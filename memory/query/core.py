@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 VISIT_GAP_SECONDS = 60.0  # tracks of a person in one stream less than this apart are one visit
 MAX_TURNS = 1000  # `said` answers at most this many turns
+MAX_LISTED = 900  # node ids one statement lists at most (older SQLite builds take 999 parameters)
 TOGETHER = "% were together in camera %"  # the episodic memory of faces on screen at once (memory.episodes)
 # A number that moves when another connection commits a change to who is who (memory.schema)
 PEOPLE_VERSION = {Dialect.SQLITE: "PRAGMA data_version", Dialect.POSTGRES: "SELECT value FROM meta WHERE key = 'people_version'"}
@@ -123,25 +124,29 @@ class MemoryQuery:
         """Who is in each stream now: announced (person.appeared) and not gone (no person.left since,
         for the node or any node merged with it: a merged node's presence goes on as its survivor's)."""
         with self._read() as (db, people):
+            # One query. The table holds each (stream, node)'s latest presence event, so a node announced
+            # there has not left since: only a node merged with it may have, and theirs are the departures read.
+            merged = people.merged()
+            listed = merged if len(merged) <= MAX_LISTED else []
+            if listed:
+                departures = f" OR node_id IN ({', '.join('?' * len(listed))})"
+            else:  # none, or too many to list: every departure
+                departures = " OR type = 'person.left'" if merged else ""
             rows = db.execute(
-                "SELECT stream, node_id, wall_time, seq FROM presence WHERE type = 'person.appeared' AND (CAST(? AS TEXT) IS NULL OR stream = ?)",
-                (stream, stream),
+                "SELECT stream, node_id, type, wall_time, seq FROM presence WHERE (CAST(? AS TEXT) IS NULL OR stream = ?) "
+                f"AND (type = 'person.appeared'{departures})",
+                (stream, stream, *listed),
             ).fetchall()
-            out: dict[tuple[str, str], Present] = {}
-            for s, node, wall, seq in sorted(rows, key=lambda r: r[2]):
-                live = people.resolve(node)
-                person = people.of_node(live)
-                if person is None or (s, person.tag) in out:
-                    continue
-                aliases = people.aliases(live)
-                marks = ", ".join("?" * len(aliases))
-                gone = db.execute(
-                    f"SELECT 1 FROM presence WHERE stream = ? AND type = 'person.left' AND seq > ? AND node_id IN ({marks}) LIMIT 1",
-                    (s, seq, *aliases),
-                ).fetchone()
-                if gone is None:
-                    out[(s, person.tag)] = Present(s, person, wall, live)
-            return sorted(out.values(), key=lambda p: (p.stream, p.since))
+        left = {(s, node): seq for s, node, type_, _, seq in rows if type_ == "person.left"}
+        out: dict[tuple[str, str], Present] = {}
+        for s, node, _, wall, seq in sorted((r for r in rows if r[2] == "person.appeared"), key=lambda r: r[3]):
+            live = people.resolve(node)
+            person = people.of_node(live)
+            if person is None or (s, person.tag) in out:
+                continue
+            if all(left.get((s, alias), -1) < seq for alias in people.aliases(live)):  # none of its nodes left since
+                out[(s, person.tag)] = Present(s, person, wall, live)
+        return sorted(out.values(), key=lambda p: (p.stream, p.since))
 
     def seen_between(self, since: float, until: float | None = None, stream: str | None = None) -> list[Sighting]:
         """Who was seen or heard between two times (unix seconds), per person and stream."""

@@ -54,12 +54,19 @@ class People:
 
     def aliases(self, node_id: int) -> list[int]:
         """A live node and every node merged into it, directly or not."""
+        return [node_id, *self._merges().get(node_id, [])]
+
+    def merged(self) -> list[int]:
+        """Every node of a merge: the live ones and those merged into them."""
+        return sorted({n for live, gone in self._merges().items() for n in (live, *gone)})
+
+    def _merges(self) -> dict[int, list[int]]:
         if self._merged_from is None:
             self._merged_from = {}
             for n, node in self._nodes.items():
                 if node.merged_into is not None:
                     self._merged_from.setdefault(self.resolve(n), []).append(n)
-        return [node_id, *self._merged_from.get(node_id, [])]
+        return self._merged_from
 
     def of_node(self, node_id: int) -> Person | None:
         """The person a face or voice node belongs to now; None for an expired or unknown node."""

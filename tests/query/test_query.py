@@ -16,6 +16,7 @@ from support.scenario import Clock, Scene
 from memory import Memory, MemoryConfig
 from memory.database import open_database
 from memory.query import ClipNotFound, MemoryQuery, PersonNotFound, QueryError
+from memory.query import core as query_core
 from memory.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -80,8 +81,13 @@ def test_who_was_seen_in_a_range(query: MemoryQuery, stored: Built) -> None:
     assert query.present() == []  # every stream ended
 
 
+@pytest.mark.parametrize("listed", [True, False], ids=["merged-listed", "too-many-to-list"])
 @pytest.mark.parametrize("cfg", STORES, indirect=True)
-def test_who_is_present_and_who_is_who_beside_a_live_writer(bank: FaceBank, cfg: MemoryConfig) -> None:
+def test_who_is_present_and_who_is_who_beside_a_live_writer(
+    bank: FaceBank, cfg: MemoryConfig, listed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not listed:  # present() reads every departure instead of those of merged nodes
+        monkeypatch.setattr(query_core, "MAX_LISTED", 0)
     clock = Clock()
     with Memory(cfg, clock=clock) as memory:
         scene = Scene(memory, clock, bank)
