@@ -9,9 +9,11 @@ Older than the retention, these go:
   about somebody gone that long go with the clips they were drawn from;
 - who-spoke verdicts per turn and face track, after their counts are added to per-pair totals
   (memory.evidence), so ties and characters stand as they are;
-- events already published (the feed's outbox; presence keeps its own table).
+- events already published (the feed's outbox; presence keeps its own table);
+- tracks last seen before then, unless a node's embeddings or crops, or a verdict still kept, come
+  from them (a split moves a node's embeddings by their tracks).
 
-Nodes, their tracks, embeddings and crops, ties and labels stay: who somebody is is not history.
+Nodes, their embeddings and crops, ties and labels stay: who somebody is is not history.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Pruned:
     memories: int = 0  # episodic and semantic text memories
     verdicts: int = 0  # who-spoke verdicts folded into per-pair totals
     events: int = 0
+    tracks: int = 0
 
     @property
     def total(self) -> int:
@@ -64,6 +67,13 @@ def prune(store: Store, evidence: Evidence, before_wall: float) -> tuple[Pruned,
         db.execute(f"DELETE FROM edges WHERE src IN ({marks})", chunk)
         db.execute(f"DELETE FROM nodes WHERE id IN ({marks})", chunk)
     clips = db.execute("DELETE FROM clips WHERE end_wall < ?", (before_wall,)).rowcount
+    # (their faces and turns went above: a track's observations are never later than its last_wall)
+    tracks = db.execute(
+        "DELETE FROM tracks WHERE last_wall < ? AND id NOT IN (SELECT track_id FROM embeddings) "
+        "AND id NOT IN (SELECT track_id FROM crops) AND id NOT IN (SELECT turn_id FROM turn_faces) "
+        "AND id NOT IN (SELECT face_track FROM turn_faces)",
+        (before_wall,),
+    ).rowcount
     published = int(store.meta("published_seq", "0") or 0)
     events = db.execute("DELETE FROM events WHERE wall_time < ? AND seq <= ?", (before_wall, published)).rowcount
-    return Pruned(observations, turns, clips, len(doomed), verdicts, events), sorted(recount)
+    return Pruned(observations, turns, clips, len(doomed), verdicts, events, tracks), sorted(recount)

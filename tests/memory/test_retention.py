@@ -48,6 +48,8 @@ def test_old_clips_and_their_memories_go_facts_about_people_still_around_stay(sc
     old_texts = {n.id for n in scene.memory.nodes(NodeKind.EPISODIC)}
     about_b = [m for m, t in rows(scene.memory, f"SELECT node_id, key FROM text_nodes WHERE key = '<face_{fb}>:seen'")]
     assert len(old_clips) >= 3 and old_texts and about_b
+    scene.show(scene.bank.distinct()[6], 2, good=False)  # a passer-by: a track of faces too poor to make anyone
+    old_tracks = {t for (t,) in rows(scene.memory, "SELECT id FROM tracks")}
     past_retention(scene)
     talk.leave(a)
     talk.turn([a], speaker=None)  # Alice comes back; Bob was last seen a retention period ago
@@ -71,8 +73,12 @@ def test_old_clips_and_their_memories_go_facts_about_people_still_around_stay(sc
     assert f"<face_{fa}> is Alice" in facts
     assert any(f.startswith(f"<face_{fa}> has been seen in 1 clip over 1 day") for f in facts)  # counted anew
     assert not any(f.startswith(f"<face_{fb}> has been seen") for f in facts)
-    # who they are stays: both faces, Alice's label, Bob's crops
+    # who they are stays: both faces, Alice's label, Bob's crops, and the tracks their embeddings and crops come from
     assert scene.memory.node(fa).label == "Alice" and scene.memory.crops(fb)
+    kept = {t for (t,) in rows(scene.memory, "SELECT id FROM tracks")} & old_tracks
+    named = {t for (t,) in rows(scene.memory, "SELECT track_id FROM embeddings UNION SELECT track_id FROM crops "
+                                              "UNION SELECT turn_id FROM turn_faces UNION SELECT face_track FROM turn_faces")}  # fmt: skip
+    assert kept == old_tracks & named and old_tracks - kept  # the other old tracks went
 
 
 def test_old_verdicts_leave_the_file_and_the_characters_they_made_stay(cfg: MemoryConfig, bank: FaceBank) -> None:
