@@ -63,8 +63,11 @@ def apply_batch(
     malformed: a None message only moves the bookmark)."""
     answers: defaultdict[str, dict[int, int | None]] = defaultdict(dict)
     count = 0
+    last = int(memory.bookmark(SEQ) or 0)
     for seq, m in batch:
-        memory.set_bookmark(SEQ, str(seq))  # before the effects: any commit from here on holds both
+        if seq > last:  # a resend after the ack wait comes with its old, lower sequence
+            last = seq
+            memory.set_bookmark(SEQ, str(seq))  # before the effects: any commit from here on holds both
         if m is None or applied.get(m.source, 0) >= m.n:
             continue
         applied[m.source] = m.n
