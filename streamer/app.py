@@ -19,7 +19,7 @@ from .analyzer import AnalyzerStats, StreamAnalyzer, analysis_status, face_paylo
 from .characters.mouths import FaceTrail
 from .characters.speakers import SpeakerSync
 from .config import Config
-from .errors import PublishError
+from .errors import PublishError, ShuttingDown
 from .faces.detector import FaceDetector
 from .faces.embedder import FaceEmbedder
 from .faces.models import ModelPack, load_pack
@@ -176,8 +176,8 @@ class App:
                 self.clip_memories = ClipMemoryWriter(cfg.memories, worker, cfg.memory.interval_seconds)
                 await self.clip_memories.start()
             self.progress.expect_files(sum(not s.is_live for s in initial))
-            for source in initial:
-                self.add_source(source)
+            for source in initial:  # even if stopped already: the shutdown closes them as it closes any
+                self._start(source)
             self._ready.set()
             await self._until_done(until_stopped=self.keep_running or not initial)
         finally:
@@ -205,6 +205,12 @@ class App:
         return publisher
 
     def add_source(self, source: StreamSource) -> None:
+        """Starts a stream's analysis; the caller closes the source if this raises."""
+        if self._stop.is_set():
+            raise ShuttingDown(f"stream {source.name!r} not started: the run is ending")
+        self._start(source)
+
+    def _start(self, source: StreamSource) -> None:
         if source.name in self._tasks:
             raise ValueError(f"a stream named {source.name!r} is already running")
         # Sources that keep their frames small and grey (files and cameras with voices on) tell who speaks.

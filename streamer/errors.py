@@ -20,5 +20,9 @@ class ModelError(StreamerError, RuntimeError):
     """A face model pack is missing or broken."""
 
 
+class ShuttingDown(StreamerError, RuntimeError):
+    """A stream offered to a run that is ending: it would meet a memory about to close."""
+
+
 class PublishError(StreamerError, ConnectionError):
     """The MQTT feed cannot start: the broker refused the login or the TLS handshake, or the port is taken."""

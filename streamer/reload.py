@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import CameraConfig, load_config
-from .errors import StreamerError
+from .errors import ShuttingDown, StreamerError
 from .opening import open_camera
 
 if TYPE_CHECKING:
@@ -86,7 +86,11 @@ class CameraReloader:
             except StreamerError as e:  # tried again at the next change of the file
                 log.error("reload: camera %s not started: %s", cam.name, e)
                 continue
-            self._app.add_source(source)
+            try:
+                self._app.add_source(source)
+            except ShuttingDown:
+                await source.close()
+                return
             self._running[cam.name] = cam
         if gone or new:
             log.info("reload: stopped %s, started %s", sorted(gone) or "none", sorted(c.name for c in new) or "none")

@@ -10,7 +10,7 @@ import sys
 
 from ..app import App, RunSummary
 from ..config import CameraConfig, Config
-from ..errors import StreamerError
+from ..errors import ShuttingDown, StreamerError
 from ..opening import open_camera
 from ..progress import Progress
 from .catalog import BucketCatalog, Catalog, FixedCatalog, shareable
@@ -84,7 +84,11 @@ def _opener(app: App, remote: BusMemory) -> Start:
         except StreamerError as e:
             log.error("camera %s not started: %s", cam.name, e)
             return False
-        app.add_source(source)
+        try:
+            app.add_source(source)
+        except ShuttingDown:
+            await source.close()
+            return False
         return True
 
     return start

@@ -18,7 +18,7 @@ from aiortc import RTCSessionDescription
 
 from ..app import App, RunSummary
 from ..config import STREAM_NAME
-from ..errors import StreamerError
+from ..errors import ShuttingDown, StreamerError
 from ..faces.models import ModelPack
 from ..serving import run_serving
 from ..sources import SourceState
@@ -130,6 +130,9 @@ class WhipServer:
         except ValueError:  # a camera of that name started while we negotiated
             await source.close()
             raise web.HTTPConflict(text=f"stream {name!r} is in use") from None
+        except ShuttingDown as e:
+            await source.close()
+            raise web.HTTPServiceUnavailable(text=str(e)) from None
         log.info("%s: push from %s", name, request.remote)
         return web.Response(
             status=201,

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from memory import Memory
 
 from streamer.app import App
 from streamer.config import CameraConfig
+from streamer.errors import ShuttingDown
 from streamer.faces.models import ModelPack
 from streamer.opening import open_camera
 
@@ -48,3 +51,22 @@ def test_a_removal_under_way_as_the_run_ends(people_clip: Path, pack: ModelPack,
     asyncio.run(scenario())
     with Memory(cfg.memory) as memory:
         assert len(memory.clips("door")) == 1
+
+
+def test_a_stream_offered_to_an_ending_run_is_refused(people_clip: Path, pack: ModelPack, tmp_path: Path) -> None:
+    cfg = live_config(tmp_path / "memory.db", [])
+
+    async def scenario() -> None:
+        async with running(App(cfg), pack) as app:
+            app.stop()
+            source = open_camera(CameraConfig(name="door", url=str(people_clip)), app.cfg)
+            try:
+                with pytest.raises(ShuttingDown, match="the run is ending"):
+                    app.add_source(source)
+            finally:
+                await source.close()
+            assert "door" not in app.sources
+
+    asyncio.run(scenario())
+    with Memory(cfg.memory) as memory:
+        assert memory.clips("door") == []
