@@ -196,7 +196,8 @@ def plot(samples: list[Sample], path: Path, title: str) -> None:
         x0, x1, yb, yt = left, w - 20, y0 + ph - 25, y0 + 15
         ymax = max([max(v) for _, v, _ in series] + [goal or 0.0]) * 1.1 or 1.0
         cv2.rectangle(img, (x0, yt), (x1, yb), (180, 180, 180), 1)
-        cv2.putText(img, name, (x0 + 5, yt + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        # names and legends above the box, where no line runs
+        cv2.putText(img, name, (x0, yt - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(img, f"{ymax:.0f}", (5, yt + 10), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(img, "0", (5, yb), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
 
@@ -205,12 +206,13 @@ def plot(samples: list[Sample], path: Path, title: str) -> None:
 
         if goal is not None:
             cv2.line(img, point(0, goal), point(xmax, goal), (0, 0, 255), 1, cv2.LINE_AA)
-            cv2.putText(img, f"goal {goal:.0f}", point(0.01 * xmax, goal * 0.97), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+            cv2.putText(img, f"goal {goal:.0f}", point(0.01 * xmax, goal * 0.92), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                         (0, 0, 255), 1, cv2.LINE_AA)
         for j, (label, values, colour) in enumerate(series):
             pts = np.array([point(m, v) for m, v in zip(minutes, values)], np.int32)
             cv2.polylines(img, [pts], False, colour, 2, cv2.LINE_AA)
-            cv2.putText(img, label, (x1 - 90, yt + 14 + 16 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+            cv2.putText(img, label, (x1 - 80 * (len(series) - j), yt - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1,
+                        cv2.LINE_AA)
     cv2.putText(img, f"wall minutes (0-{xmax:.0f})", (w // 2 - 60, img.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                 (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), img)
