@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
     from streamer.demo.cast import Person
     from streamer.demo.compose import Appearance, Cut
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for m3_baseline
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for m3_baseline and bcubed
 
 
 def _duration_and_size(path: str) -> tuple[float, str]:
@@ -53,6 +52,8 @@ def _peak_rss_mb() -> float:
 def bcubed_f(db: str, script: Sequence[Appearance | Cut]) -> float:
     """BCubed F of the stored faces' identities against who the script put there (faces while it is
     unclear, people sliding in or out, left out; a face without identity counts as one of its own)."""
+    import numpy as np
+    from bcubed import bcubed
     from memory import Memory
     from memory.config import MemoryConfig
     from streamer.demo.compose import person_at
@@ -63,9 +64,11 @@ def bcubed_f(db: str, script: Sequence[Appearance | Cut]) -> float:
             person = person_at(script, face["t"], (face["bbox"][0] + face["bbox"][2]) / 2)
             if person is not None:
                 pairs.append((person, face["node"] if face["node"] is not None else -1 - k))
-    people, nodes, both = Counter(p for p, _ in pairs), Counter(n for _, n in pairs), Counter(pairs)
-    precision = sum(both[pn] / nodes[pn[1]] for pn in pairs) / len(pairs)
-    recall = sum(both[pn] / people[pn[0]] for pn in pairs) / len(pairs)
+    people, nodes = sorted({p for p, _ in pairs}), sorted({n for _, n in pairs})
+    joint = np.zeros((len(people), len(nodes)))
+    for p, n in pairs:
+        joint[people.index(p), nodes.index(n)] += 1
+    precision, recall = bcubed(joint)
     return 2 * precision * recall / (precision + recall)
 
 

@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # real s
 
 from support.speech import SpeakerSpan, pyannote_sample_files, read_audio, read_rttm, speaker_of  # noqa: E402
 
+from bcubed import bcubed  # noqa: E402
+
 from memory import Memory, MemoryConfig, NodeKind, SpeechTurn  # noqa: E402
 from memory.policy import VoicePolicy  # noqa: E402
 from memory.recluster import agreement  # noqa: E402
@@ -134,8 +136,7 @@ def score(clip: Clip, turns: list[Turn], nodes: list[int | None]) -> dict[str, f
     joint = np.zeros((r.max(initial=0) + 1, h.max(initial=0) + 1))
     np.add.at(joint, (r, h), 1)
     total = joint.sum()
-    precision = float((joint**2 / np.maximum(joint.sum(axis=0, keepdims=True), 1)).sum() / total) if total else 0.0
-    recall = float((joint**2 / np.maximum(joint.sum(axis=1, keepdims=True), 1)).sum() / total) if total else 0.0
+    precision, recall = bcubed(joint)
     return {
         "frames": float(total),
         "precision": precision,
