@@ -10,10 +10,10 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from ..errors import ModelError
+from ..onnx_options import session_options
 from ..records import SAMPLE_RATE
 from .config import VadConfig
 from .models import silero_file
-from ..onnx_options import session_options
 
 log = logging.getLogger(__name__)
 
