@@ -110,25 +110,14 @@ def db_state(db: Path) -> tuple[float, int, int]:
         return size, 0, 0
 
 
-def rss_parts(pid: int) -> dict[str, float]:
-    """RssAnon, RssFile, RssShmem of /proc/PID/status, in MB."""
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("Rss"):
-                key, value = line.split(":")
-                out[key] = int(value.split()[0]) / 1024
-    return out
-
-
 def sample(proc: psutil.Process, t0: float, db: Path, metrics_port: int) -> Sample:
     m = scrape(metrics_port)
     cpu = proc.cpu_times()
     size, events, backlog = db_state(db)
-    parts = rss_parts(proc.pid)
+    mem = proc.memory_info()  # Linux: `shared` is the resident file-backed and shared pages (RssFile + RssShmem)
     return Sample(
         time.monotonic() - t0, m.get("streamer_stream_frames_decoded_total", 0.0) / CLIP_FPS,
-        proc.memory_info().rss / MB, parts.get("RssAnon", 0.0), parts.get("RssFile", 0.0) + parts.get("RssShmem", 0.0),
+        mem.rss / MB, (mem.rss - mem.shared) / MB, mem.shared / MB,
         proc.num_fds(), proc.num_threads(), cpu.user + cpu.system,
         size, events, backlog, m.get("streamer_asr_backlog_turns", 0.0),
         m.get("streamer_stream_frames_analysed_total", 0.0), m.get("streamer_stream_dropped_frames_total", 0.0),
