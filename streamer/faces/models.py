@@ -99,10 +99,11 @@ def threads_per_run(cfg: ModelConfig) -> int:
 
 def _load(path: Path, cfg: ModelConfig, providers: list[str], spin_wait: bool, bundled: bool) -> Scrfd | ArcFace | None:
     """The file as a detector or a recognizer; None for other networks of a pack (landmarks, age...).
-    spin_wait: the network as a plain insightface user runs it (onnxruntime's default threads)."""
+    spin_wait: the network as a plain insightface user runs it (onnxruntime's default threads, the
+    file as it is: the baseline we compare against has no rewritten PReLU)."""
     threads = None if spin_wait else threads_per_run(cfg)
     try:
-        graph = fast_graph(path, cfg.cache_dir)
+        graph = str(path) if spin_wait else fast_graph(path, cfg.cache_dir)
         options = session_options(threads=threads, spin_wait=spin_wait)
         session = ort.InferenceSession(graph, sess_options=options, providers=providers)
     except Exception as e:  # onnxruntime raises its own untyped errors for a corrupt file
