@@ -140,8 +140,7 @@ class Forgetting:
         ids = sorted(n for n in self._nodes.rows if self._nodes.resolve(n) in live)
         tags = {f"<{self._nodes[n].kind.value}_{n}>" for n in ids} | ({f"<character_{character}>"} if character else set())
         db = self._store.db
-        if db.sqlite:
-            db.execute("PRAGMA secure_delete = ON")
+        db.link.secure_delete(True)
         try:
             db.begin()
             try:
@@ -153,13 +152,10 @@ class Forgetting:
             self._forget_in_memory(live, ids, track_ids)
             self._events.forgotten(live, [n for n in ids if n not in live], character)
             self._flush()  # the tombstones, the event and every deletion in one commit
-            if db.sqlite:
-                db.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")  # old index segments hold the words
-                db.execute("INSERT INTO speech_fts (speech_fts) VALUES ('optimize')")
+            db.link.compact_words()
         finally:
-            if db.sqlite:
-                db.execute("PRAGMA secure_delete = OFF")
-        if db.sqlite and db.scalar("PRAGMA wal_checkpoint(TRUNCATE)"):
+            db.link.secure_delete(False)
+        if db.link.empty_log():
             log.warning("forget: a reader holds the write-ahead log; it is emptied at the next checkpoint")
         done = Forgotten(tuple(live), tuple(n for n in ids if n not in live), character, len(track_ids), **counts)
         log.info("forgot %s: %s", target, done)

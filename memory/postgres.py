@@ -1,4 +1,7 @@
-"""A PostgreSQL connection that outlives the server going away (a restart, a fail-over, a network cut).
+"""The memory in a PostgreSQL database (memory.link's interface): psycopg 3 in autocommit with explicit
+BEGIN / COMMIT, `?` rewritten to psycopg's `%s`, rows replaced with ON CONFLICT ... DO UPDATE, reads in
+REPEATABLE READ snapshots; and a connection that outlives the server going away (a restart, a
+fail-over, a network cut).
 
 The memory writes in long transactions (a batch of faces, then one COMMIT). When the connection
 breaks, the server rolls the open transaction back, while the memory has already moved on from
@@ -16,14 +19,15 @@ would see another moment): the reader reconnects and raises StoreError.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from .errors import StoreError
+from .link import Dialect, Link, LinkState
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +35,12 @@ CONNECT_TIMEOUT_SECONDS = 10
 RECONNECT_FIRST_SECONDS = 0.5  # the wait before the first attempt, doubled after each failed one
 RECONNECT_MAX_SECONDS = 30.0
 WRITE_BEGIN = "BEGIN"
+SNAPSHOT_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 _MANY = object()  # a journal entry of executemany
 _RETURNING = re.compile(r"INSERT INTO (\w+) \(([^)]*)\) VALUES \((.*)\) RETURNING (\w+)", re.S)
 
 T = TypeVar("T")
-
-
-@dataclass
-class LinkState:
-    """What the connection went through, for logs and metrics."""
-
-    connected: bool = True
-    losses: int = 0  # times the connection broke
-    replayed: int = 0  # statements of open transactions replayed after a loss
 
 
 def connect_postgres(location: str, shown: str, read_only: bool) -> Any:
@@ -63,29 +59,65 @@ def connect_postgres(location: str, shown: str, read_only: bool) -> Any:
     return conn
 
 
-class PostgresLink:
-    """One connection (statements already in psycopg's placeholders). Not for two threads at once."""
+class PostgresLink(Link):
+    """One connection to a PostgreSQL database. Not for two threads at once."""
+
+    dialect = Dialect.POSTGRES
+    strpos = "strpos"
+    foreign = "holds tables of another application"
 
     def __init__(self, location: str, shown: str, read_only: bool) -> None:
         self._location, self._shown, self._read_only = location, shown, read_only
-        self.conn = connect_postgres(location, shown, read_only)
+        self._conn = connect_postgres(location, shown, read_only)
         import psycopg  # noqa: PLC0415 (there, since it connected)
 
         self._error = psycopg.Error
-        self._backend = self._lost = _backend(self.conn)
+        self.errors = (psycopg.Error,)
+        self._backend = self._lost = _backend(self._conn)
         self.state = LinkState()
         self._begun: str | None = None  # the open transaction's BEGIN
         self._journal: list[tuple[str, Any, Any]] = []  # its writes: (sql, args or rows, RETURNING rows or _MANY)
+
+    @staticmethod
+    def exists(location: str, shown: str) -> bool:
+        link = PostgresLink(location, shown, read_only=True)
+        try:
+            return link.holds_memory()
+        finally:
+            link.close()
+
+    @property
+    def conn(self) -> Any:
+        return self._conn
 
     @property
     def in_transaction(self) -> bool:
         return self._begun is not None
 
-    def begin(self, statement: str) -> None:
+    def begin(self, *, immediate: bool = False) -> None:
+        self._begin(WRITE_BEGIN)  # a row's lock is taken by the statement that writes it
+
+    def begin_snapshot(self) -> None:
+        self._begin(SNAPSHOT_BEGIN)
+
+    def _begin(self, statement: str) -> None:
         self._run(lambda: self.conn.execute(statement))
         self._begun, self._journal = statement, []
 
-    def execute(self, sql: str, args: Sequence[Any]) -> Any:
+    def upsert(self, table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+        return _upsert(table, columns, key)
+
+    def table_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()").fetchone()[0])
+
+    def holds_memory(self) -> bool:
+        return bool(self.conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0])
+
+    def run_script(self, script: str) -> None:
+        self.conn.execute(script)  # one script (function bodies hold ';'), no parameters
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        sql = _placeholders(sql)
         cur = self._run(lambda: self.conn.execute(sql, args))
         if self._begun is not None and sql.lstrip()[:6].upper() != "SELECT":
             returned = None
@@ -97,7 +129,9 @@ class PostgresLink:
             self._journal.append((sql, args, returned))
         return cur
 
-    def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        sql, rows = _placeholders(sql), list(rows)
+
         def run() -> None:
             with self.conn.cursor() as cur:  # psycopg pipelines the rows: one round trip, not one per row
                 cur.executemany(sql, rows)
@@ -157,7 +191,7 @@ class PostgresLink:
         while True:
             time.sleep(wait)
             try:
-                self.conn = connect_postgres(self._location, self._shown, self._read_only)
+                self._conn = connect_postgres(self._location, self._shown, self._read_only)
                 backend = _backend(self.conn)
                 break
             except (StoreError, self._error) as e:
@@ -234,3 +268,20 @@ class PostgresLink:
 def _backend(conn: Any) -> tuple[int, Any]:
     """(pid, start) of a connection's backend on the server: a pid alone may be another's after a restart."""
     return conn.execute("SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()
+
+
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?|%")
+
+
+@functools.lru_cache(maxsize=1024)
+def _placeholders(sql: str) -> str:
+    """Our statements' `?` -> psycopg's `%s`, and `%` -> `%%`, outside string literals (there is no
+    spelling both drivers accept, so a statement is rewritten once and the result cached)."""
+    return _PLACEHOLDER.sub(lambda m: "%s" if m.group() == "?" else "%%" if m.group() == "%" else m.group(), sql)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}")  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 from .characters import Character, Characters
 from .crops import CropShelf
 from .nodes import ACTIVE, IDENTITY_KINDS, NodeTable, public
-from .postgres import LinkState
+from .link import LinkState
 from .records import MemoryEvent, Node, NodeKind, NodeStatus
 from .store import Store
 
@@ -77,8 +77,7 @@ class Reads:
 
     def store_link(self) -> LinkState | None:
         """How the connection to a PostgreSQL server fares (None on an SQLite file); read from any thread."""
-        link = self._store.db.link
-        return None if link is None else link.state
+        return self._store.db.link.state
 
     def crops(self, node_id: int) -> list[bytes]:
         return self._crops.jpegs(self.resolve(node_id))

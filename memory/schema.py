@@ -16,15 +16,11 @@ both spellings.
 from __future__ import annotations
 
 import logging
-import sqlite3
-from pathlib import Path
 
-from .database import Database, Dialect, open_database, parse_target
+from .database import Database, Dialect, exists, open_database  # noqa: F401 (exists: the commands ask it here)
 from .errors import StoreError
 
 log = logging.getLogger(__name__)
-
-APPLICATION_ID = 0x4C4D454D  # "LMEM" in the SQLite header: tells a memory DB from any other SQLite file
 
 TYPES = {
     Dialect.SQLITE: {"ID": "INTEGER PRIMARY KEY", "SEQ": "INTEGER PRIMARY KEY AUTOINCREMENT", "INT": "INTEGER", "REAL": "REAL",
@@ -217,7 +213,6 @@ def script(dialect: Dialect, version: int) -> str:
     return STEPS[version][dialect].format(**TYPES[dialect])
 
 
-SCHEMA = "".join(script(Dialect.SQLITE, v) for v in sorted(STEPS))  # a new SQLite file
 MIGRATIONS = {v: script(Dialect.SQLITE, v) for v in STEPS if v > 1}  # an older SQLite file
 
 
@@ -225,8 +220,7 @@ def connect(db: str) -> Database:
     """Opens (creating or migrating as needed) the memory `db` names; StoreError if it is not one."""
     database = open_database(db)
     try:
-        created = _create_sqlite(database) if database.sqlite else _create_postgres(database)
-        if created:
+        if _create(database):
             log.info("created memory database %s", database.target.shown)
         version = stored_version(database)
         if version > SCHEMA_VERSION:
@@ -240,64 +234,27 @@ def connect(db: str) -> Database:
     return database
 
 
-def exists(db: str) -> bool:
-    """Whether `db` holds a memory already: the file exists, or the PostgreSQL database has our tables
-    (a command that reads or edits a memory must not create one). StoreError if the server cannot be reached."""
-    target = parse_target(db)
-    if target.dialect is Dialect.SQLITE:
-        return Path(target.location).is_file()
-    database = open_database(db, read_only=True)
-    try:
-        return bool(database.scalar("SELECT to_regclass('meta') IS NOT NULL"))
-    finally:
-        database.close()
-
-
 def stored_version(db: Database) -> int:
     """The schema version of an open database; StoreError if it is not a memory database."""
-    if db.sqlite:
-        ours = db.scalar("PRAGMA application_id") == APPLICATION_ID
-    else:
-        ours = bool(db.scalar("SELECT to_regclass('meta') IS NOT NULL"))
-    if not ours:
+    if not db.link.holds_memory():
         raise StoreError(f"{db.target.shown} is not a memory database")
     return int(db.scalar("SELECT value FROM meta WHERE key = 'schema_version'"))
 
 
-def _create_sqlite(db: Database) -> bool:
-    """Checks a file is a memory database, or makes it one if it is empty; True if it was created."""
-    path = db.target.shown
-    try:
-        app_id = db.scalar("PRAGMA application_id")
-        tables = db.scalar("SELECT COUNT(*) FROM sqlite_master")
-    except sqlite3.DatabaseError as e:
-        raise StoreError(f"{path} is not a memory database ({e})") from e
-    if app_id != APPLICATION_ID and tables:
-        raise StoreError(f"{path} is an SQLite file of another application, not a memory database")
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    if tables:
-        return False
-    db.begin()
-    _statements(db, SCHEMA)
-    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    db.commit()
-    return True
-
-
-def _create_postgres(db: Database) -> bool:
-    """The same for a PostgreSQL database (its current schema): a memory, empty, or another application's."""
-    tables = db.scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()")
-    if tables and not db.scalar("SELECT to_regclass('meta') IS NOT NULL"):
-        raise StoreError(f"{db.target.shown} holds tables of another application, not a memory database")
+def _create(db: Database) -> bool:
+    """Checks a database is a memory, or makes it one if it is empty; True if it was created."""
+    tables = db.link.table_count()
+    if tables and not db.link.holds_memory():
+        raise StoreError(f"{db.target.shown} {db.link.foreign}, not a memory database")
+    db.link.prepare()
     if tables:
         return False
     db.begin()
     try:
         for version in sorted(STEPS):
-            db.conn.execute(script(Dialect.POSTGRES, version))  # one script (function bodies hold ';'), no parameters
+            db.link.run_script(script(db.dialect, version))
         db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        db.link.claim()
         db.commit()
     except db.errors as e:
         db.rollback()
@@ -306,21 +263,9 @@ def _create_postgres(db: Database) -> bool:
 
 
 def _migrate(db: Database, version: int) -> None:
+    """Step by step in one transaction: fully on the new version, or untouched."""
     db.begin()
     for step in range(version + 1, SCHEMA_VERSION + 1):
-        if db.sqlite:
-            _statements(db, script(Dialect.SQLITE, step))
-        else:
-            db.conn.execute(script(Dialect.POSTGRES, step))
+        db.link.run_script(script(db.dialect, step))
     db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
     db.commit()
-
-
-def _statements(db: Database, script: str) -> None:
-    statement = ""
-    for piece in script.split(";"):  # executescript would commit halfway
-        statement += piece + ";"
-        if sqlite3.complete_statement(statement):  # a trigger's body holds ';' of its own
-            if statement.strip(" \n;"):
-                db.execute(statement)
-            statement = ""
