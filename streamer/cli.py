@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--out", help="contact sheet PNG of the clip's faces (default clip-STREAM-N.png)")
     _add_common(show)
 
-    from .ask import add_parser as add_ask  # noqa: PLC0415 (its imports are light; kept beside its command)
+    from .ask_args import add_parser as add_ask  # noqa: PLC0415 (kept beside its command)
 
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)  # options after the question
     _add_common(common)
