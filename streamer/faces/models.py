@@ -24,6 +24,7 @@ BUNDLED_FILES = {
     "scrfd_500m_bnkps.onnx": "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
     "w600k_mbf.onnx": "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
 }
+BUNDLED_RECOGNIZER = "w600k_mbf.onnx"
 BUNDLED_ARCFACE_INPUT = (127.5, 127.5)  # w600k_mbf takes (x - 127.5) / 127.5 (see arcface_normalisation)
 
 # Quality gates per pack (detection score, embedding norm). buffalo_l's are M3-Agent's; buffalo_s's
@@ -97,22 +98,37 @@ def threads_per_run(cfg: ModelConfig) -> int:
     return cfg.threads or max(1, (os.cpu_count() or 1) // 2)
 
 
-def _load(path: Path, cfg: ModelConfig, providers: list[str], spin_wait: bool, bundled: bool) -> Scrfd | ArcFace | None:
-    """The file as a detector or a recognizer; None for other networks of a pack (landmarks, age...).
-    spin_wait: the network as a plain insightface user runs it (onnxruntime's default threads, the
-    file as it is: the baseline we compare against has no rewritten PReLU)."""
-    threads = None if spin_wait else threads_per_run(cfg)
+def _session(graph: str | bytes, path: Path, options: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
     try:
-        graph = str(path) if spin_wait else fast_graph(path, cfg.cache_dir)
-        options = session_options(threads=threads, spin_wait=spin_wait)
-        session = ort.InferenceSession(graph, sess_options=options, providers=providers)
+        return ort.InferenceSession(graph, sess_options=options, providers=providers)
     except Exception as e:  # onnxruntime raises its own untyped errors for a corrupt file
         raise ModelError(f"cannot load face model {path.name}: {str(e).splitlines()[0]}") from None
+
+
+def _load(path: Path, cfg: ModelConfig, providers: list[str], spin_wait: bool, bundled: bool) -> Scrfd | ArcFace | None:
+    """The file as a detector or a recognizer; None for other networks of a pack (landmarks, age...).
+    Only a recognizer runs with its PReLUs rewritten (streamer.faces.prelu): the bundled one is known
+    by name, another pack's once a session has told what it is. spin_wait: the network as a plain
+    insightface user runs it (onnxruntime's default threads, the file as it is: the baseline we
+    compare against has no rewritten PReLU)."""
+    options = session_options(threads=None if spin_wait else threads_per_run(cfg), spin_wait=spin_wait)
+    rewrite = not spin_wait
+    known = bundled and path.name == BUNDLED_RECOGNIZER
+    session = _session(_fast_graph(path, cfg) if known and rewrite else str(path), path, options, providers)
     if Scrfd.fits(session):
         return Scrfd(session, path, cfg.det_threshold)
-    if ArcFace.fits(session):
-        return ArcFace(session, path, *(BUNDLED_ARCFACE_INPUT if bundled else arcface_normalisation(path)))
-    return None
+    if not ArcFace.fits(session):
+        return None
+    if rewrite and not known and (graph := _fast_graph(path, cfg)) != str(path):
+        session = _session(graph, path, options, providers)
+    return ArcFace(session, path, *(BUNDLED_ARCFACE_INPUT if bundled else arcface_normalisation(path)))
+
+
+def _fast_graph(path: Path, cfg: ModelConfig) -> str | bytes:
+    try:
+        return fast_graph(path, cfg.cache_dir)
+    except Exception as e:  # onnx's own errors for a file it cannot parse
+        raise ModelError(f"cannot load face model {path.name}: {str(e).splitlines()[0]}") from None
 
 
 def load_pack(cfg: ModelConfig, *, spin_wait: bool = False) -> ModelPack:

@@ -11,7 +11,8 @@ import onnxruntime as ort
 from streamer.demo.cast import Person
 from streamer.faces.align import align_faces
 from streamer.faces.detector import FaceDetector
-from streamer.faces.models import bundled_model_dir
+from streamer.config import ModelConfig
+from streamer.faces.models import bundled_model_dir, load_pack
 from streamer.faces.prelu import fast_graph
 
 RECOGNIZER, DETECTOR = "w600k_mbf.onnx", "scrfd_500m_bnkps.onnx"
@@ -58,3 +59,19 @@ def test_an_unwritable_cache_falls_back_to_rewriting_in_memory(tmp_path: Path) -
     blocker.write_text("not a folder")
     graph = fast_graph(bundled_model_dir() / RECOGNIZER, str(blocker / "cache"))
     assert isinstance(graph, bytes)
+
+
+def test_only_the_recognizer_of_a_pack_is_rewritten(tmp_path: Path) -> None:
+    """The landmark network of a pack has PReLUs too, but is neither detector nor recognizer: it is
+    not rewritten (nor kept in the cache); the recognizer is, and gives the same embeddings."""
+    pack_dir, cache = tmp_path / "buffalo_s", tmp_path / "cache"
+    pack_dir.mkdir()
+    for name in ("2d106det.onnx", DETECTOR, RECOGNIZER):  # loaded in this order: the landmarks first
+        (pack_dir / name).symlink_to(bundled_model_dir() / name)
+    pack = load_pack(ModelConfig(model_dir=str(pack_dir), providers="cpu", cache_dir=str(cache)))
+    assert Path(pack.recognizer.model_file).name == RECOGNIZER and Path(pack.detector.model_file).name == DETECTOR
+    assert [p.name.split("-")[0] for p in cache.iterdir()] == ["w600k_mbf"]
+    assert "PRelu" not in {node.op_type for node in onnx.load(str(next(cache.iterdir()))).graph.node}
+    faces = np.random.default_rng(0).integers(0, 255, (3, 112, 112, 3), dtype=np.uint8)
+    plain = load_pack(ModelConfig(providers="cpu", cache_dir=None), spin_wait=True).recognizer
+    assert np.array_equal(pack.recognizer.get_feat(list(faces)), plain.get_feat(list(faces)))
