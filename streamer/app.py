@@ -302,8 +302,8 @@ class App:
                 w.cancel()
 
     async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
-        for name in list(self._tasks):
-            await self.remove_source(name)
+        # together: a camera's reader may take its read timeout to give up, and each end waits for it
+        await asyncio.gather(*(self.remove_source(name) for name in list(self._tasks)))
         # streams removed or ended by themselves just before (their callers see their failures)
         await asyncio.gather(*self._ends, return_exceptions=True)
         if self.transcripts is not None:

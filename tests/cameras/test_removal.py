@@ -1,9 +1,11 @@
 """A stream removed while the run goes on ends in the memory (its clip closes), also when it is the
-last stream of a run without configured cameras, and when the run ends while the removal is under way."""
+last stream of a run without configured cameras, and when the run ends while the removal is under way.
+At the run's end its streams end together, not one after another."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ from streamer.config import CameraConfig
 from streamer.errors import ShuttingDown
 from streamer.faces.models import ModelPack
 from streamer.opening import open_camera
+from streamer.records import Frame
+from streamer.sources.state import SourceStats
 
 from .live import live_config, running, until
 
@@ -70,3 +74,49 @@ def test_a_stream_offered_to_an_ending_run_is_refused(people_clip: Path, pack: M
     asyncio.run(scenario())
     with Memory(cfg.memory) as memory:
         assert memory.clips("door") == []
+
+
+class SlowToClose:
+    """A live source with no frames whose close takes as long as a camera's reader does to give up
+    a blocking read: it ends once every source of the run has begun closing, or gives up waiting."""
+
+    is_live = True
+    duration = None
+    audio = None
+
+    def __init__(self, name: str, closing: list[str], everyone: int) -> None:
+        self.name = name
+        self.stats = SourceStats()
+        self.closing = closing
+        self.everyone = everyone
+        self.waited_alone = False
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        await asyncio.Event().wait()
+        yield  # an async generator that never yields a frame
+
+    async def close(self) -> None:
+        self.closing.append(self.name)
+        try:
+            await asyncio.wait_for(self._all_closing(), 10)
+        except TimeoutError:
+            self.waited_alone = True
+
+    async def _all_closing(self) -> None:
+        while len(self.closing) < self.everyone:
+            await asyncio.sleep(0.01)
+
+
+def test_the_streams_end_together_when_the_run_ends(pack: ModelPack, tmp_path: Path) -> None:
+    cfg = live_config(tmp_path / "memory.db", [])
+    closing: list[str] = []
+    sources = [SlowToClose(name, closing, 3) for name in ("door", "hall", "yard")]
+
+    async def scenario() -> None:
+        async with running(App(cfg), pack) as app:
+            for source in sources:
+                app.add_source(source)
+
+    asyncio.run(scenario())
+    assert sorted(closing) == ["door", "hall", "yard"]
+    assert not any(s.waited_alone for s in sources), "a stream began to end only after another had ended"
