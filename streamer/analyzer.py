@@ -3,8 +3,8 @@
 Blocking work runs elsewhere: detection in the inference executor, embeddings in the shared
 microbatcher, and every memory call through the memory port (the memory thread, or the bus).
 A frame is detected as soon as the previous one is detected, while earlier ones are finished
-(embedded and stored): `results` runs `detect`, then `track` once the previous `finish` is done,
-then `finish`.
+(embedded and stored): `results` runs `detect` ahead, then, in order, `track` once the previous
+`finish` is done, then `finish`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .records import FaceDetections, Frame
 log = logging.getLogger(__name__)
 
 RECENT_WEIGHT = 0.2  # moving average over about the last five frames (one second at 5 fps)
+DETECT_AHEAD = 8  # frames detected and waiting to be tracked, at most (each holds its image)
 
 
 @dataclass
@@ -65,6 +66,13 @@ class FrameResult:
     faces: FaceDetections
     nodes: list[int | None]  # per face
     new_events: bool  # memory events were committed for this frame
+
+
+@dataclass
+class _SourceEnd:
+    """The frames ended, by themselves (error None) or with the source's error."""
+
+    error: Exception | None
 
 
 @dataclass
@@ -109,63 +117,69 @@ class StreamAnalyzer:
         self.stats = AnalyzerStats(search=self._search.stats)
 
     async def results(self, frames: AsyncIterator[Frame], *, live: bool) -> AsyncIterator[FrameResult]:
-        """The frames' results, in order. A frame is detected as soon as the one before is detected
-        (its crops need only that frame's faces), while earlier frames are tracked, embedded and
-        stored: detection, the slowest step, never waits for an embedding, and one stream keeps both
-        inference threads busy. At most three frames are in flight: one being detected, one detected
-        and waiting to be tracked, one being finished. A result is handed on as soon as it is ready,
-        not when the next frame comes (a camera's comes 200 ms later: that wait was all of a
-        newcomer's `node.created` delay). A frame whose analysis fails ends a file (the error is
-        raised) but not a camera that runs for days."""
-        source = aiter(frames)
-        upcoming: asyncio.Future[tuple[Frame, Detected | Exception]] | None = None
-        finishing: tuple[Frame, asyncio.Task[FrameResult]] | None = None
+        """The frames' results, in order. Detection runs ahead in a task of its own: a frame's crops
+        need only the faces of the frame detected before it, so up to DETECT_AHEAD frames are
+        detected while earlier ones are tracked, embedded and stored, in order. Detection never
+        waits for an embedding, and a frame that needed one (a new face, a cut) does not hold up the
+        detection of those after it. A result is handed on as soon as it is ready, not when the next
+        frame comes (a camera's comes 200 ms later: that wait was all of a newcomer's `node.created`
+        delay). A frame whose analysis fails ends a file (the error is raised) but not a camera that
+        runs for days; the source's own error is raised once the frames before it are stored."""
         self._tracked = np.zeros((0, 4), np.float32)
+        ahead: asyncio.Queue[tuple[Frame, Detected | Exception] | _SourceEnd] = asyncio.Queue(DETECT_AHEAD)
+        detecting = asyncio.create_task(self._detect_ahead(frames, ahead), name=f"detect-{self.stream}")
+        getting: asyncio.Task[tuple[Frame, Detected | Exception] | _SourceEnd] | None = None
+        item: tuple[Frame, Detected | Exception] | _SourceEnd | None = None  # detected, not yet tracked
+        finishing: tuple[Frame, asyncio.Task[FrameResult]] | None = None
         try:
             while True:
-                upcoming = upcoming or asyncio.ensure_future(self._detect_next(source))
-                if finishing is not None and not upcoming.done():
-                    await asyncio.wait((upcoming, finishing[1]), return_when=asyncio.FIRST_COMPLETED)
-                    if finishing[1].done():
-                        last, finishing = finishing, None
-                        if (result := await self._finished(*last, live)) is not None:
-                            yield result
-                        continue
-                try:
-                    frame, detected = await upcoming
-                except StopAsyncIteration:
-                    break
-                finally:
-                    upcoming = None if upcoming.done() else upcoming
-                upcoming = asyncio.ensure_future(self._detect_next(source))
-                if isinstance(detected, Exception):
-                    self._failed(frame, live, detected)
-                    continue
-                if finishing is not None:
+                # The frame being finished goes on once done, or at once when the next one is there to
+                # be tracked (the tracker takes frames in order, each once the one before is stored).
+                if finishing is not None and (item is not None or finishing[1].done()):
                     last, finishing = finishing, None
                     if (result := await self._finished(*last, live)) is not None:
                         yield result
+                    continue
+                if item is None:
+                    getting = getting or asyncio.create_task(ahead.get())
+                    await asyncio.wait([getting, *(finishing[1:] if finishing else ())], return_when=asyncio.FIRST_COMPLETED)
+                    if not getting.done():
+                        continue
+                    item, getting = getting.result(), None
+                    continue
+                if isinstance(item, _SourceEnd):
+                    if item.error is not None:
+                        raise item.error
+                    return
+                (frame, detected), item = item, None
+                if isinstance(detected, Exception):
+                    self._failed(frame, live, detected)
+                    continue
                 finishing = frame, asyncio.create_task(self.finish(detected, self.track(detected)))
-            if finishing is not None:
-                last, finishing = finishing, None
-                if (result := await self._finished(*last, live)) is not None:
-                    yield result
         finally:
-            pending = [t for t in (upcoming, finishing[1] if finishing else None) if t is not None and not t.done()]
+            pending = [t for t in (detecting, getting, finishing[1] if finishing else None) if t is not None and not t.done()]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _detect_next(self, source: AsyncIterator[Frame]) -> tuple[Frame, Detected | Exception]:
-        """The next frame and its faces, or the error of its detection (the source's own errors, and
-        its end, are raised)."""
-        frame = await anext(source)
+    async def _detect_ahead(
+        self, frames: AsyncIterator[Frame], ahead: asyncio.Queue[tuple[Frame, Detected | Exception] | _SourceEnd]
+    ) -> None:
+        """Detect each frame as soon as the one before is detected; a frame's failed detection is
+        passed on with it, the source's end (or its error) last."""
         try:
-            detected = await self.detect(frame)
+            async for frame in frames:
+                try:
+                    detected: Detected | Exception = await self.detect(frame)
+                except Exception as e:
+                    detected = e
+                else:
+                    self._tracked = detected.faces.xyxy
+                await ahead.put((frame, detected))
         except Exception as e:
-            return frame, e
-        self._tracked = detected.faces.xyxy
-        return frame, detected
+            await ahead.put(_SourceEnd(e))
+            return
+        await ahead.put(_SourceEnd(None))
 
     async def _finished(self, frame: Frame, finishing: asyncio.Task[FrameResult], live: bool) -> FrameResult | None:
         try:
