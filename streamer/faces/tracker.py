@@ -59,6 +59,19 @@ def iou_matrix(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.ND
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
 
 
+def subsample(image: npt.NDArray[np.uint8], step: int) -> npt.NDArray[np.uint8]:
+    """image[::step, ::step], contiguous (OpenCV copies a strided array anyway). numpy copies the
+    pixels of a BGR frame one byte at a time; seen as single 3-byte items they copy twice as fast:
+    ~0.12 instead of ~0.25 ms a 640x360 frame, a third of the scene-cut check of every frame."""
+    if step == 1:
+        return image
+    if image.ndim == 3 and image.flags.c_contiguous:
+        pixels = image.view(np.dtype((np.void, image.shape[2] * image.itemsize)))
+        picked = np.ascontiguousarray(pixels[::step, ::step])
+        return picked.view(image.dtype).reshape(*picked.shape[:2], image.shape[2])
+    return np.ascontiguousarray(image[::step, ::step])
+
+
 class SceneCutDetector:
     """A hard cut shows as a large mean change of a small grey thumbnail between sampled frames.
 
@@ -76,7 +89,7 @@ class SceneCutDetector:
     def __call__(self, image: npt.NDArray[np.uint8]) -> bool:
         # Every n-th pixel first: averaging a whole 1080p frame down costs ~1 ms, the subsample a tenth.
         step = max(1, min(image.shape[0] // THUMB_SIZE[1], image.shape[1] // THUMB_SIZE[0]) // 4)
-        small = cv2.resize(image[::step, ::step], THUMB_SIZE, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(subsample(image, step), THUMB_SIZE, interpolation=cv2.INTER_AREA)
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         cur = grey.astype(np.float32)
         self._diff = None if self._prev is None else np.abs(cur - self._prev)

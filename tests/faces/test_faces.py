@@ -17,7 +17,7 @@ from streamer.faces.align import align_faces, appearance_signatures
 from streamer.faces.detector import FaceDetector
 from streamer.faces.embedder import FaceEmbedder, embed_now
 from streamer.faces.models import ModelPack, bundled_model_dir, load_pack
-from streamer.faces.tracker import FaceTracker, SceneCutDetector
+from streamer.faces.tracker import FaceTracker, SceneCutDetector, subsample
 from streamer.records import FaceDetections
 
 
@@ -220,3 +220,13 @@ def test_scene_cut_detector_on_real_frames(cast: list[Person]) -> None:
     assert cuts(a) is False
     assert cuts(moved) is False
     assert cuts(other) is True
+
+
+@pytest.mark.parametrize("shape", [(360, 640, 3), (1080, 1920, 3), (361, 641, 3), (360, 640)])
+def test_the_scene_cut_subsample_picks_the_very_pixels_of_a_strided_slice(cast: list[Person], shape: tuple[int, ...]) -> None:
+    image = cv2.resize(cast[2].image, shape[1::-1])
+    image = image if len(shape) == 3 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    for step in range(1, 9):
+        picked = subsample(image, step)
+        assert picked.flags.c_contiguous and np.array_equal(picked, image[::step, ::step])
+    assert np.array_equal(subsample(image[:, ::-1], 3), image[:, ::-1][::3, ::3])  # not contiguous: sliced as it is
