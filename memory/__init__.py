@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-# The engine (numpy, faiss, scikit-learn) loads on first use: a command that only reads its
+# The engine (numpy, faiss) loads on first use: a command that only reads its
 # arguments or its config should not wait a second for it.
 _LAZY = {
     "Memory": "core",

@@ -119,10 +119,9 @@ class Memory(Reads, Exports):
         self._bookmarks.clear()
 
     def load_libraries(self) -> None:
-        """Loads now what matching and re-clustering load at their first use (faiss, scikit-learn's
-        HDBSCAN: seconds on a busy machine), so that a service does not stall on them mid-stream."""
+        """Loads now what matching loads at its first use (faiss: seconds on a busy machine), so that
+        a service does not stall on it mid-stream. Re-clustering needs numpy only (memory.hdbscan)."""
         import faiss  # noqa: F401, PLC0415
-        from sklearn.cluster import HDBSCAN  # noqa: F401, PLC0415
 
     # --- tracks ---------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from .config import ReclusterConfig
 from .gallery import Vectors
 from .graph import connected_groups
+from .hdbscan import hdbscan_labels
 
 MAX_TRACKS = 1500
 
@@ -91,17 +92,22 @@ def cluster(units: Vectors, cfg: ReclusterConfig, pairwise: bool = False) -> npt
 
     The join is one addition to M3-Agent: HDBSCAN keeps a person's sharp and blurred faces as two
     clusters (each is dense on its own), which is exactly the duplicate this pass exists to find.
-    HDBSCAN's cluster_selection_epsilon would do this inside the tree, but scikit-learn's
-    implementation fails with numpy 2, so it is done on the cluster means."""
+    HDBSCAN's cluster_selection_epsilon would do this inside the tree, but scikit-learn's failed
+    with numpy 2 and memory.hdbscan has only the defaults, so it is done on the cluster means."""
     if len(units) < max(cfg.min_cluster_size, 2):
         return np.full(len(units), -1, np.int64)
-    distance = np.clip(1.0 - units.astype(np.float64) @ units.T.astype(np.float64), 0.0, None)
-    np.fill_diagonal(distance, 0.0)
-    from sklearn.cluster import HDBSCAN  # about a second to import: only once there is something to cluster
-
-    model = HDBSCAN(min_cluster_size=cfg.min_cluster_size, metric="precomputed", copy=False)
-    labels = model.fit_predict(distance).astype(np.int64)
+    labels = hdbscan_labels(cosine_distances(units), cfg.min_cluster_size)
     return _join_close_clusters(units, labels, cfg.merge_min_similarity, pairwise)
+
+
+def cosine_distances(units: Vectors) -> npt.NDArray[np.float64]:
+    """1 - cosine similarity of unit vectors, clipped at 0, in float64: (n, n), the one matrix of
+    that size a run holds (the subtraction and the clip are done in place)."""
+    distance = units.astype(np.float64) @ units.T.astype(np.float64)
+    np.subtract(1.0, distance, out=distance)
+    np.clip(distance, 0.0, None, out=distance)
+    np.fill_diagonal(distance, 0.0)
+    return distance
 
 
 def _join_close_clusters(

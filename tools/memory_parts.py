@@ -2,12 +2,13 @@
 
     python tools/memory_parts.py
 
-Loads what `streamer run` loads (the face pack, the voice models with ASR, and the scikit-learn
-that re-clustering imports the first time it runs) and runs each model once (the recognizer on a
-batch of 32 crops, as the embedder sends at most: random pixels, since what it holds depends on the
-shapes only; the speaker turns of a 30 s segment, the speaker model on a 15 s turn (the longest a
+Loads what `streamer run` loads (the face pack, the voice models with ASR) and runs each model once
+(the recognizer on a batch of 32 crops, as the embedder sends at most: random pixels, since what it
+holds depends on the shapes only; the speaker turns of a 30 s segment, the speaker model on a 15 s turn (the longest a
 turn is cut to) and ASR on the bundled conversation), printing per step the highest RSS while it
-ran, the RSS after it, and the RSS once freed pages are handed back (streamer.native_memory).
+ran, the RSS after it, and the RSS once freed pages are handed back (streamer.native_memory);
+last, one re-clustering of as many track means as it takes at most (random vectors: its memory
+depends on their number only).
 The soak (tools/soak.py) measures the whole process over time; this shows which part holds what.
 Memory is measured here, never asserted in tests.
 """
@@ -76,9 +77,12 @@ def main() -> None:
     assert models.transcriber is not None
     models.transcriber.transcribe([speech[: 5 * talk.rate], speech[5 * talk.rate : 8 * talk.rate]])
     step("ASR on two turns (5 s, 3 s)")
-    from sklearn.cluster import HDBSCAN  # noqa: F401, PLC0415 - as memory.recluster imports it
+    from memory.config import ReclusterConfig  # noqa: PLC0415
+    from memory.recluster import MAX_TRACKS, cluster  # noqa: PLC0415
 
-    step("re-clustering's scikit-learn imported")
+    means = np.random.default_rng(0).standard_normal((MAX_TRACKS, 512), dtype=np.float32)
+    cluster(means / np.linalg.norm(means, axis=1, keepdims=True), ReclusterConfig())
+    step(f"re-clustering of {MAX_TRACKS} track means")
     print(f"{'step':40} {'peak':>8} {'RSS after':>10} {'after trim':>11}")
     for name, peak, held, trimmed in rows:
         print(f"{name:40} {peak:5.0f} MB {held:7.0f} MB {trimmed:8.0f} MB")
