@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from memory.config import MemoryConfig, StrictModel
@@ -251,6 +250,8 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for key, raw in environ.items():
         if key.startswith(ENV_PREFIX) and "__" in key:
+            import yaml  # noqa: PLC0415 (only for a file or a setting from the environment: ~10 ms a start)
+
             path = key[len(ENV_PREFIX) :].lower().split("__")
             _set_path(tree, path, yaml.safe_load(raw) if raw else None)
     return tree
@@ -277,6 +278,8 @@ def load_config(
     """Defaults <- YAML file <- environment <- overrides (dotted keys, e.g. {"memory.db": "x.db"})."""
     tree: dict[str, Any] = {}
     if path is not None:
+        import yaml  # noqa: PLC0415
+
         p = Path(path)
         try:
             loaded = yaml.safe_load(p.read_text()) or {}
@@ -299,4 +302,6 @@ def load_config(
 
 
 def defaults_as_yaml() -> str:
+    import yaml  # noqa: PLC0415
+
     return yaml.safe_dump(Config().model_dump(mode="json"), sort_keys=False)
