@@ -83,12 +83,25 @@ class Camera:
 
 
 def _cpu(procs: dict[str, psutil.Process]) -> dict[str, float]:
-    """CPU seconds (user + system) each process has used so far."""
+    """CPU seconds (user + system) each process has used so far; the service's intake process (which
+    reads the bus for it) apart, as "intake"."""
     out = {}
     for name, proc in procs.items():
         t = proc.cpu_times()
         out[name] = t.user + t.system
+        if name == "service":
+            out["intake"] = t.children_user + t.children_system  # children that ended (an intake restarted)
+            for child in proc.children(recursive=True):
+                try:
+                    c = child.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                out["intake"] += c.user + c.system
     return out
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _cameras(args: argparse.Namespace) -> list[Camera]:
@@ -120,7 +133,7 @@ async def load(args: argparse.Namespace, url: str, db: str, procs: dict[str, psu
     published_obs, tick, last_report = 0, 0, start
     report_obs, report_applied = 0, 0
     cpu_start = report_cpu = _cpu(procs)
-    print(f"{args.cameras} cameras x {args.fps:g} fps x {args.faces} faces = {args.cameras * args.fps * args.faces:.0f} observations/s offered")
+    print(f"{args.cameras} cameras x {args.fps:g} fps x {args.faces} faces = {args.cameras * args.fps * args.faces:.0f} observations/s offered; {_load()}")
     while time.time() - start < args.seconds:
         t = tick * period
         wall = time.time()
@@ -154,7 +167,7 @@ async def load(args: argparse.Namespace, url: str, db: str, procs: dict[str, psu
           f"p95 {np.percentile(lat, 95) * 1000:.0f} ms over {len(latencies)} tracks")  # fmt: skip
     cpu = _cpu(procs)
     print("CPU seconds over the run: " + ", ".join(f"{k} {cpu[k] - cpu_start[k]:.1f} ({(cpu[k] - cpu_start[k]) / elapsed:.2f} of a core)" for k in cpu)
-          + f"; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+          + f"; {_load()}")  # fmt: skip
     await nc.close()
 
 
@@ -182,18 +195,20 @@ def drain(db: str, last: int, service: psutil.Process, faces: int) -> None:
     """Waits until the service has applied the whole stream; its rate from its first commit on."""
     while _progress(db, last)[0] == 0:
         time.sleep(0.05)
-    t0, cpu0 = time.time(), _cpu({"service": service})["service"]
+    t0, cpu0 = time.time(), _cpu({"service": service})
     first = _progress(db, last)[0]
     while (applied := _progress(db, last)[0]) < last:
         time.sleep(0.05)
-    wall, cpu = time.time() - t0, _cpu({"service": service})["service"] - cpu0
-    n = (applied - first) * faces
+    wall, cpu1 = time.time() - t0, _cpu({"service": service})
+    own, intake = cpu1["service"] - cpu0["service"], cpu1["intake"] - cpu0["intake"]
+    cpu, n = own + intake, (applied - first) * faces
     if n == 0:
         print(f"drained {last} messages in the service's first commit: too few to time (raise --seconds or --cameras)")
         return
     print(f"drained {last} messages: {n / wall:.0f} observations/s over {wall:.1f} s after the first commit, "
-          f"{cpu:.1f} CPU s ({cpu / wall:.2f} of a core, {1e6 * cpu / n:.0f} us per observation); "
-          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"{cpu:.1f} CPU s ({cpu / wall:.2f} of a core, {1e6 * cpu / n:.0f} us per observation): the memory's process "
+          f"{own:.1f} s ({own / wall:.2f} of a core, {1e6 * own / n:.0f} us), its intake {intake:.1f} s ({intake / wall:.2f}, "
+          f"{1e6 * intake / n:.0f} us); {_load()}")  # fmt: skip
 
 
 def step(args: argparse.Namespace, db: str) -> None:
@@ -203,7 +218,8 @@ def step(args: argparse.Namespace, db: str) -> None:
     on the wall, not this)."""
     from memory import Memory  # noqa: PLC0415
     from streamer.bus.messages import decode  # noqa: PLC0415
-    from streamer.bus.service import BATCH, BATCH_ROWS, apply_batch  # noqa: PLC0415
+    from streamer.bus.intake import FETCH  # noqa: PLC0415
+    from streamer.bus.service import BATCH_ROWS, apply_batch  # noqa: PLC0415
     from streamer.config import Config  # noqa: PLC0415
 
     cams = _cameras(args)
@@ -213,8 +229,8 @@ def step(args: argparse.Namespace, db: str) -> None:
     applied: dict[str, int] = {}
     per_second = int(args.cameras * args.fps)  # messages of one second of the cameras
     started, seq, ticked, tick_cpu = time.process_time(), 0, 0, 0.0
-    for i in range(0, len(frames), BATCH):
-        decoded = [decode(data) for data in frames[i : i + BATCH]]
+    for i in range(0, len(frames), FETCH):
+        decoded = [decode(data) for data in frames[i : i + FETCH]]
         for j in range(0, len(decoded), BATCH_ROWS // args.faces):
             part = decoded[j : j + BATCH_ROWS // args.faces]
             apply_batch(memory, [(seq + k + 1, m) for k, m in enumerate(part)], applied)
@@ -229,7 +245,7 @@ def step(args: argparse.Namespace, db: str) -> None:
     n = len(frames) * args.faces
     print(f"batch step: {n} observations of {args.cameras} cameras x {args.seconds:g} s in {cpu:.2f} CPU s: {n / cpu:.0f} "
           f"observations/s per core; {tick_cpu:.2f} s of it in {ticked} memory ticks (re-clustering, presence, expiry), "
-          f"{n / (cpu - tick_cpu):.0f}/s without (load average {os.getloadavg()[0]:.1f})")  # fmt: skip
+          f"{n / (cpu - tick_cpu):.0f}/s without ({_load()})")  # fmt: skip
 
 
 def _progress(db: str, last_seq: int) -> tuple[int, int]:

@@ -59,7 +59,6 @@ def cmd_memory_service(args: argparse.Namespace, cfg: Config, run_app: Callable[
     from memory.database import shown  # noqa: PLC0415
 
     from ..app import App  # noqa: PLC0415
-    from .connection import connect  # noqa: PLC0415
     from .metrics import ServiceCollector  # noqa: PLC0415
     from .service import BusConsumer  # noqa: PLC0415
 
@@ -76,14 +75,12 @@ def cmd_memory_service(args: argparse.Namespace, cfg: Config, run_app: Callable[
     app.collectors.append(metrics)
 
     async def main() -> None:
-        nc = await connect(bus, "streamer-memory-service")
-        js = nc.jetstream()
         running = asyncio.create_task(run_app(app, args.api, api_token), name="app")
         await asyncio.wait({running, asyncio.create_task(app.wait_ready())}, return_when=asyncio.FIRST_COMPLETED)
         if running.done():
             await running
             return
-        consumer = BusConsumer(nc, js, bus, app.worker, app.notify)
+        consumer = BusConsumer(bus, app.worker, app.notify)
         metrics.stats = consumer.stats
         feeding = asyncio.create_task(consumer.run(), name="bus-consumer")
         reporting = asyncio.create_task(_report(consumer), name="bus-report")
@@ -100,7 +97,6 @@ def cmd_memory_service(args: argparse.Namespace, cfg: Config, run_app: Callable[
         reporting.cancel()
         await asyncio.gather(feeding, reporting, return_exceptions=True)
         await running
-        await nc.close()
         if feeding in done and not feeding.cancelled() and feeding.exception() is not None:
             raise feeding.exception()  # type: ignore[misc]
         s = consumer.stats

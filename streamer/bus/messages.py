@@ -134,8 +134,30 @@ def _encode_turns(m: TurnsMsg) -> bytes:
     return _pack(header, [rows.tobytes(), vectors.tobytes()])
 
 
+@dataclass
+class FacesRows:
+    """A faces message parsed into plain rows, which pickle cheaply: the memory service's intake
+    process parses, the memory's process builds the records (`build`)."""
+
+    base: tuple[str, int, str, str]  # source, n, worker, stream
+    t: float
+    wall: float
+    faces: list[tuple[int, tuple[int, int, int, int], float, float, int]]  # FACE rows
+    evidence: list[tuple[int, float, float, int, float, int]] | None = None  # EVIDENCE rows; None: no embedding
+    vectors: npt.NDArray[np.float32] | None = None  # (len(evidence), dim), unit length
+    crops: bytes = b""
+
+
+Parsed = FacesRows | TurnsMsg | TextsMsg | SyncMsg | EndMsg
+
+
 def decode(data: bytes) -> AnyMsg:
     """Raises BadMessage for anything that is not a well-formed message of this version."""
+    return build(parse(data))
+
+
+def parse(data: bytes) -> Parsed:
+    """A message checked and parsed; faces (nearly all messages) as plain rows. Raises BadMessage."""
     try:
         magic, version, head_len = _PREFIX.unpack_from(data)
     except struct.error:
@@ -154,17 +176,17 @@ def decode(data: bytes) -> AnyMsg:
         if offset != len(data):
             raise BadMessage("parts do not add up to the message")
         base = dict(source=str(h["src"]), n=int(h["n"]), worker=str(h["w"]), stream=str(h["s"]))
-        return _decode_kind(h, base, parts)
+        return _parse_kind(h, base, parts)
     except BadMessage:
         raise
     except (ValueError, KeyError, TypeError, IndexError) as e:
         raise BadMessage(f"malformed message: {e}") from None
 
 
-def _decode_kind(h: dict[str, object], base: dict[str, object], parts: list[bytes]) -> AnyMsg:
+def _parse_kind(h: dict[str, object], base: dict[str, object], parts: list[bytes]) -> Parsed:
     kind = h["k"]
     if kind == "faces":
-        return _decode_faces(h, base, parts)
+        return _parse_faces(h, base, parts)
     if kind == "turns":
         return _decode_turns(h, base, parts)
     if kind == "text":
@@ -178,32 +200,43 @@ def _decode_kind(h: dict[str, object], base: dict[str, object], parts: list[byte
     raise BadMessage(f"unknown message kind {kind!r}")
 
 
-def _decode_faces(h: dict[str, object], base: dict[str, object], parts: list[bytes]) -> FacesMsg:
-    stream, t, wall, dim = str(base["stream"]), float(h["t"]), float(h["wall"]), int(h["dim"])  # type: ignore[arg-type]
+def _parse_faces(h: dict[str, object], base: dict[str, object], parts: list[bytes]) -> FacesRows:
+    f = np.frombuffer(parts[0], FACE)
+    faces = list(zip(f["track"].tolist(), map(tuple, f["box"].tolist()), f["det"].tolist(), f["quality"].tolist(), f["ortho"].tolist()))
+    m = FacesRows((str(base["source"]), int(base["n"]), str(base["worker"]), str(base["stream"])),  # type: ignore[call-overload]
+                  float(h["t"]), float(h["wall"]), faces)  # type: ignore[arg-type]  # fmt: skip
+    if parts[1]:  # most frames carry no embedding (a track is embedded every few seconds)
+        ev = np.frombuffer(parts[1], EVIDENCE)
+        vectors = np.frombuffer(parts[2], "<f2").reshape(len(ev), int(h["dim"])).astype(np.float32)  # type: ignore[call-overload]
+        # float16 rounding moved the vectors off the unit sphere
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        m.evidence, m.vectors, m.crops = ev.tolist(), vectors, parts[3]
+        if sum(row[5] for row in m.evidence) != len(m.crops):
+            raise BadMessage("crop lengths do not add up")
+    return m
+
+
+def build(m: Parsed) -> AnyMsg:
+    """The records of a parsed message (faces rows become FaceObservation and TrackEvidence)."""
+    if not isinstance(m, FacesRows):
+        return m
+    source, n, worker, stream = m.base
+    t, wall = m.t, m.wall
     observations = [
-        FaceObservation(stream, track, t, wall, tuple(box.tolist()), det, None if quality != quality else quality,  # NaN: none
+        FaceObservation(stream, track, t, wall, box, det, None if quality != quality else quality,  # NaN: none
                         "ortho" if ortho else "side")
-        for track, box, det, quality, ortho in np.frombuffer(parts[0], FACE).tolist()
+        for track, box, det, quality, ortho in m.faces
     ]  # fmt: skip
-    return FacesMsg(**base, t=t, wall_time=wall, observations=observations,  # type: ignore[arg-type]
-                    evidence=_decode_evidence(stream, t, wall, dim, parts) if parts[1] else [])  # fmt: skip
-
-
-def _decode_evidence(stream: str, t: float, wall: float, dim: int, parts: list[bytes]) -> list[TrackEvidence]:
-    """Most frames carry no embedding (a track is embedded every few seconds): this is the rarer part."""
-    ev = np.frombuffer(parts[1], EVIDENCE)
-    vectors: npt.NDArray[np.float32] = np.frombuffer(parts[2], "<f2").reshape(len(ev), dim).astype(np.float32)
-    # float16 rounding moved the vectors off the unit sphere
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     evidence, offset = [], 0
-    for i, (track, quality, det, good, crop_quality, crop_len) in enumerate(ev.tolist()):
-        crop = parts[3][offset : offset + crop_len]
-        offset += len(crop)
+    for i, (track, quality, det, good, crop_quality, crop_len) in enumerate(m.evidence or ()):
+        crop = m.crops[offset : offset + crop_len]
+        offset += crop_len
+        assert m.vectors is not None
         evidence.append(
-            TrackEvidence(stream, track, t, wall, vectors[i : i + 1], np.array([quality], np.float32),
+            TrackEvidence(stream, track, t, wall, m.vectors[i : i + 1], np.array([quality], np.float32),
                           np.array([det], np.float32), np.array([bool(good)]), crop or None, crop_quality)
         )  # fmt: skip
-    return evidence
+    return FacesMsg(source, n, worker, stream, t, wall, observations, evidence)
 
 
 def _decode_turns(h: dict[str, object], base: dict[str, object], parts: list[bytes]) -> TurnsMsg:

@@ -58,6 +58,10 @@ class ServiceCollector(Collector):
         yield CounterMetricFamily("streamer_bus_duplicates", "Messages already applied, skipped.", value=s.duplicates)
         yield CounterMetricFamily("streamer_bus_malformed", "Foreign or unreadable messages, logged and skipped.", value=s.malformed)
         yield CounterMetricFamily("streamer_bus_apply_seconds", "Time spent applying and committing batches.", value=s.apply_seconds)
+        yield CounterMetricFamily(
+            "streamer_bus_intake_restarts", "Times the process that reads the bus died (or failed to start) and was started again.",
+            value=s.intake_restarts,
+        )
         yield GaugeMetricFamily(
             "streamer_bus_consumer_lag", "Messages in the stream not yet delivered to the memory service, at the last batch.", value=s.pending
         )

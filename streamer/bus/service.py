@@ -1,9 +1,10 @@
 """The memory service's side of the bus: the one identity authority, fed by a durable consumer.
 
-Messages are applied in the stream's order, in batches, on the memory thread, with the same steps
-`streamer run` uses (streamer.memory_port), committed once per batch. Before each message's
+The intake process (streamer.bus.intake) reads the bus; here its parts of messages are applied in
+the stream's order on the memory thread, with the same steps `streamer run` uses
+(streamer.memory_port), each part committed at once. Before each message's
 effects, its stream sequence is noted in the store (Memory.set_bookmark), so every commit holds
-the note of exactly the messages whose effects it holds; the batch is acknowledged only after its commit. On
+the note of exactly the messages whose effects it holds; the intake acknowledges a part only after its commit. On
 restart the consumer starts again right after the noted sequence, and a message already applied
 (a worker's resend beyond the server's duplicate window) is recognised by its (source, n).
 """
@@ -15,32 +16,26 @@ import json
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext, api
-from nats.js.errors import FetchTimeoutError, NotFoundError
 
 from memory import Memory
 from memory.tracks import MAX_PENDING_ROWS
 
+from ..errors import ConfigError
 from ..memory_port import faces_step, speaker_evidence_step, transcribed_step, turns_step
 from ..memory_worker import MemoryWorker
-from .connection import BusConfig, bucket, ensure_stream
-from .messages import AnyMsg, BadMessage, EndMsg, FacesMsg, SyncMsg, TextsMsg, TurnsMsg, decode
-from .track_ids import reserve
+from .connection import BusConfig
+from .intake import Part
+from .intake_process import IntakeProcess
+from .messages import AnyMsg, EndMsg, FacesMsg, SyncMsg, TextsMsg, TurnsMsg
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "memory"
-BATCH = 5000  # messages fetched at once at most: a backlog is taken in big bites, each part one commit
-BATCH_ROWS = MAX_PENDING_ROWS // 2  # rows per applied batch: the memory never commits in the middle of a message
-FETCH_WAIT_SECONDS = 0.2
+BATCH_ROWS = MAX_PENDING_ROWS // 2  # rows per applied part: the memory never commits in the middle of a message
 SEQ, APPLIED = "bus.seq", "bus.applied"
 LATENCIES_KEPT = 100_000
+RESTART_WAIT_SECONDS = 1.0  # before an intake process that died is started again
 
 
 @dataclass
@@ -52,6 +47,7 @@ class ServiceStats:
     batches: int = 0
     apply_seconds: float = 0.0
     pending: int = 0  # messages in the stream not yet delivered to the service (consumer lag)
+    intake_restarts: int = 0  # the intake process died (or failed to start again) and was started again
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))  # stored -> committed
 
 
@@ -91,18 +87,11 @@ def apply_batch(
     return answers, count
 
 
-def _rows(m: AnyMsg | None) -> int:
-    if isinstance(m, FacesMsg):
-        return len(m.observations)
-    return len(m.turns) if isinstance(m, TurnsMsg) else 1
-
-
 class BusConsumer:
-    """Feeds the memory (owned by `worker`) from the bus until cancelled; `on_events` after each commit."""
+    """Feeds the memory (owned by `worker`) from the bus until cancelled; `on_events` after each commit.
+    The bus is read by the intake process (streamer.bus.intake), restarted if it dies."""
 
-    def __init__(self, nc: Client, js: JetStreamContext, cfg: BusConfig, worker: MemoryWorker, on_events: Callable[[], None]) -> None:
-        self._nc = nc
-        self._js = js
+    def __init__(self, cfg: BusConfig, worker: MemoryWorker, on_events: Callable[[], None]) -> None:
         self._cfg = cfg
         self._worker = worker
         self._on_events = on_events
@@ -110,86 +99,52 @@ class BusConsumer:
         self._applied: dict[str, int] = {}
 
     async def run(self) -> None:
-        await ensure_stream(self._js, self._cfg)
-        seq = int(await self._worker.call(Memory.bookmark, SEQ) or 0)
         self._applied = json.loads(await self._worker.call(Memory.bookmark, APPLIED) or "{}")
-        await self._track_ids_above_store()
         await self._worker.call(Memory.load_libraries)  # not in the middle of the first batches
-        sub = await self._subscribe(seq + 1)
-        log.info("bus: applying observations from stream sequence %d", seq + 1)
-        # One part is applied on the memory thread while the next is fetched and decoded here.
-        applying: asyncio.Task[None] | None = None
+        intake = await self._start_intake(first=True)
         try:
             while True:
-                try:
-                    msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT_SECONDS)
-                except (FetchTimeoutError, NatsTimeoutError, asyncio.TimeoutError):
+                part = await intake.next()
+                if isinstance(part, Part):
+                    await self._apply_part(intake, part)
                     continue
-                except Exception as e:  # the bus is restarting: the client reconnects by itself
-                    log.debug("bus: fetch failed (%s)", e)
-                    await asyncio.sleep(0.5)
-                    continue
-                for part in self._parts(msgs):
-                    if applying is not None:
-                        await applying  # parts are applied one at a time, in order
-                    applying = asyncio.create_task(self._apply_part(*part), name="bus-apply")
+                self.stats.intake_restarts += 1
+                log.error("bus: the intake process %s; starting it again in %.0f s", part, RESTART_WAIT_SECONDS)
+                await asyncio.sleep(RESTART_WAIT_SECONDS)
+                intake = await self._start_intake(first=False)
         finally:
-            if applying is not None:
-                applying.cancel()  # what the memory thread has begun, it commits; unacknowledged, it is fetched again
-                await asyncio.gather(applying, return_exceptions=True)
+            # what the memory thread has begun, it commits; the intake acknowledges what it was told is
+            await intake.stop()
 
-    async def _subscribe(self, start: int) -> JetStreamContext.PullSubscription:
-        """The durable consumer, placed right after what the store holds (not where acks left it:
-        a batch may have been committed and not acknowledged, or acknowledged by an older store)."""
-        try:
-            await self._js.delete_consumer(self._cfg.stream, CONSUMER)
-        except NotFoundError:
-            pass
-        config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start, ack_policy=api.AckPolicy.ALL,
-            ack_wait=60.0, max_ack_pending=-1, max_deliver=-1,
-        )  # fmt: skip
-        return await self._js.pull_subscribe(f"{self._cfg.prefix}.obs.>", durable=CONSUMER, stream=self._cfg.stream, config=config)
-
-    async def _track_ids_above_store(self) -> None:
-        """Workers take track ids from the bus's counter: it starts above any id this store handed out."""
-        kv = await bucket(self._js, f"{self._cfg.prefix}_ids")
+    async def _start_intake(self, first: bool) -> IntakeProcess:
+        """An intake reading from right after what the store holds (a part applied by the memory
+        thread meanwhile is committed: the thread takes one call at a time)."""
+        seq = int(await self._worker.call(Memory.bookmark, SEQ) or 0)
         floor = await self._worker.call(Memory.new_track_id)
-        await reserve(kv, 1, at_least=floor)
+        while True:
+            intake = IntakeProcess(self._cfg, BATCH_ROWS)
+            reason = await intake.start(seq + 1, floor)
+            if reason is None:
+                return intake
+            if first:  # the bus cannot be used at all: say so and stop
+                raise ConfigError(f"bus: {reason}")
+            self.stats.intake_restarts += 1
+            log.error("bus: the intake process could not start (%s); trying again in %.0f s", reason, RESTART_WAIT_SECONDS)
+            await asyncio.sleep(RESTART_WAIT_SECONDS)
 
-    def _parts(self, msgs: list[Msg]) -> Iterator[tuple[list[Msg], list[AnyMsg | None]]]:
-        """The fetched messages decoded, in parts of about BATCH_ROWS rows (one commit each)."""
-        part: list[AnyMsg | None] = []
-        start, rows = 0, 0
-        for i, msg in enumerate(msgs):
-            part.append(self._decode(msg))
-            rows += _rows(part[-1])
-            if rows >= BATCH_ROWS or i == len(msgs) - 1:
-                yield msgs[start : i + 1], part
-                part, start, rows = [], i + 1, 0
-
-    def _decode(self, msg: Msg) -> AnyMsg | None:
-        try:
-            return decode(msg.data)
-        except BadMessage as e:
-            self.stats.malformed += 1
-            log.warning("bus: skipped a message on %s: %s", msg.subject, e)
-            return None
-
-    async def _apply_part(self, msgs: list[Msg], decoded: list[AnyMsg | None]) -> None:
-        batch = [(msg.metadata.sequence.stream, m) for msg, m in zip(msgs, decoded)]
+    async def _apply_part(self, intake: IntakeProcess, part: Part) -> None:
+        decoded = part.messages
         started = time.perf_counter()
-        answers, applied = await self._worker.call(apply_batch, batch, self._applied)
+        answers, applied = await self._worker.call(apply_batch, list(zip(part.seqs, decoded)), self._applied)
         s = self.stats
         s.apply_seconds += time.perf_counter() - started
-        await msgs[-1].ack()  # AckPolicy.ALL: every message up to this one
         now = time.time()
         s.applied += applied
+        s.malformed += sum(m is None for m in decoded)
         s.duplicates += sum(m is not None for m in decoded) - applied
         s.observations += sum(len(m.observations) for m in decoded if isinstance(m, FacesMsg))
         s.batches += 1
-        s.pending = msgs[-1].metadata.num_pending
-        s.latencies.extend(now - msg.metadata.timestamp.timestamp() for msg in msgs)
-        for worker, nodes in answers.items():
-            await self._nc.publish(self._cfg.nodes_subject(worker), json.dumps(nodes).encode())
+        s.pending = part.pending
+        s.latencies.extend(now - t for t in part.stored)
         self._on_events()
+        await intake.committed(part.n, answers)  # the intake acknowledges and sends the nodes on
