@@ -50,7 +50,11 @@ class IntakeProcess:
         self._child.close()  # the intake's end lives in the intake: its exit is seen as the end of the pipe
         loop = asyncio.get_running_loop()
         threading.Thread(target=self._receive, args=(loop,), name="intake-receive", daemon=True).start()
-        first = await self._queue.get()
+        try:
+            first = await self._queue.get()
+        except BaseException:  # stopped while the intake waits for the bus: it ignores SIGTERM
+            self._proc.kill()
+            raise
         if isinstance(first, Ready):
             return None
         await asyncio.to_thread(self._proc.join, STOP_SECONDS)
