@@ -30,7 +30,7 @@ from nats.js.errors import FetchTimeoutError, NotFoundError
 
 from ..errors import StreamerError
 from .connection import BusConfig, bucket, connect, ensure_stream
-from .messages import AnyMsg, BadMessage, FacesRows, Parsed, TurnsMsg, parse
+from .messages import BadMessage, FacesRows, Parsed, TurnsMsg, parse
 from .track_ids import reserve
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class Part:
 
     n: int  # the intake's parts counted from 1
     seqs: list[int]  # each message's stream sequence
-    messages: list[Parsed | AnyMsg | None]  # parsed here, built into records on receipt; None: not ours (logged)
+    messages: list[Parsed | None]  # None: not one of ours (logged here), only moves the bookmark
     stored: list[float]  # when the server stored each message (unix seconds)
     pending: int  # messages in the stream not yet delivered, after this part
 
@@ -68,7 +68,7 @@ class Committed:
     answers: dict[str, dict[int, int | None]]  # worker -> {track: node}
 
 
-def rows(m: Parsed | AnyMsg | None) -> int:
+def rows(m: Parsed | None) -> int:
     if isinstance(m, FacesRows):
         return len(m.faces)
     return len(m.turns) if isinstance(m, TurnsMsg) else 1
@@ -164,7 +164,7 @@ class _Intake:
                 await asyncio.sleep(0.5)
                 continue
             start, count = 0, 0
-            parsed: list[Parsed | AnyMsg | None] = []
+            parsed: list[Parsed | None] = []
             for i, msg in enumerate(msgs):
                 parsed.append(self._parse(msg))
                 count += rows(parsed[-1])
@@ -180,7 +180,7 @@ class _Intake:
             log.warning("bus: skipped a message on %s: %s", msg.subject, e)  # type: ignore[attr-defined]
             return None
 
-    async def _hand_over(self, msgs: list, parsed: list[Parsed | AnyMsg | None]) -> None:  # type: ignore[type-arg]
+    async def _hand_over(self, msgs: list, parsed: list[Parsed | None]) -> None:  # type: ignore[type-arg]
         self._parts += 1
         metas = [msg.metadata for msg in msgs]
         part = Part(self._parts, [m.sequence.stream for m in metas], parsed, [m.timestamp.timestamp() for m in metas], metas[-1].num_pending)

@@ -1,9 +1,9 @@
 """The memory's process's end of the intake (streamer.bus.intake): start it, take its parts, say
 what is committed, stop it.
 
-A thread receives the intake's parts and builds their records (`messages.build`), so the event loop
-only hands them to the memory thread; the intake itself keeps at most `intake.PARTS_AHEAD` parts
-uncommitted, which bounds what waits here.
+A thread receives the intake's parts (plain rows, cheap to unpickle; their records are built on the
+memory thread, which holds the interpreter's lock most of the time anyway); the intake keeps at most
+`intake.PARTS_AHEAD` parts uncommitted, which bounds what waits here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from .connection import BusConfig
 from .intake import Committed, Failed, Part, Ready, main
-from .messages import build
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ class IntakeProcess:
         self._conn.close()
 
     def _receive(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Thread: the intake's parts, built into records here, until its end of the pipe closes."""
+        """Thread: what the intake sends, until its end of the pipe closes."""
         reason = None
         while True:
             try:
@@ -97,8 +96,6 @@ class IntakeProcess:
             if isinstance(item, Failed):
                 reason = item.reason
                 continue
-            if isinstance(item, Part):
-                item.messages = [None if m is None else build(m) for m in item.messages]
             loop.call_soon_threadsafe(self._queue.put_nowait, item)
         self._proc.join(STOP_SECONDS)
         try:

@@ -28,7 +28,7 @@ from ..memory_worker import MemoryWorker
 from .connection import BusConfig
 from .intake import Part
 from .intake_process import IntakeProcess
-from .messages import AnyMsg, EndMsg, FacesMsg, SyncMsg, TextsMsg, TurnsMsg
+from .messages import AnyMsg, EndMsg, FacesMsg, SyncMsg, TextsMsg, TurnsMsg, build
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,15 @@ class ServiceStats:
     pending: int = 0  # messages in the stream not yet delivered to the service (consumer lag)
     intake_restarts: int = 0  # the intake process died (or failed to start again) and was started again
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))  # stored -> committed
+
+
+def apply_part(
+    memory: Memory, part: Part, applied: dict[str, int]
+) -> tuple[dict[str, dict[int, int | None]], int, list[AnyMsg | None]]:
+    """On the memory thread: an intake's part built into records, applied and committed (apply_batch)."""
+    decoded = [None if m is None else build(m) for m in part.messages]
+    answers, count = apply_batch(memory, list(zip(part.seqs, decoded)), applied)
+    return answers, count, decoded
 
 
 def apply_batch(
@@ -133,9 +142,8 @@ class BusConsumer:
             await asyncio.sleep(RESTART_WAIT_SECONDS)
 
     async def _apply_part(self, intake: IntakeProcess, part: Part) -> None:
-        decoded = part.messages
         started = time.perf_counter()
-        answers, applied = await self._worker.call(apply_batch, list(zip(part.seqs, decoded)), self._applied)
+        answers, applied, decoded = await self._worker.call(apply_part, part, self._applied)
         s = self.stats
         s.apply_seconds += time.perf_counter() - started
         now = time.time()
