@@ -197,6 +197,10 @@ async def prefill(args: argparse.Namespace, url: str) -> int:
     return last
 
 
+def _threads(proc: psutil.Process) -> dict[int, float]:
+    return {t.id: t.user_time + t.system_time for t in proc.threads()}
+
+
 async def _ready(url: str) -> None:
     """Until the service reads the bus (its durable consumer exists): its start is not timed."""
     cfg = BusConfig(url=url)
@@ -219,11 +223,11 @@ def drain(db: str, last: int, service: psutil.Process, faces: int) -> None:
     """Waits until the service has applied the whole stream; its rate from its first commit on."""
     while _progress(db, last)[0] == 0:
         time.sleep(0.05)
-    t0, cpu0 = time.time(), _cpu({"service": service})
+    t0, cpu0, threads0 = time.time(), _cpu({"service": service}), _threads(service)
     first = _progress(db, last)[0]
     while (applied := _progress(db, last)[0]) < last:
         time.sleep(0.05)
-    wall, cpu1 = time.time() - t0, _cpu({"service": service})
+    wall, cpu1, threads1 = time.time() - t0, _cpu({"service": service}), _threads(service)
     own, intake = cpu1["service"] - cpu0["service"], cpu1["intake"] - cpu0["intake"]
     cpu, n = own + intake, (applied - first) * faces
     if n == 0:
@@ -233,6 +237,9 @@ def drain(db: str, last: int, service: psutil.Process, faces: int) -> None:
           f"{cpu:.1f} CPU s ({cpu / wall:.2f} of a core, {1e6 * cpu / n:.0f} us per observation): the memory's process "
           f"{own:.1f} s ({own / wall:.2f} of a core, {1e6 * own / n:.0f} us), its intake {intake:.1f} s ({intake / wall:.2f}, "
           f"{1e6 * intake / n:.0f} us); {_load()}")  # fmt: skip
+    busiest = sorted((threads1[t] - threads0.get(t, 0.0) for t in threads1), reverse=True)
+    print("the memory process's threads, busiest first (the memory thread, then the event loop and the pipe's reader): "
+          + ", ".join(f"{1e6 * c / n:.0f}" for c in busiest[:4]) + " us per observation")  # fmt: skip
 
 
 def step(args: argparse.Namespace, db: str) -> None:
