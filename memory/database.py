@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import StoreError
 from .link import Dialect, Link
 from .postgres import PostgresLink
-from .sqlite import SqliteLink
+from .sqlite import BUSY_TIMEOUT_MS, SqliteLink
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +127,14 @@ def shown(db: str) -> str:
     return parse_target(db).shown
 
 
-def open_database(db: str, *, read_only: bool = False) -> Database:
-    """A connection to the memory `db` names (the schema is memory.schema's business); StoreError if it cannot be opened."""
+def open_database(db: str, *, read_only: bool = False, waits: bool = True) -> Database:
+    """A connection to the memory `db` names (the schema is memory.schema's business); StoreError if it
+    cannot be opened. A writer that `waits` waits out another's write lock and a server's outage (the
+    memory's own); one that does not fails at once (a question storing what it computed on the side)."""
     target = parse_target(db)
     if target.dialect is Dialect.POSTGRES:
-        return Database(target, PostgresLink(target.location, target.shown, read_only))
-    return Database(target, SqliteLink(target.location, read_only))
+        return Database(target, PostgresLink(target.location, target.shown, read_only, waits))
+    return Database(target, SqliteLink(target.location, read_only, BUSY_TIMEOUT_MS if waits else 0))
 
 
 def exists(db: str) -> bool:

@@ -10,11 +10,13 @@ broken connection the writer logs it, reconnects with backoff for as long as it 
 transaction again and replays them, then goes on with the statement that failed; the caller only
 waits. Ids the server handed out (INSERT ... RETURNING) are replayed as given, since the memory
 holds them already. A COMMIT whose answer was lost is looked up by its transaction id
-(pg_xact_status) before anything is replayed, so a transaction is never applied twice.
+(pg_xact_status) before anything is replayed, so a transaction is never applied twice; the id
+comes back with the transaction's BEGIN, in the same round trip.
 
-A reader (read_only) tries once to reconnect and raises StoreError if it cannot: a question asked
-during the outage fails, the next one after it works. A read snapshot is never replayed (a new one
-would see another moment): the reader reconnects and raises StoreError.
+A reader (read_only), or a writer that must not wait (`waits` off: a question storing what it
+computed on the side), tries once to reconnect and raises StoreError if it cannot: a question asked
+during the outage fails, the next one after it works. Their open transactions are never replayed
+(a read snapshot made again would see another moment): they reconnect and raise StoreError.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_SECONDS = 10
 RECONNECT_FIRST_SECONDS = 0.5  # the wait before the first attempt, doubled after each failed one
 RECONNECT_MAX_SECONDS = 30.0
-WRITE_BEGIN = "BEGIN"
+WRITE_BEGIN = "BEGIN; SELECT pg_current_xact_id()"  # one round trip: the id is there if the COMMIT's answer is lost
 SNAPSHOT_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 _MANY = object()  # a journal entry of executemany
@@ -66,8 +68,9 @@ class PostgresLink(Link):
     strpos = "strpos"
     foreign = "holds tables of another application"
 
-    def __init__(self, location: str, shown: str, read_only: bool) -> None:
+    def __init__(self, location: str, shown: str, read_only: bool, waits: bool = True) -> None:
         self._location, self._shown, self._read_only = location, shown, read_only
+        self._waits = waits and not read_only  # an outage is waited out (the memory's writer), or fails what is asked
         self._conn = connect_postgres(location, shown, read_only)
         import psycopg  # noqa: PLC0415 (there, since it connected)
 
@@ -76,6 +79,7 @@ class PostgresLink(Link):
         self._backend = self._lost = _backend(self._conn)
         self.state = LinkState()
         self._begun: str | None = None  # the open transaction's BEGIN
+        self._xid = ""  # the open write transaction's id
         self._journal: list[tuple[str, Any, Any]] = []  # its writes: (sql, args or rows, RETURNING rows or _MANY)
 
     @staticmethod
@@ -95,14 +99,18 @@ class PostgresLink(Link):
         return self._begun is not None
 
     def begin(self, *, immediate: bool = False) -> None:
-        self._begin(WRITE_BEGIN)  # a row's lock is taken by the statement that writes it
+        self._xid = self._run(self._begin_write)  # a row's lock is taken by the statement that writes it
+        self._begun, self._journal = WRITE_BEGIN, []
 
     def begin_snapshot(self) -> None:
-        self._begin(SNAPSHOT_BEGIN)
+        self._run(lambda: self.conn.execute(SNAPSHOT_BEGIN))
+        self._begun, self._journal = SNAPSHOT_BEGIN, []
 
-    def _begin(self, statement: str) -> None:
-        self._run(lambda: self.conn.execute(statement))
-        self._begun, self._journal = statement, []
+    def _begin_write(self) -> str:
+        """BEGIN on the connection; returns the new transaction's id."""
+        cur = self.conn.execute(WRITE_BEGIN)
+        cur.nextset()
+        return str(cur.fetchone()[0])
 
     def upsert(self, table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
         return _upsert(table, columns, key)
@@ -142,7 +150,6 @@ class PostgresLink(Link):
 
     def commit(self) -> None:
         while True:
-            xid = self._run(self._xid) if self._journal else None
             try:
                 self.conn.execute("COMMIT")
                 break
@@ -150,13 +157,10 @@ class PostgresLink(Link):
                 if not self.conn.closed:
                     raise
                 self._reconnect(e)
-                if xid is None or self._committed(xid):  # nothing written, or it was committed
+                if not self._journal or self._committed(self._xid):  # nothing written, or it was committed
                     break
                 self._replay()
         self._begun, self._journal = None, []
-
-    def _xid(self) -> str:
-        return str(self.conn.execute("SELECT pg_current_xact_id()").fetchone()[0])
 
     def rollback(self) -> None:
         self._begun, self._journal = None, []
@@ -182,7 +186,7 @@ class PostgresLink(Link):
                 self._replay()
 
     def _reconnect(self, cause: Exception) -> None:
-        """A new connection, after as many attempts as it takes (a reader: one)."""
+        """A new connection, after as many attempts as it takes (one unless the link waits)."""
         self.state.connected = False
         self.state.losses += 1
         reason = " ".join(str(cause).split()) or type(cause).__name__
@@ -195,7 +199,7 @@ class PostgresLink(Link):
                 backend = _backend(self.conn)
                 break
             except (StoreError, self._error) as e:
-                if self._read_only:
+                if not self._waits:
                     raise StoreError(f"lost the connection to {self._shown}: {e}") from e
                 wait = min(wait * 2, RECONNECT_MAX_SECONDS)
                 log.info("%s; trying again in %.0f s", e, wait)
@@ -207,9 +211,9 @@ class PostgresLink(Link):
         """The open transaction again, on the new connection."""
         if self._begun is None:
             return
-        if self._begun != WRITE_BEGIN:
-            self._begun = None
-            raise StoreError(f"the connection to {self._shown} broke during a read; ask again")
+        if self._begun != WRITE_BEGIN or not self._waits:
+            self._begun, self._journal = None, []
+            raise StoreError(f"the connection to {self._shown} broke; ask again")
         while True:
             try:
                 self._end_lost()  # a cut connection's transaction may still hold its rows' locks
@@ -223,7 +227,7 @@ class PostgresLink(Link):
         log.info("replayed the %d statements of the open transaction on %s", len(self._journal), self._shown)
 
     def _write_journal(self) -> None:
-        self.conn.execute(WRITE_BEGIN)
+        self._xid = self._begin_write()
         counters: set[tuple[str, str]] = set()
         for sql, args, returned in self._journal:
             if returned is _MANY:

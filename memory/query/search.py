@@ -4,7 +4,9 @@ Words: the word index the schema keeps in step with the texts: FTS5 on SQLite (p
 bm25 ranking), tsvector columns on PostgreSQL (english stemming, ts_rank); both spellings below.
 Meaning: sentence vectors (memory.query.embedder), computed here off the live run's hot path,
 written to `text_vectors` through a connection of our own, and kept in a matrix in memory until the
-table changes. Tags are replaced by "someone" before embedding: a tag's digits carry no meaning.
+table changes. A question never waits for the store's writer: vectors the store cannot take at once
+(the live run's batch holds the file's write lock, the server is away) are kept in memory, used in
+answers, and stored by a later question. Tags are replaced by "someone" before embedding: a tag's digits carry no meaning.
 A transcript is embedded as the quote a memory would make of it ('someone says: "..."'), so quotes
 and transcripts compare alike. The two rankings are fused by reciprocal rank. E5's cosines crowd
 together (0.7-0.85 for related and unrelated texts alike) while its ranking is good, so a text counts
@@ -24,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..database import Database, Dialect, open_database
+from ..errors import StoreError
 from .embedder import SentenceEmbedder
 from .people import TAG
 
@@ -77,12 +80,16 @@ class TextSearch:
         self._path = path
         self.embedder = embedder
         self._lock = threading.Lock()
-        self._matrix: tuple[tuple[int, int], list[tuple[str, int]], npt.NDArray[np.float32]] | None = None
+        self._matrix: tuple[tuple[int, int, int], list[tuple[str, int]], npt.NDArray[np.float32]] | None = None
+        # vectors not stored yet, by (source, id): (the text embedded, its vector), replaced by each
+        # refresh, with a number that moves when they are
+        self._unstored: tuple[int, dict[tuple[str, int], tuple[str, npt.NDArray[np.float32]]]] = (0, {})
 
     # --- vectors ----------------------------------------------------------------------------------
 
     def refresh(self, db: Database) -> int:
-        """Embeds the texts that have no vector yet; returns how many. Serialised: one refresher at a time."""
+        """Embeds the texts that have no stored vector yet and stores the vectors if the store takes
+        them at once; returns how many texts had none. Serialised: one refresher at a time."""
         if self.embedder is None:
             return 0
         with self._lock:
@@ -92,37 +99,82 @@ class TextSearch:
                 "SELECT 'speech', s.track_id, s.text FROM speech_turns s LEFT JOIN text_vectors v ON v.source = 'speech' AND v.id = s.track_id "
                 "WHERE v.id IS NULL AND s.text IS NOT NULL AND trim(s.text) != ''"
             ).fetchall()
-            if not missing:
-                return 0
-            log.info("embedding %d texts for search by meaning", len(missing))
-            writer = open_database(self._path)
+            unstored: dict[tuple[str, int], tuple[str, npt.NDArray[np.float32]]] = {}
+            writer = self._writer() if missing else None
             try:
                 for i in range(0, len(missing), 256):
-                    batch = missing[i : i + 256]
-                    vecs = self.embedder.passages([for_embedding(s, t) for s, _, t in batch])
-                    writer.begin(immediate=True)
-                    # only if the text is still the one embedded: a change since then dropped the vector;
-                    # a vector there already came from another refresher, of the same text
-                    writer.executemany(
-                        "INSERT INTO text_vectors (source, id, vec) SELECT ?, ?, ? WHERE "
-                        "(CASE ? WHEN 'memory' THEN (SELECT text FROM text_nodes WHERE node_id = ?) "
-                        "ELSE (SELECT text FROM speech_turns WHERE track_id = ?) END) = ? ON CONFLICT DO NOTHING",
-                        [(s, n, v.astype(np.float32).tobytes(), s, n, n, t) for (s, n, t), v in zip(batch, vecs)],
-                    )
-                    writer.commit()
+                    batch: list[tuple[str, int, str]] = missing[i : i + 256]
+                    vecs = self._embed(batch)
+                    if writer is not None and not self._store(writer, batch, vecs):
+                        writer.close()  # busy or away: the rest stays in memory too
+                        writer = None
+                    if writer is None:
+                        unstored.update(((s, n), (t, v)) for (s, n, t), v in zip(batch, vecs))
             finally:
-                writer.close()
+                if writer is not None:
+                    writer.close()
+            if unstored or self._unstored[1]:
+                self._unstored = (self._unstored[0] + 1, unstored)
             return len(missing)
 
+    def _embed(self, batch: list[tuple[str, int, str]]) -> list[npt.NDArray[np.float32]]:
+        """The vectors of (source, id, text), reusing those kept unstored for the same text."""
+        assert self.embedder is not None
+        vecs: dict[tuple[str, int], npt.NDArray[np.float32]] = {}
+        todo = []
+        for source, id_, text in batch:
+            kept = self._unstored[1].get((source, id_))
+            if kept is not None and kept[0] == text:
+                vecs[(source, id_)] = kept[1]
+            else:
+                todo.append((source, id_, text))
+        if todo:
+            log.info("embedding %d texts for search by meaning", len(todo))
+            for (source, id_, _), v in zip(todo, self.embedder.passages([for_embedding(s, t) for s, _, t in todo])):
+                vecs[(source, id_)] = np.asarray(v, np.float32)
+        return [vecs[(source, id_)] for source, id_, _ in batch]
+
+    def _writer(self) -> Database | None:
+        """A connection that writes without waiting for anyone; None if the store cannot be reached now."""
+        try:
+            return open_database(self._path, waits=False)
+        except StoreError as e:
+            log.info("search vectors kept in memory for now: %s", e)
+            return None
+
+    def _store(self, writer: Database, batch: list[tuple[str, int, str]], vecs: list[npt.NDArray[np.float32]]) -> bool:
+        """Stores the vectors of a batch if the store takes them at once; False if it does not."""
+        try:
+            writer.begin(immediate=True)  # SQLite: the write lock now, or "locked" at once (the link does not wait)
+            # only if the text is still the one embedded: a change since then dropped the vector;
+            # a vector there already came from another refresher, of the same text
+            writer.executemany(
+                "INSERT INTO text_vectors (source, id, vec) SELECT ?, ?, ? WHERE "
+                "(CASE ? WHEN 'memory' THEN (SELECT text FROM text_nodes WHERE node_id = ?) "
+                "ELSE (SELECT text FROM speech_turns WHERE track_id = ?) END) = ? ON CONFLICT DO NOTHING",
+                [(s, n, v.tobytes(), s, n, n, t) for (s, n, t), v in zip(batch, vecs)],
+            )
+            writer.commit()
+            return True
+        except (StoreError, *writer.errors) as e:
+            log.info("search vectors kept in memory for now: %s", " ".join(str(e).split()))
+            return False
+
     def _vectors(self, db: Database) -> tuple[list[tuple[str, int]], npt.NDArray[np.float32]]:
-        version = db.execute("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM text_vectors").fetchone()
+        generation, unstored = self._unstored
+        version = (*db.execute("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM text_vectors").fetchone(), generation)
         cached = self._matrix
-        if cached is None or cached[0] != tuple(version):
+        if cached is None or cached[0] != version:
             rows = db.execute("SELECT source, id, vec FROM text_vectors ORDER BY rowid").fetchall()
             keys = [(r[0], r[1]) for r in rows]
             dim = self.embedder.dim if self.embedder else 0
             matrix = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), dim) if rows else np.zeros((0, dim), np.float32)
-            cached = self._matrix = (tuple(version), keys, matrix)
+            stored = set(keys)
+            extra = [(k, v) for k, (_, v) in unstored.items() if k not in stored]  # (another process may have stored them since)
+            if extra:
+                keys += [k for k, _ in extra]
+                matrix = np.vstack([matrix, np.stack([v for _, v in extra])])
+            cached = self._matrix = (version, keys, matrix)
         return cached[1], cached[2]
 
     # --- rankings ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The PostgreSQL server restarts mid-run: the memory waits for it, loses nothing it had applied but
 not yet committed, and goes on; a reader reconnects by itself; a COMMIT cut off on its way (a relay
-on the network path drops the connection) is applied exactly once. On a server of this module's own,
+on the network path drops the connection) is applied exactly once; a question asked while the server
+is away fails at once with one line. On a server of this module's own,
 since it is stopped and started again."""
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.asked import build
 from support.postgres import PostgresServer, need_server
 from support.realfaces import FaceBank
 from support.scenario import Clock, Scene
 
 from memory import Memory, MemoryConfig
 from memory.database import open_database
+from memory.errors import StoreError
 from memory.postgres import LinkState
+from memory.query import MemoryQuery
+from memory.query.embedder import SentenceEmbedder
 
+from streamer import cli
 from streamer.metrics import StoreCollector
 
 
@@ -170,3 +176,63 @@ def test_a_commit_cut_off_is_applied_once(server: PostgresServer, answer_lost: b
     db.close()
     relay.close()
     admin.close()
+
+
+class HaltingEmbedder(SentenceEmbedder):
+    """The real sentence model; the server goes away while it embeds a question's new texts (after the
+    question's first read, before the vectors are stored)."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        super().__init__()
+        self._server = server
+        self.halted = False
+
+    def passages(self, texts: list[str]) -> Any:
+        if not self.halted:
+            self.halted = True
+            self._server.halt()
+        return super().passages(texts)
+
+
+def _fails(ask: Any) -> str:
+    """The error a question raises; the test fails if it waits out the outage instead (it hangs)."""
+    raised: list[BaseException] = []
+    asking = threading.Thread(target=lambda: _catch(ask, raised), daemon=True)
+    asking.start()
+    asking.join(60)
+    assert not asking.is_alive(), "a question waited for the server to come back"
+    assert len(raised) == 1 and isinstance(raised[0], StoreError), raised
+    return str(raised[0])
+
+
+def _catch(ask: Any, raised: list[BaseException]) -> None:
+    try:
+        ask()
+    except BaseException as e:  # noqa: BLE001 (handed to the test)
+        raised.append(e)
+
+
+def test_a_question_while_the_server_is_away_fails_with_one_line(
+    server: PostgresServer, bank: FaceBank, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = server.database()
+    build(url, bank)
+    embedder = HaltingEmbedder(server)
+    try:
+        with MemoryQuery(url, embedder=embedder) as query:
+            assert query.people()
+            message = _fails(lambda: query.search("who has family in Portugal"))  # halted while embedding
+            assert embedder.halted and "\n" not in message and url.rsplit("/", 1)[0] in message
+            for ask in (query.people, lambda: query.last_seen("Anna"), lambda: query.search("Lisbon")):
+                assert "\n" not in _fails(ask)
+            assert cli.main(["ask", "--db", url, "people"]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("streamer: error: cannot connect to") and err.count("\n") == 1
+            server.resume()
+            assert "Lisbon" in query.search("who has family in Portugal")[0].text  # the next question works
+    finally:
+        if not (server.data / "postmaster.pid").exists():  # for the next tests, whatever happened
+            server.resume()
+    reader = open_database(url, read_only=True)
+    assert reader.scalar("SELECT COUNT(*) FROM text_vectors")  # ...and stored the vectors
+    reader.close()

@@ -209,3 +209,23 @@ def test_an_older_file_is_brought_up_to_date(built: Built, tmp_path: Path) -> No
         assert [h.text for h in query.search("Lisbon") if h.source == "speech"][0].endswith('"My sister lives in Lisbon."')
     with sqlite3.connect(db) as check:
         assert check.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+
+
+@pytest.mark.parametrize("writable", ["sqlite"], indirect=True)
+def test_a_search_never_waits_for_the_writers_lock(writable: Built) -> None:
+    """The live run's batch holds the file's write lock: a search answers at once, by meaning too, with
+    vectors it keeps in memory, and stores them once the file is free."""
+    writer = open_database(str(writable.db))
+    writer.execute("DELETE FROM text_vectors")  # (earlier searches of the module's memory stored them)
+    writer.begin(immediate=True)
+    with MemoryQuery(writable.db) as query:
+        try:
+            assert "Lisbon" in query.search("who has family in Portugal")[0].text
+            assert query.search("who enjoys hot drinks in the morning")[0].match in ("meaning", "both")
+            assert query.index_texts() > 0  # still not stored
+        finally:
+            writer.rollback()
+        assert "Lisbon" in query.search("who has family in Portugal")[0].text
+        assert query.index_texts() == 0  # stored by that search
+    assert writer.scalar("SELECT COUNT(*) FROM text_vectors") > 0
+    writer.close()
