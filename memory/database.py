@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,6 +48,15 @@ class Target:
             return self.location
         host = parts.netloc.rsplit("@", 1)[1]
         return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+    def same_as(self, other: Target) -> bool:
+        """Whether both name one memory (a file by any path to it)."""
+        if self.dialect is not other.dialect:
+            return False
+        if self.dialect is Dialect.SQLITE:
+            return Path(self.location).resolve() == Path(other.location).resolve()
+        return self.location == other.location
 
 
 def parse_target(db: str) -> Target:

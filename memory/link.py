@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -94,6 +94,26 @@ class Link(ABC):
 
     def claim(self) -> None:
         """Marks a database just filled with the schema as a memory, in the open transaction."""
+
+    # --- copying a memory (memory.transfer) ---------------------------------------------------------
+
+    @abstractmethod
+    def columns(self, table: str) -> list[str]:
+        """The columns of a table that a copy writes (not those the database computes)."""
+
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of a query, `size` at a time, without holding them all."""
+        cur = self.execute(sql)
+        while rows := cur.fetchmany(size):
+            yield rows
+
+    @abstractmethod
+    def high_water(self, table: str, column: str) -> int:
+        """The highest id the database has handed out in an id column (0: none, or it keeps no record)."""
+
+    @abstractmethod
+    def raise_high_water(self, table: str, column: str, value: int) -> None:
+        """Ids handed out from now on in an id column come after `value`."""
 
     # --- forgetting for good (memory.forget): what a file can scrub beyond deleting rows ------------
 

@@ -25,7 +25,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from .errors import StoreError
@@ -124,10 +124,34 @@ class PostgresLink(Link):
     def run_script(self, script: str) -> None:
         self.conn.execute(script)  # one script (function bodies hold ';'), no parameters
 
+    def columns(self, table: str) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s "
+            "AND is_generated = 'NEVER' AND identity_generation IS DISTINCT FROM 'ALWAYS' ORDER BY ordinal_position", (table,))]  # fmt: skip
+
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        with self.conn.cursor(name="memory_batches") as cur:  # on the server: rows come as they are fetched
+            cur.execute(_placeholders(sql))
+            while rows := cur.fetchmany(size):
+                yield rows
+
+    def high_water(self, table: str, column: str) -> int:
+        value = self.conn.execute(
+            "SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence(%s, %s) AS regclass))", (table, column)
+        ).fetchone()[0]
+        return int(value or 0)
+
+    def raise_high_water(self, table: str, column: str, value: int) -> None:
+        self.conn.execute(
+            "SELECT setval(s, %s) FROM (SELECT pg_get_serial_sequence(%s, %s) AS s) x "
+            "WHERE s IS NOT NULL AND %s > COALESCE(pg_sequence_last_value(CAST(s AS regclass)), 0)",
+            (value, table, column, value),
+        )
+
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         sql = _placeholders(sql)
         cur = self._run(lambda: self.conn.execute(sql, args))
-        if self._begun is not None and sql.lstrip()[:6].upper() != "SELECT":
+        if self._begun is not None and self._waits and sql.lstrip()[:6].upper() != "SELECT":  # kept to replay
             returned = None
             if cur.description is not None:  # RETURNING: kept, and the caller reads them all the same
                 if not _RETURNING.fullmatch(sql.strip()):
@@ -145,7 +169,7 @@ class PostgresLink(Link):
                 cur.executemany(sql, rows)
 
         self._run(run)
-        if self._begun is not None:
+        if self._begun is not None and self._waits:
             self._journal.append((sql, rows, _MANY))
 
     def commit(self) -> None:

@@ -16,6 +16,7 @@ both spellings.
 from __future__ import annotations
 
 import logging
+import re
 
 from .database import Database, Dialect, exists, open_database  # noqa: F401 (exists: the commands ask it here)
 from .errors import StoreError
@@ -215,10 +216,16 @@ def script(dialect: Dialect, version: int) -> str:
 
 MIGRATIONS = {v: script(Dialect.SQLITE, v) for v in STEPS if v > 1}  # an older SQLite file
 
+_TEMPLATES = "".join(STEPS[v][Dialect.POSTGRES] for v in sorted(STEPS))
+TABLES = tuple(re.findall(r"CREATE TABLE (\w+)", _TEMPLATES))  # every table of the current version (word indexes aside)
+ORDERED = tuple(re.findall(r"CREATE TABLE (\w+) \(\{ROWID\}", _TEMPLATES))  # tables whose rows' order means something
+ID_COLUMNS = tuple(re.findall(r"CREATE TABLE (\w+) \(\s*(\w+) \{(?:ID|SEQ)\}", _TEMPLATES))  # (table, id the database hands out)
 
-def connect(db: str) -> Database:
-    """Opens (creating or migrating as needed) the memory `db` names; StoreError if it is not one."""
-    database = open_database(db)
+
+def connect(db: str, *, waits: bool = True) -> Database:
+    """Opens (creating or migrating as needed) the memory `db` names; StoreError if it is not one.
+    `waits`: see memory.database.open_database."""
+    database = open_database(db, waits=waits)
     try:
         if _create(database):
             log.info("created memory database %s", database.target.shown)

@@ -76,13 +76,17 @@ class SqliteLink(Link):
         return _upsert(table, columns)
 
     def table_count(self) -> int:
-        try:
-            return int(self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0])
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self._path} is not a memory database ({e})") from e
+        return int(self._header("SELECT COUNT(*) FROM sqlite_master"))
 
     def holds_memory(self) -> bool:
-        return bool(self._conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID)
+        return bool(self._header("PRAGMA application_id") == APPLICATION_ID)
+
+    def _header(self, sql: str) -> Any:
+        """What the file says of itself; StoreError if it is no SQLite file."""
+        try:
+            return self._conn.execute(sql).fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self._path} is not a memory database ({e})") from e
 
     def run_script(self, script: str) -> None:
         statement = ""
@@ -99,6 +103,20 @@ class SqliteLink(Link):
 
     def claim(self) -> None:
         self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    def columns(self, table: str) -> list[str]:
+        return [r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")]
+
+    def high_water(self, table: str, column: str) -> int:
+        # AUTOINCREMENT keeps it in sqlite_sequence; any other id column takes MAX + 1
+        row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def raise_high_water(self, table: str, column: str, value: int) -> None:
+        if self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = ? AND sql LIKE '%AUTOINCREMENT%'", (table,)).fetchone():
+            self._conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", (value, table))
+            self._conn.execute("INSERT INTO sqlite_sequence (name, seq) SELECT ?, ? WHERE NOT EXISTS "
+                               "(SELECT 1 FROM sqlite_sequence WHERE name = ?)", (table, value, table))  # fmt: skip
 
     def secure_delete(self, on: bool) -> None:
         self._conn.execute(f"PRAGMA secure_delete = {'ON' if on else 'OFF'}")

@@ -170,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     mcp = sub.add_parser("mcp", help="serve the memory's question tools to a local agent over stdio (MCP)")
     _add_common(mcp)
+
+    db = sub.add_parser("db", help="copy a memory to another store: a file into PostgreSQL, or back")
+    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    copy = actions.add_parser("copy", help="copy every table, ids as they are, in one transaction (the source is only read)")
+    copy.add_argument("src", metavar="SRC", help="the memory to copy: a file, sqlite:///PATH or postgresql://USER@HOST:PORT/NAME")
+    copy.add_argument("dst", metavar="DST", help="where to: a file (created) or an empty PostgreSQL database (tables created)")
+    copy.add_argument("--replace", action="store_true", help="delete the memory DST holds first (without it, a DST holding one is refused)")
+    _add_common(copy)
     return parser
 
 
@@ -249,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.cmd_forget(args, cfg)
         if args.command == "gallery":
             return commands.cmd_gallery(args, cfg)
+        if args.command == "db":
+            return commands.cmd_db(args)
         return commands.cmd_node(args, cfg)
     except (StreamerError, MemoryGraphError) as e:
         print(f"streamer: error: {e}", file=sys.stderr)

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -223,6 +223,40 @@ def cmd_mcp(cfg: Config) -> int:
 
     run_stdio(cfg.memory.db)
     return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from memory.database import shown  # noqa: PLC0415
+    from memory.transfer import copy_memory  # noqa: PLC0415
+
+    with _table_bars(sys.stderr.isatty() and not args.quiet) as progress:
+        copied = copy_memory(args.src, args.dst, replace=args.replace, progress=progress)
+    print(f"copied {copied.rows} rows ({copied.tables} tables) from {shown(args.src)} to {shown(args.dst)}")
+    return 0
+
+
+@contextmanager
+def _table_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A bar per table as it is copied, on a terminal."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm  # noqa: PLC0415
+
+    bars: dict[str, tqdm[Any]] = {}
+
+    def show(table: str, done: int, total: int) -> None:
+        bar = bars.get(table)
+        if bar is None:
+            bar = bars[table] = tqdm(total=total, desc=table, unit="row", file=sys.stderr, dynamic_ncols=True)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield show
+    finally:
+        for bar in bars.values():
+            bar.close()
 
 
 def _int(text: str) -> int:

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamer.demo.talking import talking_mouths
+from support.answers import answers, people_asked, streamer
+from support.postgres import PostgresServer
 
 from memory import Memory
 from streamer.app import App
@@ -89,3 +91,16 @@ def test_no_wrong_tie_and_the_clips_quote_who_spoke(run: tuple[Path, list[Cut], 
             character = memory.character_of(voice[p])  # type: ignore[arg-type]
             tag = character.tag if character else memory.node(voice[p]).tag  # type: ignore[arg-type]
             assert any(q.startswith(f'{tag} says: "') for q in quotes), (tag, quotes)
+
+
+def test_the_memory_moved_to_postgresql_answers_alike(
+    run: tuple[Path, list[Cut], list[SpokenTurn]], postgres: PostgresServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`streamer db copy` of this real run's memory into PostgreSQL: every export and question answers alike there."""
+    db = str(run[0])
+    asked = people_asked(capsys, db) + [["clip", "heads", "0"], ["search", "what did they talk about"]]
+    expected = answers(capsys, db, asked)
+    url = postgres.database()
+    code, _, err = streamer(capsys, "db", "copy", db, url)
+    assert code == 0, err
+    assert answers(capsys, url, asked) == expected
