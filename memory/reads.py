@@ -61,10 +61,9 @@ class Reads:
         `episodic` [(text node, text, nodes it names)], `semantic` [(text node, text)] about its
         people, its `faces` and `voices` (node ids) and `turns` [(t_start, t_end, voice node, text)]."""
         self._write_pending()
-        found = [c for c in self._store.clips(stream) if c["index"] == index]
-        if not found:
+        clip = self._store.clip(stream, index)  # a file analysed twice has its clips twice: the latest run's
+        if clip is None:
             return None
-        clip = found[-1]  # a file analysed twice has its clips twice: the latest run's
         episodic = [(m, text, sorted({self._nodes.resolve(dst) for src, dst, _ in self._store.edges(m) if src == m}))
                     for m, text in self._store.clip_texts(clip["id"])]  # fmt: skip
         named = sorted({n for _, _, nodes in episodic for n in nodes})

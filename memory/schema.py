@@ -153,6 +153,11 @@ CREATE TABLE pair_evidence (
 CREATE INDEX clips_end_wall ON clips (end_wall);
 """
 
+# A clip by its stream and number: what a clip's captions, `streamer show` and `ask clip` look up.
+CLIPS_BY_NUMBER = """
+CREATE INDEX clips_stream_idx ON clips (stream, idx);
+"""
+
 # The clip a memory text belongs to, from the text: companions (who is seen with whom) joins on it
 # for every person in a closing clip, and without it each join scanned all the edges.
 CLIPS_BY_TEXT = """
@@ -205,6 +210,7 @@ STEPS = {
     6: {Dialect.SQLITE: VOICE_SNIPPETS, Dialect.POSTGRES: VOICE_SNIPPETS},  # a few seconds of each voice, when asked to keep them
     7: {Dialect.SQLITE: PAIR_EVIDENCE, Dialect.POSTGRES: PAIR_EVIDENCE},  # retention: who-spoke counts of pruned turns, clips by time
     8: {Dialect.SQLITE: CLIPS_BY_TEXT, Dialect.POSTGRES: CLIPS_BY_TEXT},  # clips by their memory's text node
+    9: {Dialect.SQLITE: CLIPS_BY_NUMBER, Dialect.POSTGRES: CLIPS_BY_NUMBER},  # clips by stream and number
 }  # fmt: skip
 SCHEMA_VERSION = max(STEPS)
 

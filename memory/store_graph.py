@@ -109,9 +109,16 @@ class GraphStore:
         return None if value is None else str(value)
 
     def clips(self, stream: str | None = None) -> list[dict[str, Any]]:
+        return self._clips("WHERE c.stream = ? ORDER BY c.id" if stream else "ORDER BY c.id", (stream,) if stream else ())
+
+    def clip(self, stream: str, index: int) -> dict[str, Any] | None:
+        """The latest clip `index` of a stream (a file analysed twice has its clips twice), as clips() gives it."""
+        found = self._clips("WHERE c.stream = ? AND c.idx = ? ORDER BY c.id DESC LIMIT 1", (stream, index))
+        return found[0] if found else None
+
+    def _clips(self, where: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         sql = "SELECT c.id, c.stream, c.idx, c.first_t, c.last_t, c.start_wall, c.end_wall, c.text_node, t.text FROM clips c "
-        sql += "LEFT JOIN text_nodes t ON t.node_id = c.text_node "
-        rows = self.db.execute(sql + ("WHERE c.stream = ? ORDER BY c.id" if stream else "ORDER BY c.id"), (stream,) if stream else ())
+        rows = self.db.execute(sql + "LEFT JOIN text_nodes t ON t.node_id = c.text_node " + where, args)
         keys = ("id", "stream", "index", "first_t", "last_t", "start_wall", "end_wall", "memory", "text")
         return [dict(zip(keys, r)) for r in rows]
 

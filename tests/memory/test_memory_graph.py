@@ -119,3 +119,23 @@ def test_characters_join_faces_and_voices(scene: Scene) -> None:
     assert scene.memory.characters() == [sorted([fa, *speakers])]
     with pytest.raises(MemoryGraphError):
         scene.memory.add_equivalence(speakers[0], fa)
+
+
+def test_a_clip_is_found_among_many(scene: Scene) -> None:
+    """A clip's memories come from the store's one clip: the same clip as picking it out of all of the
+    stream's, on a memory of many clips in two streams, each file analysed twice (the latest run's)."""
+    memory = scene.memory
+    for run in (0, 1):
+        for stream in ("door", "hall"):
+            for i in range(300):
+                start = START + run * 100_000 + i * 30
+                memory._store.add_clip(stream, i, i * 30.0, i * 30 + 29.5, start, start + 29.5)
+    memory.flush()
+    for stream, index in [("door", 0), ("door", 299), ("hall", 150)]:
+        expected = [c for c in memory.clips(stream) if c["index"] == index]
+        assert len(expected) == 2
+        found = memory.clip_memories(stream, index)
+        assert found is not None and {k: found[k] for k in expected[-1]} == expected[-1]
+        assert found["start_wall"] == START + 100_000 + index * 30  # the second run's
+        assert (found["episodic"], found["semantic"], found["faces"], found["voices"], found["turns"]) == ([], [], [], [], [])
+    assert memory.clip_memories("door", 300) is None and memory.clip_memories("porch", 0) is None
