@@ -192,7 +192,7 @@ def test_a_version_1_db_is_migrated_and_keeps_its_data(cfg: MemoryConfig, bank: 
         faces = list(memory.export_faces())
         events = memory.events_after(0)
     with sqlite3.connect(cfg.db) as db:  # the layout of schema version 1: no speech turns, no characters, no text search yet
-        for statement in ("DROP INDEX clips_text_node", "DROP TABLE pair_evidence", "DROP INDEX clips_end_wall", "DROP TABLE voice_snippets", "DROP TABLE model_memories", "DROP TABLE text_vectors", "DROP TABLE memory_fts", "DROP TABLE speech_fts", "DROP TRIGGER presence_event", "DROP TABLE presence",
+        for statement in ("DROP INDEX clips_stream_idx", "DROP INDEX clips_text_node", "DROP TABLE pair_evidence", "DROP INDEX clips_end_wall", "DROP TABLE voice_snippets", "DROP TABLE model_memories", "DROP TABLE text_vectors", "DROP TABLE memory_fts", "DROP TABLE speech_fts", "DROP TRIGGER presence_event", "DROP TABLE presence",
                           "DROP INDEX tracks_last_wall", *(f"DROP TRIGGER memory_fts_{t}" for t in ("insert", "update", "delete")),
                           "DROP TABLE speech_turns", "DROP TABLE turn_faces", "DROP TABLE characters",
                           "DROP INDEX text_nodes_key", "ALTER TABLE text_nodes DROP COLUMN key",
