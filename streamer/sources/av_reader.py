@@ -26,6 +26,7 @@ from ..records import Frame
 from .audio_buffer import AudioBuffer
 from .audio_chunker import AudioChunker
 from .audio_track import AudioTrack
+from .bgr import BgrConverter
 from .clock import StreamClock
 from .devices import parse_device
 from .frozen import FrozenDetector
@@ -132,6 +133,7 @@ class AvReader:
         self._backoff = Backoff(defaults.backoff_initial_seconds, defaults.backoff_max_seconds)
         self._fps_in, self._fps_sampled = RateMeter(), RateMeter()
         self._pace_origin: float | None = None  # monotonic time of t=0 when paced in real time
+        self._to_bgr = BgrConverter()
         self._flowing = False  # this connection has delivered its first frame (or audio, without video)
 
     def run(self) -> None:
@@ -271,7 +273,7 @@ class AvReader:
             return True
         if self.realtime and not self._wait_until(t):
             return False
-        image = frame.to_ndarray(format="bgr24")  # only sampled frames pay for the conversion
+        image = self._to_bgr(frame)  # only sampled frames pay for the conversion
         self.stats.frames_sampled += 1
         self.stats.fps_sampled = self._fps_sampled.tick(now)
         if self.live:

@@ -25,6 +25,7 @@ from ..sources import SourceState, SourceStats
 from ..sources.audio_buffer import AudioBuffer
 from ..sources.audio_chunker import AudioChunker
 from ..sources.base import AUDIO_BUFFER_SECONDS
+from ..sources.bgr import BgrConverter
 from ..sources.clock import StreamClock
 from ..sources.frozen import FrozenDetector
 from ..sources.rate import RateMeter
@@ -69,6 +70,7 @@ class TrackSource(abc.ABC):
         self._clock = StreamClock(live=True, shared_pts=False)
         self._audio_chunker = AudioChunker(name, self._clock, live=True)
         self._frozen = FrozenDetector(defaults.frozen_after_seconds, defaults.frozen_max_diff)
+        self._to_bgr = BgrConverter()
         self._fps_in, self._fps_sampled = RateMeter(), RateMeter()
         # None marks the end; live video drops the oldest frame when the pipeline is behind.
         self._queue: asyncio.Queue[Frame | None] = asyncio.Queue(defaults.queue_size)
@@ -221,7 +223,7 @@ class TrackSource(abc.ABC):
             index += 1
 
     def _convert(self, frame: av.VideoFrame, t: float) -> tuple[npt.NDArray[np.uint8], bool]:
-        image = frame.to_ndarray(format="bgr24")
+        image = self._to_bgr(frame)  # one frame at a time: each conversion is awaited
         return image, self._frozen.update(image, t)
 
     def _offer(self, frame: Frame) -> None:
