@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import cv2
+
 from memory import Memory
 from memory.records import NodeKind, NodeStatus
 
@@ -144,6 +146,10 @@ class App:
         # Two threads: one camera's detection overlaps another's, or an embedding batch; with one, the
         # process never used more than one core (6 720p cameras fell behind at 104% CPU).
         self._infer = infer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inference")
+        # OpenCV's own worker threads only hand work between cores those two already keep busy, and
+        # between calls they spin (174,000 sched_yield calls in a run of the slideshow, ~0.05-0.16 s
+        # of CPU): each call runs in the thread that makes it, with the very same results.
+        cv2.setNumThreads(1)
         # With one source nobody else can fill a batch, so waiting for one would only add latency.
         many = len(initial) > 1 or self.keep_running
         self._embedder = embedder = FaceEmbedder(
