@@ -35,7 +35,10 @@ from .records import FaceDetections, Frame
 log = logging.getLogger(__name__)
 
 RECENT_WEIGHT = 0.2  # moving average over about the last five frames (one second at 5 fps)
-DETECT_AHEAD = 8  # frames detected and waiting to be tracked, at most (each holds its image)
+# Frames taken from a source and not yet tracked (being detected, or detected and waiting), at most;
+# each holds its image. A camera takes only one more than the frame being detected: the frames it
+# drops when the analysis falls behind must stay in its source, which keeps the newest.
+DETECT_AHEAD_FILE, DETECT_AHEAD_LIVE = 8, 2
 
 
 @dataclass
@@ -118,16 +121,18 @@ class StreamAnalyzer:
 
     async def results(self, frames: AsyncIterator[Frame], *, live: bool) -> AsyncIterator[FrameResult]:
         """The frames' results, in order. Detection runs ahead in a task of its own: a frame's crops
-        need only the faces of the frame detected before it, so up to DETECT_AHEAD frames are
-        detected while earlier ones are tracked, embedded and stored, in order. Detection never
-        waits for an embedding, and a frame that needed one (a new face, a cut) does not hold up the
-        detection of those after it. A result is handed on as soon as it is ready, not when the next
-        frame comes (a camera's comes 200 ms later: that wait was all of a newcomer's `node.created`
-        delay). A frame whose analysis fails ends a file (the error is raised) but not a camera that
-        runs for days; the source's own error is raised once the frames before it are stored."""
+        need only the faces of the frame detected before it, so a file's next frames (up to
+        DETECT_AHEAD_FILE) are detected while earlier ones are tracked, embedded and stored, in
+        order. Detection never waits for an embedding, and a frame that needed one (a new face, a
+        cut) does not hold up the detection of those after it. A result is handed on as soon as it
+        is ready, not when the next frame comes (a camera's comes 200 ms later: that wait was all of
+        a newcomer's `node.created` delay). A frame whose analysis fails ends a file (the error is
+        raised) but not a camera that runs for days; the source's own error is raised once the
+        frames before it are stored."""
         self._tracked = np.zeros((0, 4), np.float32)
-        ahead: asyncio.Queue[tuple[Frame, Detected | Exception] | _SourceEnd] = asyncio.Queue(DETECT_AHEAD)
-        detecting = asyncio.create_task(self._detect_ahead(frames, ahead), name=f"detect-{self.stream}")
+        ahead: asyncio.Queue[tuple[Frame, Detected | Exception] | _SourceEnd] = asyncio.Queue()
+        slots = asyncio.Semaphore(DETECT_AHEAD_LIVE if live else DETECT_AHEAD_FILE)
+        detecting = asyncio.create_task(self._detect_ahead(frames, ahead, slots), name=f"detect-{self.stream}")
         getting: asyncio.Task[tuple[Frame, Detected | Exception] | _SourceEnd] | None = None
         item: tuple[Frame, Detected | Exception] | _SourceEnd | None = None  # detected, not yet tracked
         finishing: tuple[Frame, asyncio.Task[FrameResult]] | None = None
@@ -141,17 +146,20 @@ class StreamAnalyzer:
                         yield result
                     continue
                 if item is None:
+                    if getting is None and not ahead.empty():
+                        item = ahead.get_nowait()
+                        continue
                     getting = getting or asyncio.create_task(ahead.get())
                     await asyncio.wait([getting, *(finishing[1:] if finishing else ())], return_when=asyncio.FIRST_COMPLETED)
-                    if not getting.done():
-                        continue
-                    item, getting = getting.result(), None
+                    if getting.done():
+                        item, getting = getting.result(), None
                     continue
                 if isinstance(item, _SourceEnd):
                     if item.error is not None:
                         raise item.error
                     return
                 (frame, detected), item = item, None
+                slots.release()
                 if isinstance(detected, Exception):
                     self._failed(frame, live, detected)
                     continue
@@ -163,23 +171,32 @@ class StreamAnalyzer:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _detect_ahead(
-        self, frames: AsyncIterator[Frame], ahead: asyncio.Queue[tuple[Frame, Detected | Exception] | _SourceEnd]
+        self,
+        frames: AsyncIterator[Frame],
+        ahead: asyncio.Queue[tuple[Frame, Detected | Exception] | _SourceEnd],
+        slots: asyncio.Semaphore,
     ) -> None:
-        """Detect each frame as soon as the one before is detected; a frame's failed detection is
-        passed on with it, the source's end (or its error) last."""
-        try:
-            async for frame in frames:
-                try:
-                    detected: Detected | Exception = await self.detect(frame)
-                except Exception as e:
-                    detected = e
-                else:
-                    self._tracked = detected.faces.xyxy
-                await ahead.put((frame, detected))
-        except Exception as e:
-            await ahead.put(_SourceEnd(e))
-            return
-        await ahead.put(_SourceEnd(None))
+        """Detect each frame as soon as the one before is detected, while a slot is free (a frame
+        is taken from the source only then); a frame's failed detection is passed on with it, the
+        source's end (or its error) last."""
+        source = aiter(frames)
+        while True:
+            await slots.acquire()
+            try:
+                frame = await anext(source)
+            except StopAsyncIteration:
+                ahead.put_nowait(_SourceEnd(None))
+                return
+            except Exception as e:
+                ahead.put_nowait(_SourceEnd(e))
+                return
+            try:
+                detected: Detected | Exception = await self.detect(frame)
+            except Exception as e:
+                detected = e
+            else:
+                self._tracked = detected.faces.xyxy
+            ahead.put_nowait((frame, detected))
 
     async def _finished(self, frame: Frame, finishing: asyncio.Task[FrameResult], live: bool) -> FrameResult | None:
         try:
