@@ -237,25 +237,27 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _table_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    """A bar per table as it is copied, on a terminal."""
+    """One bar on a terminal for the table being copied (the tables go one after the other)."""
     if not enabled:
         yield None
         return
     from tqdm import tqdm  # noqa: PLC0415
 
-    bars: dict[str, tqdm[Any]] = {}
+    bars: list[tqdm[Any]] = []  # made at the first table: a copy refused at once draws none
 
     def show(table: str, done: int, total: int) -> None:
-        bar = bars.get(table)
-        if bar is None:
-            bar = bars[table] = tqdm(total=total, desc=table, unit="row", file=sys.stderr, dynamic_ncols=True)
-        bar.n = done
-        bar.refresh()
+        if not bars:
+            bars.append(tqdm(total=total, desc=table, unit="row", file=sys.stderr, dynamic_ncols=True))
+        elif bars[0].desc != table:
+            bars[0].reset(total=total)
+            bars[0].set_description_str(table, refresh=False)
+        bars[0].n = done
+        bars[0].refresh()
 
     try:
         yield show
     finally:
-        for bar in bars.values():
+        for bar in bars:
             bar.close()
 
 
