@@ -24,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext, api
 from nats.js.errors import FetchTimeoutError, NotFoundError
@@ -39,6 +40,7 @@ CONSUMER = "memory"
 FETCH = 5000  # messages fetched at once at most: a backlog is taken in big bites
 FETCH_WAIT_SECONDS = 0.2
 PARTS_AHEAD = 2  # parts handed over and not yet committed, at most
+FLUSH_SECONDS = 2.0
 
 
 @dataclass
@@ -100,22 +102,25 @@ class _Intake:
         self._waiting: deque[tuple[int, object]] = deque()  # (part, its last message) until committed
 
     async def run(self, start: int, floor: int) -> None:
-        nc = await connect(self._cfg, "streamer-memory-intake")
+        notices: asyncio.Queue[Committed | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._listen, args=(loop, notices), name="intake-listen", daemon=True).start()
+        # the service may stop, or die, while the intake still waits for the bus
+        starting = asyncio.ensure_future(self._start(start, floor))
+        stopped = asyncio.ensure_future(notices.get())
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if stopped.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return
+        stopped.cancel()
+        nc, sub = starting.result()
         try:
-            js = nc.jetstream()
-            await ensure_stream(js, self._cfg)
-            # workers take track ids from the bus's counter: it starts above any id the store handed out
-            await reserve(await bucket(js, f"{self._cfg.prefix}_ids"), 1, at_least=floor)
-            sub = await self._subscribe(js, start)
-            log.info("bus: applying observations from stream sequence %d", start)
             self._conn.send(Ready())
-            notices: asyncio.Queue[Committed | None] = asyncio.Queue()
-            loop = asyncio.get_running_loop()
-            threading.Thread(target=self._listen, args=(loop, notices), name="intake-listen", daemon=True).start()
             slots = asyncio.Semaphore(PARTS_AHEAD)
             fetching = asyncio.create_task(self._fetch(sub, slots))
             try:
-                while (notice := await notices.get()) is not None:
+                while (notice := await self._next_notice(notices, fetching)) is not None:
                     n, last = self._waiting.popleft()
                     assert n == notice.n, f"part {notice.n} committed, {n} expected"
                     await last.ack()  # type: ignore[attr-defined]  # AckPolicy.ALL: every message up to this one
@@ -125,9 +130,36 @@ class _Intake:
             finally:
                 fetching.cancel()
                 await asyncio.gather(fetching, return_exceptions=True)
-            await nc.flush()
+            try:
+                await nc.flush(timeout=FLUSH_SECONDS)  # the last acknowledgements and nodes, if the bus is there
+            except Exception as e:
+                log.debug("bus: not flushed at the end (%s)", e)
         finally:
             await nc.close()
+
+    async def _start(self, start: int, floor: int) -> tuple[Client, JetStreamContext.PullSubscription]:
+        nc = await connect(self._cfg, "streamer-memory-intake")
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js, self._cfg)
+            # workers take track ids from the bus's counter: it starts above any id the store handed out
+            await reserve(await bucket(js, f"{self._cfg.prefix}_ids"), 1, at_least=floor)
+            sub = await self._subscribe(js, start)
+        except BaseException:
+            await nc.close()
+            raise
+        log.info("bus: applying observations from stream sequence %d", start)
+        return nc, sub
+
+    @staticmethod
+    async def _next_notice(notices: asyncio.Queue[Committed | None], fetching: asyncio.Task[None]) -> Committed | None:
+        """The next notice; if fetching failed, its error (the intake exits, and is started again)."""
+        getter = asyncio.ensure_future(notices.get())
+        await asyncio.wait({getter, fetching}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            fetching.result()
+        return getter.result()
 
     async def _subscribe(self, js: JetStreamContext, start: int) -> JetStreamContext.PullSubscription:
         """The durable consumer, placed right after what the store holds (not where acks left it:

@@ -8,9 +8,12 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from memory import Memory
@@ -22,7 +25,10 @@ from streamer.bus.intake_process import IntakeProcess
 from streamer.bus.messages import FacesMsg, build, encode
 from streamer.bus.service import SEQ, BusConsumer
 from streamer.memory_worker import MemoryWorker
+from support.mosquitto import free_port
 from support.nats import NatsServer
+
+from .helpers import service, stop
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -118,3 +124,27 @@ def test_an_intake_that_dies_is_reported_and_started_again(tmp_path: Path, caplo
         with caplog.at_level(logging.ERROR, logger="streamer.bus.service"):
             asyncio.run(scenario())
         assert "the intake process exited with code -9" in caplog.text
+
+
+def test_the_intake_leaves_with_a_killed_service_and_with_a_stopped_one(tmp_path: Path) -> None:
+    with NatsServer(tmp_path) as server:
+        away = f"nats://127.0.0.1:{free_port()}"  # an intake waiting for a bus that is not there
+        for i, (url, sig) in enumerate([(server.url, signal.SIGKILL), (server.url, signal.SIGTERM), (away, signal.SIGTERM)]):
+            log = tmp_path / f"service-{i}.log"
+            svc = service(url, tmp_path / "memory.db", log)
+            try:
+                deadline = time.monotonic() + 60
+                while not (intakes := _intakes(svc.pid)):
+                    assert time.monotonic() < deadline and svc.poll() is None, log.read_text()[-2000:]
+                    time.sleep(0.05)
+                (intake,) = intakes
+                code = stop(svc, sig)
+            finally:
+                stop(svc)
+            intake.wait(30)  # psutil.TimeoutExpired if it stayed behind
+            assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 0), log.read_text()[-2000:]
+
+
+def _intakes(pid: int) -> list[psutil.Process]:
+    """The service's spawned children but multiprocessing's resource tracker."""
+    return [p for p in psutil.Process(pid).children() if "spawn_main" in " ".join(p.cmdline())]
