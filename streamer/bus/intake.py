@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext, api
 from nats.js.errors import FetchTimeoutError, NotFoundError
@@ -99,7 +100,7 @@ class _Intake:
         self._cfg = cfg
         self._part_rows = part_rows
         self._parts = 0
-        self._waiting: deque[tuple[int, object]] = deque()  # (part, its last message) until committed
+        self._waiting: deque[tuple[int, Msg]] = deque()  # (part, its last message) until committed
 
     async def run(self, start: int, floor: int) -> None:
         notices: asyncio.Queue[Committed | None] = asyncio.Queue()
@@ -123,7 +124,7 @@ class _Intake:
                 while (notice := await self._next_notice(notices, fetching)) is not None:
                     n, last = self._waiting.popleft()
                     assert n == notice.n, f"part {notice.n} committed, {n} expected"
-                    await last.ack()  # type: ignore[attr-defined]  # AckPolicy.ALL: every message up to this one
+                    await last.ack()  # AckPolicy.ALL: every message up to this one
                     for worker, nodes in notice.answers.items():
                         await nc.publish(self._cfg.nodes_subject(worker), json.dumps(nodes).encode())
                     slots.release()
@@ -205,16 +206,17 @@ class _Intake:
                     await self._hand_over(msgs[start : i + 1], parsed)
                     parsed, start, count = [], i + 1, 0
 
-    def _parse(self, msg: object) -> Parsed | None:
+    def _parse(self, msg: Msg) -> Parsed | None:
         try:
-            return parse(msg.data)  # type: ignore[attr-defined]
+            return parse(msg.data)
         except BadMessage as e:
-            log.warning("bus: skipped a message on %s: %s", msg.subject, e)  # type: ignore[attr-defined]
+            log.warning("bus: skipped a message on %s: %s", msg.subject, e)
             return None
 
-    async def _hand_over(self, msgs: list, parsed: list[Parsed | None]) -> None:  # type: ignore[type-arg]
+    async def _hand_over(self, msgs: list[Msg], parsed: list[Parsed | None]) -> None:
         self._parts += 1
         metas = [msg.metadata for msg in msgs]
-        part = Part(self._parts, [m.sequence.stream for m in metas], parsed, [m.timestamp.timestamp() for m in metas], metas[-1].num_pending)
+        seqs, stored = [m.sequence.stream for m in metas], [m.timestamp.timestamp() for m in metas]
+        part = Part(self._parts, seqs, parsed, stored, metas[-1].num_pending)
         self._waiting.append((part.n, msgs[-1]))
         await asyncio.to_thread(self._conn.send, part)  # the pipe may be full while the other side applies

@@ -2,11 +2,11 @@
 
 The intake process (streamer.bus.intake) reads the bus; here its parts of messages are applied in
 the stream's order on the memory thread, with the same steps `streamer run` uses
-(streamer.memory_port), each part committed at once. Before each message's
-effects, its stream sequence is noted in the store (Memory.set_bookmark), so every commit holds
-the note of exactly the messages whose effects it holds; the intake acknowledges a part only after its commit. On
-restart the consumer starts again right after the noted sequence, and a message already applied
-(a worker's resend beyond the server's duplicate window) is recognised by its (source, n).
+(streamer.memory_port), each part committed at once. Before each message's effects, its stream
+sequence is noted in the store (Memory.set_bookmark), so every commit holds the note of exactly the
+messages whose effects it holds; the intake acknowledges a part only after its commit. On restart
+the consumer starts again right after the noted sequence, and a message already applied (a
+worker's resend beyond the server's duplicate window) is recognised by its (source, n).
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ class BusConsumer:
                     continue
                 self.stats.intake_restarts += 1
                 log.error("bus: the intake process %s; starting it again in %.0f s", part, RESTART_WAIT_SECONDS)
+                await intake.stop()
                 await asyncio.sleep(RESTART_WAIT_SECONDS)
                 intake = await self._start_intake(first=False)
         finally:
