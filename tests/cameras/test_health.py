@@ -19,7 +19,7 @@ from support.rtsp import RtspServer, free_port
 
 from .live import analysed, live_config, running, scrape, state, until
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(90, func_only=True)  # the session's clips and models are made under the global timeout
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

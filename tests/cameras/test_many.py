@@ -13,7 +13,7 @@ from support.rtsp import RtspServer
 
 from .live import analysed, live_config, running, state, until
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(90, func_only=True)  # the session's clips and models are made under the global timeout
 
 
 def test_one_camera_killed_and_restarted_others_unaffected(people_clip: Path, pack: ModelPack, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from support.rtsp import RtspServer
 
 from .live import LIVE_SETTINGS, analysed, running, until
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(90, func_only=True)  # the session's clips and models are made under the global timeout
 
 POLL_SECONDS = 0.2
 

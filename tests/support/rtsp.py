@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import random
 import selectors
 import signal
 import socket
@@ -25,6 +26,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def steady_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server that is killed and started again
+    on it. A port from free_port() is an ephemeral one: while its server is down, the kernel may give
+    it to any connecting socket (the camera reconnecting to that very port can even connect to itself
+    on it, or another process's connection can take it) or to another test's free_port(), and the
+    restart then finds it taken. Ports below the range are handed out only to whoever asks for them."""
+    try:
+        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32768  # Linux's default
+    for port in random.sample(range(max(1024, first - 12000), first), 100):
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))  # where the server listens
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port below {first}")
 
 
 def serve_with_audio(path: str | Path) -> str:
@@ -51,7 +72,7 @@ class RtspServer:
         media = [(flag, str(v)) for flag, v in (("--file", file), ("--pattern", pattern), ("--launch", launch)) if v]
         if len(media) != 1:
             raise ValueError("give exactly one of file, pattern or launch")
-        self.port = port or free_port()
+        self.port = port or steady_port()
         self.mount = mount
         self._args = [SERVER_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--mount", mount, *media[0]]
         self._proc: subprocess.Popen[str] | None = None
