@@ -14,7 +14,8 @@ The steps, each the textbook one:
    then form a chain in Prim's order, and for every threshold the points joined by edges at or
    below it are runs of that chain, the same groups as the tree's own edges give (Prim's leaves a
    group only once nothing below the threshold leads out of it). scikit-learn records the same
-   chain, and ties are broken as it does, so the labels agree with it exactly (tests/test_hdbscan.py);
+   chain, and ties are broken as it does, so the labels agree with it exactly
+   (tests/memory/test_hdbscan.py);
 4. single linkage: the chain's edges, sorted by weight, merged with a union-find into a binary tree;
 5. the condensed tree: walking down from the root, a split where both sides hold at least
    min_cluster_size points is a split into two new clusters; otherwise the small side's points
