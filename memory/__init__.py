@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-# The engine (numpy, faiss) loads on first use: a command that only reads its
-# arguments or its config should not wait a second for it.
+# The engine (numpy, faiss) loads on first use: a command that only reads its arguments or its
+# config should not wait a second for it.
 _LAZY = {
     "Memory": "core",
     **dict.fromkeys(

@@ -4,11 +4,11 @@
 
 Loads what `streamer run` loads (the face pack, the voice models with ASR) and runs each model once
 (the recognizer on a batch of 32 crops, as the embedder sends at most: random pixels, since what it
-holds depends on the shapes only; the speaker turns of a 30 s segment, the speaker model on a 15 s turn (the longest a
-turn is cut to) and ASR on the bundled conversation), printing per step the highest RSS while it
-ran, the RSS after it, and the RSS once freed pages are handed back (streamer.native_memory);
-last, one re-clustering of as many track means as it takes at most (random vectors: its memory
-depends on their number only).
+holds depends on the shapes only; the speaker turns of a 30 s segment, the speaker model on a 15 s
+turn (the longest a turn is cut to) and ASR on the bundled conversation), then one re-clustering
+of as many track means as it takes at most (random vectors: its memory follows their number),
+printing per step the highest RSS while it ran, the RSS after it, and the RSS once freed pages are
+handed back (streamer.native_memory).
 The soak (tools/soak.py) measures the whole process over time; this shows which part holds what.
 Memory is measured here, never asserted in tests.
 """
