@@ -10,7 +10,6 @@ Elsewhere than glibc these do nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import threading
@@ -23,11 +22,10 @@ TRIM_EVERY_SECONDS = 30.0
 
 
 def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+    # The process's own symbols (dlopen(NULL)) already hold the C library's: find_library("c") would
+    # spawn ldconfig at every start.
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)
         libc.mallopt, libc.malloc_trim  # noqa: B018 - both are glibc's own, absent from musl and macOS
     except (OSError, AttributeError):
         return None
