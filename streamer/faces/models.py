@@ -102,7 +102,7 @@ def _session(graph: str | bytes, path: Path, options: ort.SessionOptions, provid
     try:
         return ort.InferenceSession(graph, sess_options=options, providers=providers)
     except Exception as e:  # onnxruntime raises its own untyped errors for a corrupt file
-        raise ModelError(f"cannot load face model {path.name}: {str(e).splitlines()[0]}") from None
+        raise _unloadable(path, e) from None
 
 
 def _load(path: Path, cfg: ModelConfig, providers: list[str], spin_wait: bool, bundled: bool) -> Scrfd | ArcFace | None:
@@ -128,7 +128,12 @@ def _fast_graph(path: Path, cfg: ModelConfig) -> str | bytes:
     try:
         return fast_graph(path, cfg.cache_dir)
     except Exception as e:  # onnx's own errors for a file it cannot parse
-        raise ModelError(f"cannot load face model {path.name}: {str(e).splitlines()[0]}") from None
+        raise _unloadable(path, e) from None
+
+
+def _unloadable(path: Path, e: Exception) -> ModelError:
+    """One line, also for an error without a message."""
+    return ModelError(f"cannot load face model {path.name}: {(str(e).splitlines() or [type(e).__name__])[0]}")
 
 
 def load_pack(cfg: ModelConfig, *, spin_wait: bool = False) -> ModelPack:
