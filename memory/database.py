@@ -81,11 +81,6 @@ class Database:
         self.sqlite = link.dialect is Dialect.SQLITE  # for tests and messages; the code asks the link
         self.errors = link.errors
 
-    @property
-    def conn(self) -> Any:
-        """The driver's connection."""
-        return self.link.conn
-
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """The driver's cursor, rows as tuples either way."""
         return self.link.execute(sql, args)

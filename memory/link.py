@@ -38,11 +38,6 @@ class Link(ABC):
     errors: tuple[type[Exception], ...]  # the driver's errors
     state: LinkState | None = None  # how the connection to a server fares (None: a file)
 
-    @property
-    @abstractmethod
-    def conn(self) -> Any:
-        """The driver's connection."""
-
     @abstractmethod
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """The driver's cursor, rows as tuples."""

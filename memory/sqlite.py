@@ -43,10 +43,6 @@ class SqliteLink(Link):
     def exists(path: str) -> bool:
         return Path(path).is_file()
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self._conn
-
     def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self._conn.execute(sql, args)
 
