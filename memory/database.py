@@ -49,7 +49,6 @@ class Target:
         host = parts.netloc.rsplit("@", 1)[1]
         return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
-
     def same_as(self, other: Target) -> bool:
         """Whether both name one memory (a file by any path to it)."""
         if self.dialect is not other.dialect:
