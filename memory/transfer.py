@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 BATCH_ROWS = 500
 OWN_META = ("schema_version", "people_version")  # each database's own bookkeeping, never copied
+NOT_OWN = f"key NOT IN ({', '.join(repr(k) for k in OWN_META)})"  # meta's other rows (literals: a server-side cursor takes no parameters)
 DERIVED = ("presence",)  # filled by the destination's triggers as the events go in, then made the source's
 
 Progress = Callable[[str, int, int], None]  # (table, rows copied so far, rows it holds)
@@ -88,9 +89,8 @@ def _copy(reader: Database, writer: Database, replace: bool, progress: Progress)
 
 def _make_room(writer: Database, replace: bool) -> None:
     """Empties the destination if asked to; refuses one holding a memory otherwise."""
-    marks = ", ".join("?" * len(OWN_META))
     held = [t for t in TABLES if t != "meta" and writer.scalar(f"SELECT 1 FROM {t} LIMIT 1")]
-    held += ["meta"] if writer.scalar(f"SELECT 1 FROM meta WHERE key NOT IN ({marks}) LIMIT 1", OWN_META) else []
+    held += ["meta"] if writer.scalar(f"SELECT 1 FROM meta WHERE {NOT_OWN} LIMIT 1") else []
     if not held:
         return
     if not replace:
@@ -98,13 +98,13 @@ def _make_room(writer: Database, replace: bool) -> None:
                          "or give --replace to delete everything it holds first")  # fmt: skip
     log.warning("deleting the memory %s holds (%s) to replace it", writer.target.shown, ", ".join(held))
     for table in TABLES:
-        writer.execute(*(f"DELETE FROM {table} WHERE key NOT IN ({marks})", OWN_META) if table == "meta" else (f"DELETE FROM {table}",))
+        writer.execute(f"DELETE FROM {table}" + (f" WHERE {NOT_OWN}" if table == "meta" else ""))
 
 
 def _copy_table(reader: Database, writer: Database, table: str, progress: Progress) -> int:
     columns = writer.link.columns(table)  # the source has the same at the same version
     names = ", ".join(columns)
-    where = f" WHERE key NOT IN ({', '.join(repr(k) for k in OWN_META)})" if table == "meta" else ""
+    where = f" WHERE {NOT_OWN}" if table == "meta" else ""
     total = int(reader.scalar(f"SELECT COUNT(*) FROM {table}{where}"))
     if table in DERIVED:
         writer.execute(f"DELETE FROM {table}")
