@@ -12,6 +12,7 @@ import asyncio
 import logging
 import multiprocessing
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .connection import BusConfig
@@ -40,6 +41,7 @@ class IntakeProcess:
         self._queue: asyncio.Queue[Part | Ready | Exited] = asyncio.Queue()
         self._ctx = multiprocessing.get_context("spawn")  # not a fork of a process with threads and a memory open
         self._conn, self._child = self._ctx.Pipe()
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-send")
 
     async def start(self, start: int, floor: int) -> str | None:
         """Started, reading from stream sequence `start`; None once it is ready, else why it is not."""
@@ -65,19 +67,21 @@ class IntakeProcess:
         assert not isinstance(item, Ready)
         return item
 
-    async def committed(self, n: int, answers: dict[str, dict[int, int | None]]) -> None:
-        """Part `n` is committed: the intake acknowledges it and sends the workers their nodes."""
+    def committed(self, n: int, answers: dict[str, dict[int, int | None]]) -> None:
+        """Part `n` is committed: the intake acknowledges it and sends the workers their nodes. Sent
+        by a thread of its own, in order, while the memory thread goes on with the next part."""
+        self._sender.submit(self._send, Committed(n, answers))
+
+    def _send(self, notice: Committed | None) -> None:
         try:
-            await asyncio.to_thread(self._conn.send, Committed(n, answers))
+            self._conn.send(notice)
         except OSError:
             pass  # the intake died: its end is reported by the receiving thread
 
     async def stop(self) -> None:
         """After the last commit: the intake acknowledges what it was told, then closes."""
-        try:
-            self._conn.send(None)
-        except OSError:
-            pass
+        self._sender.submit(self._send, None)
+        await asyncio.to_thread(self._sender.shutdown)
         await asyncio.to_thread(self._proc.join, STOP_SECONDS)
         if self._proc.exitcode is None:
             log.warning("bus: the intake process did not stop in %.0f s: killed", STOP_SECONDS)

@@ -156,4 +156,4 @@ class BusConsumer:
         s.pending = part.pending
         s.latencies.extend(now - t for t in part.stored)
         self._on_events()
-        await intake.committed(part.n, answers)  # the intake acknowledges and sends the nodes on
+        intake.committed(part.n, answers)  # the intake acknowledges and sends the nodes on

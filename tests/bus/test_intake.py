@@ -78,7 +78,7 @@ def test_a_part_is_acknowledged_only_once_committed(tmp_path: Path) -> None:
                     await asyncio.wait_for(intake.next(), 1.0)
                 info = await js.consumer_info(cfg.stream, CONSUMER)
                 assert info.ack_floor.stream_seq == 0, "acknowledged before the memory committed it"
-                await intake.committed(first.n, {"w": {1000: 7}})
+                intake.committed(first.n, {"w": {1000: 7}})
                 got = await answers.next_msg(timeout=10)
                 assert json.loads(got.data) == {"1000": 7}, "the worker is sent its tracks' nodes"
                 while (await js.consumer_info(cfg.stream, CONSUMER)).ack_floor.stream_seq < 10:
