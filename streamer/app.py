@@ -8,22 +8,15 @@ import logging
 import signal
 import time
 from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import cv2
 
 from memory import Memory
 from memory.records import NodeKind, NodeStatus
 
 from .analyzer import AnalyzerStats, StreamAnalyzer, analysis_status, face_payload
-from .characters.mouths import FaceTrail
-from .characters.speakers import SpeakerSync
 from .config import Config
 from .errors import PublishError, ShuttingDown
-from .faces.detector import FaceDetector
-from .faces.embedder import FaceEmbedder
 from .faces.models import ModelPack, load_pack
 from .live_line import live_part
 from .memory_port import MemoryPort, RemoteMemory
@@ -33,6 +26,7 @@ from .publish import MemoryThreadFeed, Publisher
 from .publish.feed import MemoryFeed
 from .publish.payloads import source_status
 from .opening import open_camera
+from .shared_parts import SharedParts
 from .sources import StreamSource
 from .voice_analyzer import TranscriptWorker, VoiceAnalyzer, VoiceModelLoader, VoiceStats, voice_status
 
@@ -92,7 +86,6 @@ class App:
         self.sources: dict[str, StreamSource] = {}
         self.analyzers: dict[str, StreamAnalyzer] = {}
         self.voices: dict[str, VoiceAnalyzer] = {}
-        self._voice_models: VoiceModelLoader | None = None
         self.transcripts: TranscriptWorker | None = None
         self.clip_memories: ClipMemoryWriter | None = None  # the optional language model's clip memories
         self.collectors: list[Collector] = []  # Prometheus collectors served beside the app's own metrics
@@ -113,13 +106,6 @@ class App:
         """The thread that owns the Memory (once ready): edits from outside the pipeline go through it."""
         return self._worker
 
-    def _gates(self, pack: ModelPack) -> tuple[float, float]:
-        g = self.cfg.gates
-        return (
-            g.min_det_score if g.min_det_score is not None else pack.gates[0],
-            g.min_quality if g.min_quality is not None else pack.gates[1],
-        )
-
     async def wait_ready(self) -> None:
         """Until models, memory and publisher are up and sources can be added."""
         await self._ready.wait()
@@ -130,41 +116,27 @@ class App:
         # Sources first: a missing or broken file is reported before anything is loaded or stored.
         initial = [open_camera(cam, cfg, realtime=self.realtime) for cam in cfg.cameras if cam.enabled]
         pack = pack or await asyncio.to_thread(load_pack, cfg.models)
+        voice_models: VoiceModelLoader | None = None
         if cfg.voices.enabled:  # loaded when a stream has sound (VoiceModelLoader)
-            self._voice_models = await asyncio.to_thread(VoiceModelLoader, cfg.voices, cfg.asr)
-        self._gates_used = self._gates(pack)
-        log.info("quality gates: detection >= %.2f, embedding norm >= %.1f", *self._gates_used)
+            voice_models = await asyncio.to_thread(VoiceModelLoader, cfg.voices, cfg.asr)
         if self.remote is None:
             self._worker = worker = MemoryWorker(await asyncio.to_thread(Memory, cfg.memory))
-            self._port: MemoryPort = worker
+            port: MemoryPort = worker
             feed: MemoryFeed = MemoryThreadFeed(worker.memory, worker.executor, crops=cfg.mqtt.publish_crops)
+            track_ids: Iterator[int] = itertools.count(await worker.call(Memory.new_track_id))
         else:
-            self._port = self.remote.port
+            port = self.remote.port
             assert self._remote_feed is not None, "a remote memory comes with its feed"
             feed = self._remote_feed
+            track_ids = await self.remote.track_ids()
         self._publisher = publisher = Publisher(cfg.mqtt, feed)
-        # Two threads: one camera's detection overlaps another's, or an embedding batch; with one, the
-        # process never used more than one core (6 720p cameras fell behind at 104% CPU).
-        self._infer = infer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inference")
-        # OpenCV's own worker threads only hand work between cores those two already keep busy, and
-        # between calls they spin (174,000 sched_yield calls in a run of the slideshow, ~0.05-0.16 s
-        # of CPU): each call runs in the thread that makes it, with the very same results.
-        cv2.setNumThreads(1)
-        # With one source nobody else can fill a batch, so waiting for one would only add latency.
-        many = len(initial) > 1 or self.keep_running
-        self._embedder = embedder = FaceEmbedder(
-            pack.recognizer, infer, cfg.embedder.batch_size, cfg.embedder.max_wait_ms if many else 0.0
-        )
-        self._detector = FaceDetector(pack.detector, cfg.models)
-        if self.remote is None:
-            self._track_ids: Iterator[int] = itertools.count(await worker.call(Memory.new_track_id))
-        else:
-            self._track_ids = await self.remote.track_ids()
-        if self._voice_models is not None and cfg.asr.enabled:
-            loop = asyncio.get_running_loop()
-            self.transcripts = TranscriptWorker(
-                self._voice_models, cfg.asr, self._port, lambda: loop.call_soon_threadsafe(self._notify)
-            )
+        loop = asyncio.get_running_loop()
+        self._parts = parts = SharedParts.build(
+            cfg, pack, port, track_ids, voice_models, lambda: loop.call_soon_threadsafe(self._notify),
+            # With one source nobody else can fill a batch, so waiting for one would only add latency.
+            many=len(initial) > 1 or self.keep_running,
+        )  # fmt: skip
+        self.transcripts, embedder, infer = parts.transcripts, parts.embedder, parts.infer
         background = [asyncio.create_task(embedder.serve(), name="embedder")]
         try:
             self._publisher = publisher = await self._start_publisher(publisher)
@@ -219,25 +191,11 @@ class App:
     def _start(self, source: StreamSource) -> None:
         if source.name in self._tasks:
             raise ValueError(f"a stream named {source.name!r} is already running")
-        # Sources that keep their frames small and grey (files and cameras with voices on) tell who speaks.
-        grey = getattr(source, "grey_frames", None)
-        trail = FaceTrail() if grey is not None and source.audio is not None else None
-        if trail is not None:
-            grey.region = trail.region  # the reader keeps only the region around the faces
-        analyzer = StreamAnalyzer(
-            source.name, self.cfg, self._gates_used, self._detector, self._embedder, self._port, self._infer,
-            self._track_ids, trail,
-        )  # fmt: skip
+        analyzer, voice = self._parts.for_stream(source)
         self.sources[source.name] = source
         self.analyzers[source.name] = analyzer
         self.summary.streams[source.name] = analyzer.stats
-        if source.audio is not None and self._voice_models is not None:
-            loop = asyncio.get_running_loop()
-            voice = VoiceAnalyzer(
-                source.name, source.audio, self.cfg.voices, self._voice_models, self._port, self.transcripts,
-                lambda: loop.call_soon_threadsafe(self._notify), self._track_ids,
-                None if trail is None else SpeakerSync(grey, trail),
-            )  # fmt: skip
+        if voice is not None:
             self.voices[source.name] = voice
             self.summary.voices[source.name] = voice.stats
             voice.start()

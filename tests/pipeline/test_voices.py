@@ -112,11 +112,11 @@ def test_voice_models_load_only_when_a_stream_has_sound(
     app = App(_config(silent, tmp_path / "silent.db"))
     summary = asyncio.run(app.run(pack))
     assert sum(s.faces for s in summary.streams.values()) > 0
-    assert app._voice_models is not None and not app._voice_models.loaded
+    assert app._parts.voice_models is not None and not app._parts.voice_models.loaded
     assert [v.turns for v in summary.voices.values()] in ([], [0])
     app = App(_config(talking_heads, tmp_path / "heard.db", **{"asr.enabled": False}))
     summary = asyncio.run(app.run(pack))
-    assert app._voice_models is not None and app._voice_models.loaded and summary.voices["cam"].turns > 0
+    assert app._parts.voice_models is not None and app._parts.voice_models.loaded and summary.voices["cam"].turns > 0
 
 
 def test_an_audio_only_file_gives_voices_and_exports_them(tmp_path: Path) -> None:
