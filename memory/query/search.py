@@ -75,14 +75,18 @@ def for_embedding(source: str, text: str) -> str:
     return TAG.sub("someone", text) if source == "memory" else f'someone says: "{text.strip()}"'
 
 
+def _texts(unstored: dict[tuple[str, int], tuple[str, npt.NDArray[np.float32]]]) -> dict[tuple[str, int], str]:
+    return {key: text for key, (text, _) in unstored.items()}
+
+
 class TextSearch:
     def __init__(self, path: str, embedder: SentenceEmbedder | None) -> None:
         self._path = path
         self.embedder = embedder
         self._lock = threading.Lock()
         self._matrix: tuple[tuple[int, int, int], list[tuple[str, int]], npt.NDArray[np.float32]] | None = None
-        # vectors not stored yet, by (source, id): (the text embedded, its vector), replaced by each
-        # refresh, with a number that moves when they are
+        # vectors not stored yet, by (source, id): (the text embedded, its vector), with a number that
+        # moves when a refresh finds a different set
         self._unstored: tuple[int, dict[tuple[str, int], tuple[str, npt.NDArray[np.float32]]]] = (0, {})
 
     # --- vectors ----------------------------------------------------------------------------------
@@ -113,7 +117,9 @@ class TextSearch:
             finally:
                 if writer is not None:
                     writer.close()
-            if unstored or self._unstored[1]:
+            # a new number (the matrix reloads) only when they changed: while the store stays busy
+            # each refresh finds the very same ones (same texts, the same vectors reused)
+            if _texts(unstored) != _texts(self._unstored[1]):
                 self._unstored = (self._unstored[0] + 1, unstored)
             return len(missing)
 

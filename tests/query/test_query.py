@@ -229,3 +229,25 @@ def test_a_search_never_waits_for_the_writers_lock(writable: Built) -> None:
         assert query.index_texts() == 0  # stored by that search
     assert writer.scalar("SELECT COUNT(*) FROM text_vectors") > 0
     writer.close()
+
+
+@pytest.mark.parametrize("writable", ["sqlite"], indirect=True)
+def test_searches_under_the_writers_lock_load_the_vectors_once(writable: Built) -> None:
+    """While the store refuses the vectors, each search finds the same ones unstored: the matrix of
+    vectors is loaded by the first search only, and again once they are stored."""
+    writer = open_database(str(writable.db))
+    writer.execute("DELETE FROM text_vectors")
+    writer.begin(immediate=True)
+    questions = ["who has family in Portugal", "who enjoys hot drinks in the morning", "where does the sister live"]
+    with MemoryQuery(writable.db) as query:
+        loaded = []  # each matrix the searches used: a new one is a reload
+        try:
+            for question in questions:
+                query.search(question)
+                loaded.append(query.search_index._matrix)
+        finally:
+            writer.rollback()
+        query.search(questions[0])  # stores them: the table changed
+        loaded.append(query.search_index._matrix)
+    assert [m is loaded[0] for m in loaded] == [True, True, True, False]
+    writer.close()
