@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 
-from .database import Database, Dialect, exists, open_database  # noqa: F401 (exists: the commands ask it here)
+from .database import Database, Dialect, open_database
 from .errors import StoreError
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 def stored_memory(cfg: Config) -> Iterator[Memory]:
     """The memory of an existing database file (a command that reads or edits one never creates it)."""
     from memory import Memory
-    from memory.database import shown
-    from memory.schema import exists
+    from memory.database import exists, shown
 
     if not exists(cfg.memory.db):
         raise StreamerError(f"memory database not found: {shown(cfg.memory.db)}")

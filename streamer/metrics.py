@@ -23,7 +23,7 @@ from .sources import SourceState, SourceStats
 from .voice_analyzer import TranscriptWorker, VoiceStats
 
 if TYPE_CHECKING:
-    from memory.postgres import LinkState
+    from memory.link import LinkState
 
     from .captions.worker import ClipMemoryWriter
 

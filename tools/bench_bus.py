@@ -40,8 +40,7 @@ import numpy as np
 import psutil
 from nats.js.errors import NotFoundError
 
-from memory.database import open_database
-from memory.schema import exists
+from memory.database import exists, open_database
 from memory.records import FaceObservation, TrackEvidence
 from streamer.bus.connection import BusConfig, connect, ensure_stream
 from streamer.bus.intake import CONSUMER

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..database import Database, Dialect, open_database, shown
+from ..database import Database, Dialect, exists, open_database, shown
 
 from ..errors import StoreError
-from ..schema import SCHEMA_VERSION, connect, exists, stored_version
+from ..schema import SCHEMA_VERSION, connect, stored_version
 from .embedder import SentenceEmbedder
 from .people import People, PersonNotFound
 from .records import Clip, Companion, Hit, LastSeen, Person, Present, Sighting, Utterance, Visit

@@ -21,7 +21,7 @@ from support.scenario import Clock, Scene
 from memory import Memory, MemoryConfig
 from memory.database import open_database
 from memory.errors import StoreError
-from memory.postgres import LinkState
+from memory.link import LinkState
 from memory.query import MemoryQuery
 from memory.query.embedder import SentenceEmbedder
 
