@@ -41,6 +41,12 @@ SNAPSHOT_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 _MANY = object()  # a journal entry of executemany
 _RETURNING = re.compile(r"INSERT INTO (\w+) \(([^)]*)\) VALUES \((.*)\) RETURNING (\w+)", re.S)
+# An id column's sequence raised to a value, never lowered; arguments: the table, the column, then
+# those of {value} (a parameter, or a query of the table)
+_RAISE_SEQUENCE = (
+    "SELECT setval(s, v) FROM (SELECT pg_get_serial_sequence(%s, %s) AS s, ({value}) AS v) x "
+    "WHERE s IS NOT NULL AND v > COALESCE(pg_sequence_last_value(CAST(s AS regclass)), 0)"
+)
 
 T = TypeVar("T")
 
@@ -142,11 +148,7 @@ class PostgresLink(Link):
         return int(value or 0)
 
     def raise_high_water(self, table: str, column: str, value: int) -> None:
-        self.conn.execute(
-            "SELECT setval(s, %s) FROM (SELECT pg_get_serial_sequence(%s, %s) AS s) x "
-            "WHERE s IS NOT NULL AND %s > COALESCE(pg_sequence_last_value(CAST(s AS regclass)), 0)",
-            (value, table, column, value),
-        )
+        self.conn.execute(_RAISE_SEQUENCE.format(value="%s"), (table, column, value))
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         sql = _placeholders(sql)
@@ -264,11 +266,7 @@ class PostgresLink(Link):
             else:
                 self.conn.execute(sql, args)
         for table, key in counters:  # a crashed server may have lost the ids it handed out: none goes out twice
-            self.conn.execute(
-                f"SELECT setval(pg_get_serial_sequence(%s, %s), m) FROM (SELECT MAX({key}) AS m FROM {table}) x "
-                "WHERE m > COALESCE(pg_sequence_last_value(pg_get_serial_sequence(%s, %s)::regclass), 0)",
-                (table, key, table, key),
-            )
+            self.conn.execute(_RAISE_SEQUENCE.format(value=f"SELECT MAX({key}) FROM {table}"), (table, key))
 
     def _committed(self, xid: str) -> bool:
         """Whether the transaction whose COMMIT went unanswered committed."""
