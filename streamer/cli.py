@@ -283,7 +283,9 @@ def entry() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (BrokenPipeError, ValueError):  # a reader gone (`| head`), or the stream closed
+        except BrokenPipeError:  # a reader gone (`| head`): what is left goes nowhere, even at the exit below
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        except ValueError:  # the stream closed
             pass
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)

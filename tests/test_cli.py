@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,39 @@ def test_run_and_export_on_a_real_video(tmp_path: Path, cast, media_dir: Path) -
 
     picture = cv2.imread(str(tmp_path / "t.png"))
     assert picture is not None and picture.shape[1] == 900
+
+
+# The command's entry with a main that leaves a thread at work (it ends once the interpreter exits)
+# and still holds output in the buffer when the reader of its stdout has gone.
+_READER_GONE = """
+import sys, threading
+from streamer import cli
+
+def main():
+    threading.Thread(target=threading.main_thread().join).start()
+    print("first", flush=True)
+    sys.stdin.readline()  # the reader has gone
+    print("second")  # buffered: the reader's absence shows when it is flushed
+    return 0
+
+cli.main = main
+cli.entry()
+"""
+
+
+def test_a_reader_gone_is_quiet_with_a_thread_still_at_work() -> None:
+    """`streamer ... | head -1`: no "Exception ignored ... BrokenPipeError" at the exit, and exit 0."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as in a shell
+    read, write = os.pipe()
+    child = subprocess.Popen([sys.executable, "-c", _READER_GONE], stdin=subprocess.PIPE, stdout=write, stderr=subprocess.PIPE, env=env)
+    os.close(write)
+    with os.fdopen(read) as reader:  # `head -1`
+        assert reader.readline() == "first\n"
+    assert child.stdin is not None
+    child.stdin.write(b"\n")
+    child.stdin.flush()
+    _, err = child.communicate(timeout=60)
+    assert (child.returncode, err.decode()) == (0, "")
 
 
 def test_stream_names() -> None:
