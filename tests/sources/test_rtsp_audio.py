@@ -43,11 +43,17 @@ def test_camera_audio_shares_the_video_clock_across_a_reconnect(sync_clip: Path,
 
     Until the first RTCP sender report, FFmpeg times each RTP stream from its own first packet;
     the report then aligns them, which shows as a small forward jump in the first fraction of a
-    second. Before that nothing can be lined up, so contiguity is checked after it."""
+    second. Before that nothing can be lined up, so contiguity is checked after it.
+
+    Every frame must reach the test (the first white one is the flash, the first of a play its start),
+    while a live source keeps only the newest few when its reader runs ahead: right after each open
+    the frames read while opening come in a burst (~1 s of them), and under load the loop takes them
+    only after it (21 dropped, the flash or a play's start among them). Here it holds them all."""
 
     async def test() -> None:
         with RtspServer(launch=serve_with_audio(sync_clip)) as server:
-            src = live(server.url, live_defaults, fps=25)  # every frame: the first white one is the flash
+            every_frame = live_defaults.model_copy(update={"queue_size": 250})  # two plays: at most 200 frames
+            src = live(server.url, every_frame, fps=25)
             listener = Listener(src.audio)
             async with Watcher(src) as w:
                 await w.until("the first play", lambda: src.stats.reconnects >= 1, OPEN_SECONDS)
@@ -55,7 +61,7 @@ def test_camera_audio_shares_the_video_clock_across_a_reconnect(sync_clip: Path,
                 await asyncio.sleep(0.5)
             chunks = listener.stop()
         assert src.stats.audio_state == AudioState.OK and src.stats.audio_decode_errors == 0
-        assert src.stats.audio_dropped_seconds == 0
+        assert src.stats.audio_dropped_seconds == 0 and src.stats.dropped == 0
         assert_well_formed(chunks)
         assert np.all(np.diff([f.t for f in w.frames]) > 0)
         for play in plays(w.frames)[:2]:
