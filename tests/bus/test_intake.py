@@ -1,6 +1,7 @@
 """The memory service's intake process against a real NATS server: a part is acknowledged only once
-the memory's process says it is committed, no more than a few parts wait uncommitted, and an intake
-that dies is reported and started again without losing or repeating a message."""
+the memory's process says it is committed (and the service says so only after its commit), no more
+than a few parts wait uncommitted, and an intake that dies is reported and started again without
+losing or repeating a message."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import queue
 import signal
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
 import pytest
+from nats.js.errors import NotFoundError
 
 from memory import Memory
 from memory.config import MemoryConfig
+from memory.database import open_database
 from memory.records import FaceObservation, TrackEvidence
 from streamer.bus.connection import BusConfig, connect, ensure_stream
 from streamer.bus.intake import CONSUMER, PARTS_AHEAD, Part
@@ -31,6 +37,7 @@ from support.nats import NatsServer
 from .helpers import service, stop
 
 pytestmark = pytest.mark.timeout(120)
+HELD_SECONDS = 2.0  # a notice sent before the commit is acknowledged within milliseconds
 
 
 def _frame(n: int) -> FacesMsg:
@@ -124,6 +131,73 @@ def test_an_intake_that_dies_is_reported_and_started_again(tmp_path: Path, caplo
         with caplog.at_level(logging.ERROR, logger="streamer.bus.service"):
             asyncio.run(scenario())
         assert "the intake process exited with code -9" in caplog.text
+
+
+def test_the_service_has_a_message_acknowledged_only_once_committed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's side of the first test: each commit of the memory waits until the test has
+    watched the consumer for HELD_SECONDS, nothing is acknowledged meanwhile, and once the message is
+    acknowledged another connection sees its commit."""
+    holding = threading.Event()  # on once the service is up: its start-up commits pass
+    held: queue.Queue[threading.Event] = queue.Queue()
+    flush = Memory.flush
+
+    def held_flush(memory: Memory) -> None:
+        if holding.is_set():
+            go = threading.Event()
+            held.put(go)
+            go.wait(60)
+        flush(memory)
+
+    monkeypatch.setattr(Memory, "flush", held_flush)
+    db = tmp_path / "memory.db"
+    with NatsServer(tmp_path) as server:
+        cfg = BusConfig(url=server.url)
+
+        async def acknowledged(js: Any) -> int:
+            return int((await js.consumer_info(cfg.stream, CONSUMER)).ack_floor.stream_seq)
+
+        async def scenario() -> None:
+            worker = MemoryWorker(Memory(MemoryConfig(db=str(db))))
+            consumer = BusConsumer(cfg, worker, lambda: None)
+            feeding = asyncio.create_task(consumer.run())
+            nc = await connect(cfg, "test")
+            js = nc.jetstream()
+            try:
+                while True:  # until the intake has made its consumer: the service is up
+                    assert not feeding.done(), feeding
+                    try:
+                        await acknowledged(js)
+                        break
+                    except NotFoundError:
+                        await asyncio.sleep(0.05)
+                holding.set()
+                await _publish(cfg, range(1, 2))
+                while await acknowledged(js) < 1:
+                    assert not feeding.done(), feeding
+                    try:
+                        go = held.get_nowait()
+                    except queue.Empty:
+                        await asyncio.sleep(0.05)
+                        continue
+                    watched = time.monotonic()
+                    while time.monotonic() - watched < HELD_SECONDS:
+                        assert await acknowledged(js) == 0, "acknowledged while the memory's commit waits"
+                        await asyncio.sleep(0.05)
+                    go.set()
+                reader = open_database(str(db), read_only=True)
+                committed = reader.scalar(f"SELECT value FROM meta WHERE key = 'bookmark.{SEQ}'")
+                reader.close()
+                assert committed == "1", "acknowledged before the memory committed it"
+            finally:
+                holding.clear()
+                while not held.empty():
+                    held.get_nowait().set()
+                feeding.cancel()
+                await asyncio.gather(feeding, return_exceptions=True)
+                await nc.close()
+            await asyncio.to_thread(worker.close)
+
+        asyncio.run(scenario())
 
 
 def test_the_intake_leaves_with_a_killed_service_and_with_a_stopped_one(tmp_path: Path) -> None:
