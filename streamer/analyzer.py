@@ -88,10 +88,10 @@ class Detected:
 
 
 def _detect(
-    search: FaceSearch, image: npt.NDArray[np.uint8], t: float, tracked: npt.NDArray[np.float32]
+    search: FaceSearch, frame: Frame, tracked: npt.NDArray[np.float32]
 ) -> tuple[FaceDetections, bool, npt.NDArray[np.float32]]:
-    faces, cut = search.find(image, t, tracked)
-    return faces, cut, appearance_signatures(image, faces.kps)
+    faces, cut = search.find(frame.image, frame.t, tracked, frame.thumbnail)
+    return faces, cut, appearance_signatures(frame.image, faces.kps)
 
 
 class StreamAnalyzer:
@@ -217,7 +217,7 @@ class StreamAnalyzer:
         that (nor for the embeddings that come before it)."""
         t0 = time.perf_counter()
         faces, cut, signatures = await asyncio.get_running_loop().run_in_executor(
-            self._executor, _detect, self._search, frame.image, frame.t, self._tracked
+            self._executor, _detect, self._search, frame, self._tracked
         )
         return Detected(frame, faces, cut, signatures, time.perf_counter() - t0)
 

@@ -15,6 +15,7 @@ class Frame:
     t: float  # seconds from the stream start, by PTS
     wall_time: float  # unix seconds when decoded
     image: npt.NDArray[np.uint8]  # (h, w, 3) BGR
+    thumbnail: npt.NDArray[np.float32] | None = None  # streamer.scene's thumbnail, if the source made it
 
 
 SAMPLE_RATE = 16_000  # every audio chunk is mono at this rate, whatever the source sent

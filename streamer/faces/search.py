@@ -53,11 +53,15 @@ class FaceSearch:
         self.stats = SearchStats()
 
     def find(
-        self, image: npt.NDArray[np.uint8], t: float, tracked: npt.NDArray[np.float32]
+        self,
+        image: npt.NDArray[np.uint8],
+        t: float,
+        tracked: npt.NDArray[np.float32],
+        thumbnail: npt.NDArray[np.float32] | None = None,
     ) -> tuple[FaceDetections, bool]:
         """The faces of a frame, and whether it follows a scene cut. `tracked`: (k, 4) boxes of the
-        faces seen in the previous analysed frame."""
-        cut = self._cuts(image)
+        faces seen in the previous analysed frame; `thumbnail`: the frame's scene thumbnail, if made."""
+        cut = self._cuts(image, thumbnail)
         faces = self._find(image, t, tracked, cut)
         if faces is None:  # nothing changed: the last detection's faces, as new records
             self.stats.still += 1

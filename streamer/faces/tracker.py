@@ -10,15 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from ..config import TrackerConfig
 from ..records import FaceDetections
+from ..scene import THUMB_SIZE, scene_thumbnail
 
 
-THUMB_SIZE = (64, 36)  # (width, height) of the grey thumbnail compared between sampled frames
 CHANGE_LEVEL = 12.0  # grey levels (0-255): above video noise at thumbnail size, below any real motion
 # Appearance correlation at or above which a face is the same picture as at its last embedding (a
 # still frame, a photo): another embedding would repeat the last. Real footage of one face in
@@ -59,19 +58,6 @@ def iou_matrix(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.ND
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
 
 
-def subsample(image: npt.NDArray[np.uint8], step: int) -> npt.NDArray[np.uint8]:
-    """image[::step, ::step], contiguous (OpenCV copies a strided array anyway). numpy copies the
-    pixels of a BGR frame one byte at a time; seen as single 3-byte items they copy twice as fast:
-    ~0.12 instead of ~0.25 ms a 640x360 frame, a third of the scene-cut check of every frame."""
-    if step == 1:
-        return image
-    if image.ndim == 3 and image.flags.c_contiguous:
-        pixels = image.view(np.dtype((np.void, image.shape[2] * image.itemsize)))
-        picked = np.ascontiguousarray(pixels[::step, ::step])
-        return picked.view(image.dtype).reshape(*picked.shape[:2], image.shape[2])
-    return np.ascontiguousarray(image[::step, ::step])
-
-
 class SceneCutDetector:
     """A hard cut shows as a large mean change of a small grey thumbnail between sampled frames.
 
@@ -86,12 +72,9 @@ class SceneCutDetector:
         self.thumbnail: npt.NDArray[np.float32] | None = None  # of the latest frame
         self._diff: npt.NDArray[np.float32] | None = None  # |current - previous| thumbnail
 
-    def __call__(self, image: npt.NDArray[np.uint8]) -> bool:
-        # Every n-th pixel first: averaging a whole 1080p frame down costs ~1 ms, the subsample a tenth.
-        step = max(1, min(image.shape[0] // THUMB_SIZE[1], image.shape[1] // THUMB_SIZE[0]) // 4)
-        small = cv2.resize(subsample(image, step), THUMB_SIZE, interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        cur = grey.astype(np.float32)
+    def __call__(self, image: npt.NDArray[np.uint8], thumbnail: npt.NDArray[np.float32] | None = None) -> bool:
+        """Whether `image` follows a cut; `thumbnail`: its scene thumbnail, when made already."""
+        cur = scene_thumbnail(image) if thumbnail is None else thumbnail
         self._diff = None if self._prev is None else np.abs(cur - self._prev)
         cut = self._diff is not None and float(self._diff.mean()) > self._threshold
         self._prev = self.thumbnail = cur

@@ -23,6 +23,7 @@ from .grey_ring import GreyRing
 from ..config import SourceDefaults
 from ..errors import SourceError
 from ..records import Frame
+from ..scene import scene_thumbnail
 from .audio_buffer import AudioBuffer
 from .audio_chunker import AudioChunker
 from .audio_track import AudioTrack
@@ -279,7 +280,8 @@ class AvReader:
         if self.live:
             frozen = self._frozen.update(image, t)
             self.sink.set_state(SourceState.FROZEN if frozen else SourceState.LIVE)
-        self.sink.emit(Frame(self.name, index, t, wall, image))
+        # The scene thumbnail too: made here, ahead of the analysis, not in its detection chain.
+        self.sink.emit(Frame(self.name, index, t, wall, image, scene_thumbnail(image)))
         return True
 
     def _on_audio(self, packet: av.Packet | None, *, audio_only: bool) -> bool:

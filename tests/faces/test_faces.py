@@ -17,8 +17,9 @@ from streamer.faces.align import align_faces, appearance_signatures
 from streamer.faces.detector import FaceDetector
 from streamer.faces.embedder import FaceEmbedder, embed_now
 from streamer.faces.models import ModelPack, bundled_model_dir, load_pack
-from streamer.faces.tracker import FaceTracker, SceneCutDetector, subsample
+from streamer.faces.tracker import FaceTracker, SceneCutDetector
 from streamer.records import FaceDetections
+from streamer.scene import subsample
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 from streamer.config import CameraConfig, SourceDefaults
 from streamer.errors import SourceError
 from streamer.records import Frame
+from streamer.scene import scene_thumbnail
 from streamer.sources import Source, SourceState, open_source
 
 from .conftest import H264, ffmpeg, moving
@@ -53,6 +54,12 @@ def test_samples_five_fps_by_timestamp(clip: Path) -> None:
     assert src.stats.state == SourceState.ENDED
     assert src.duration == pytest.approx(3.0, abs=0.1)
     assert not src.is_live
+
+
+def test_each_sampled_frame_comes_with_its_scene_thumbnail(clip: Path) -> None:
+    frames = read_all(source(clip))
+    for f in frames:
+        assert f.thumbnail is not None and np.array_equal(f.thumbnail, scene_thumbnail(f.image))
 
 
 def test_camera_fps_overrides_default(clip: Path) -> None:
