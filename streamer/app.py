@@ -28,12 +28,12 @@ from .publish.payloads import source_status
 from .opening import open_camera
 from .shared_parts import SharedParts
 from .sources import StreamSource
-from .voice_analyzer import TranscriptWorker, VoiceAnalyzer, VoiceModelLoader, VoiceStats, voice_status
 
-if TYPE_CHECKING:  # a run without a language model or a metrics port never loads their clients
+if TYPE_CHECKING:  # a run without a language model, a metrics port or voices never loads their code
     from prometheus_client.registry import Collector
 
     from .captions.worker import ClipMemoryWriter
+    from .voice_analyzer import TranscriptWorker, VoiceAnalyzer, VoiceModelLoader, VoiceStats
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,8 @@ class App:
         pack = pack or await asyncio.to_thread(load_pack, cfg.models)
         voice_models: VoiceModelLoader | None = None
         if cfg.voices.enabled:  # loaded when a stream has sound (VoiceModelLoader)
+            from .voice_analyzer import VoiceModelLoader  # noqa: PLC0415
+
             voice_models = await asyncio.to_thread(VoiceModelLoader, cfg.voices, cfg.asr)
         if self.remote is None:
             self._worker = worker = MemoryWorker(await asyncio.to_thread(Memory, cfg.memory))
@@ -248,12 +250,13 @@ class App:
 
     def stream_status(self, source: StreamSource) -> dict[str, Any]:
         """A stream's health: its source's state and counters, and how its analysis goes."""
+        status = {**source_status(source.stats), **analysis_status(self.analyzers[source.name].stats)}
         voice = self.voices.get(source.name)
-        return {
-            **source_status(source.stats),
-            **analysis_status(self.analyzers[source.name].stats),
-            **voice_status(None if voice is None else voice.stats, self.transcripts),
-        }
+        if voice is not None:
+            from .voice_analyzer import voice_status  # noqa: PLC0415
+
+            status |= voice_status(voice.stats, self.transcripts)
+        return status
 
     async def _until_done(self, until_stopped: bool) -> None:
         while not self._stop.is_set() and not self._failures:

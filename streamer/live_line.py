@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .analyzer import AnalyzerStats
 from .sources import StreamSource
-from .voice_analyzer import VoiceStats
+
+if TYPE_CHECKING:  # voice code loads only for runs with voices
+    from .voice_analyzer import VoiceStats
 
 
 def live_part(source: StreamSource, analysis: AnalyzerStats, identities: int, voice: VoiceStats | None) -> str:

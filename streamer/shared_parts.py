@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 
@@ -20,7 +21,9 @@ from .faces.embedder import FaceEmbedder
 from .faces.models import ModelPack
 from .memory_port import MemoryPort
 from .sources import StreamSource
-from .voice_analyzer import TranscriptWorker, VoiceAnalyzer, VoiceModelLoader
+
+if TYPE_CHECKING:  # a run without voices never loads their code
+    from .voice_analyzer import TranscriptWorker, VoiceAnalyzer, VoiceModelLoader
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,8 @@ class SharedParts:
         detector = FaceDetector(pack.detector, cfg.models)
         transcripts = None
         if voice_models is not None and cfg.asr.enabled:
+            from .voice_analyzer import TranscriptWorker  # noqa: PLC0415
+
             transcripts = TranscriptWorker(voice_models, cfg.asr, port, notify)
         return cls(cfg, gates, detector, embedder, infer, port, track_ids, voice_models, transcripts, notify)
 
@@ -88,6 +93,8 @@ class SharedParts:
         )
         if source.audio is None or self.voice_models is None:
             return analyzer, None
+        from .voice_analyzer import VoiceAnalyzer  # noqa: PLC0415
+
         voice = VoiceAnalyzer(
             source.name, source.audio, self.cfg.voices, self.voice_models, self.port, self.transcripts, self.notify,
             self.track_ids, None if trail is None else SpeakerSync(grey, trail),

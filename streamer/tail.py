@@ -9,11 +9,10 @@ import sys
 import time
 from typing import Any, TextIO
 
-import aiomqtt
-
 from .config import MqttConfig
 from .errors import PublishError
 from .publish.client import Backoff, Connection, describe_failure
+from .publish.mqtt_client import aiomqtt
 from .publish.topics import Topics
 
 log = logging.getLogger(__name__)

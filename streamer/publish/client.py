@@ -11,10 +11,9 @@ import ssl
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-import aiomqtt
-
 from ..config import MqttConfig
 from ..errors import ConfigError
+from .mqtt_client import aiomqtt
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 EMBEDDED_HOST = "127.0.0.1"

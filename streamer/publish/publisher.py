@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aiomqtt
-
 from memory.records import MemoryEvent
 
 from ..config import MqttConfig
@@ -25,6 +23,7 @@ from .client import Backoff, Connection, describe_failure
 from .feed import MemoryFeed, NodeState
 from .homeassistant import HomeAssistant
 from .live import FaceRateLimit, LiveBuffer
+from .mqtt_client import aiomqtt
 from .payloads import (
     encode,
     event_character_ids,
