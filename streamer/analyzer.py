@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,7 +132,7 @@ class StreamAnalyzer:
         self._tracked = np.zeros((0, 4), np.float32)
         ahead: asyncio.Queue[tuple[Frame, Detected | Exception] | _SourceEnd] = asyncio.Queue()
         slots = asyncio.Semaphore(DETECT_AHEAD_LIVE if live else DETECT_AHEAD_FILE)
-        detecting = asyncio.create_task(self._detect_ahead(frames, ahead, slots), name=f"detect-{self.stream}")
+        detecting = asyncio.create_task(self._detect_ahead(frames, ahead, slots, live), name=f"detect-{self.stream}")
         getting: asyncio.Task[tuple[Frame, Detected | Exception] | _SourceEnd] | None = None
         item: tuple[Frame, Detected | Exception] | _SourceEnd | None = None  # detected, not yet tracked
         finishing: tuple[Frame, asyncio.Task[FrameResult]] | None = None
@@ -175,28 +175,68 @@ class StreamAnalyzer:
         frames: AsyncIterator[Frame],
         ahead: asyncio.Queue[tuple[Frame, Detected | Exception] | _SourceEnd],
         slots: asyncio.Semaphore,
+        live: bool,
     ) -> None:
-        """Detect each frame as soon as the one before is detected, while a slot is free (a frame
-        is taken from the source only then); a frame's failed detection is passed on with it, the
-        source's end (or its error) last."""
+        """Detect each frame as soon as the one before is detected; a frame's failed detection is
+        passed on with it, the source's end (or its error) last. A camera's frame is taken from its
+        source only when the detection is free for it. A file's frames are taken while a slot is
+        free, and the frames waiting when the detection gets free are detected in one go, one after
+        the other in the inference thread: no trip through the event loop between them."""
+        loop = asyncio.get_running_loop()
         source = aiter(frames)
-        while True:
-            await slots.acquire()
+        taken: asyncio.Queue[Frame | _SourceEnd] = asyncio.Queue()
+        taking = None if live else asyncio.create_task(self._take_all(source, slots, taken))
+
+        def post(item: tuple[Frame, Detected | Exception]) -> None:  # from the inference thread
+            loop.call_soon_threadsafe(ahead.put_nowait, item)
+
+        try:
+            while True:
+                item = await (self._take(source, slots) if taking is None else taken.get())
+                batch = []
+                while isinstance(item, Frame):
+                    batch.append(item)
+                    item = None if taken.empty() else taken.get_nowait()
+                if batch:
+                    await loop.run_in_executor(self._executor, self._detect_each, batch, post)
+                if item is not None:
+                    ahead.put_nowait(item)  # after the frames: their results were posted before the run returned
+                    return
+        finally:
+            if taking is not None:
+                taking.cancel()
+                await asyncio.gather(taking, return_exceptions=True)
+
+    @staticmethod
+    async def _take(source: AsyncIterator[Frame], slots: asyncio.Semaphore) -> Frame | _SourceEnd:
+        """The source's next frame once a slot is free, or its end."""
+        await slots.acquire()
+        try:
+            return await anext(source)
+        except StopAsyncIteration:
+            return _SourceEnd(None)
+        except Exception as e:
+            return _SourceEnd(e)
+
+    @staticmethod
+    async def _take_all(source: AsyncIterator[Frame], slots: asyncio.Semaphore, taken: asyncio.Queue[Frame | _SourceEnd]) -> None:
+        while not isinstance(item := await StreamAnalyzer._take(source, slots), _SourceEnd):
+            taken.put_nowait(item)
+        taken.put_nowait(item)
+
+    def _detect_each(self, frames: list[Frame], post: Callable[[tuple[Frame, Detected | Exception]], None]) -> None:
+        """In the inference executor: each frame's faces, searched around the faces of the frame
+        detected last (the boxes its tracks will have once it is tracked, so it need not wait for
+        that, nor for the embeddings that come before it), handed on as soon as they are found."""
+        for frame in frames:
+            t0 = time.perf_counter()
             try:
-                frame = await anext(source)
-            except StopAsyncIteration:
-                ahead.put_nowait(_SourceEnd(None))
-                return
+                faces, cut, signatures = _detect(self._search, frame, self._tracked)
             except Exception as e:
-                ahead.put_nowait(_SourceEnd(e))
-                return
-            try:
-                detected: Detected | Exception = await self.detect(frame)
-            except Exception as e:
-                detected = e
-            else:
-                self._tracked = detected.faces.xyxy
-            ahead.put_nowait((frame, detected))
+                post((frame, e))
+                continue
+            self._tracked = faces.xyxy
+            post((frame, Detected(frame, faces, cut, signatures, time.perf_counter() - t0)))
 
     async def _finished(self, frame: Frame, finishing: asyncio.Task[FrameResult], live: bool) -> FrameResult | None:
         try:
@@ -210,16 +250,6 @@ class StreamAnalyzer:
         if not live:
             raise error
         log.error("%s: analysis of the frame at %.2f s failed; going on", self.stream, frame.t, exc_info=error)
-
-    async def detect(self, frame: Frame) -> Detected:
-        """The frame's faces (in the inference executor), searched around the faces of the frame
-        detected last: the boxes its tracks will have once it is tracked, so it need not wait for
-        that (nor for the embeddings that come before it)."""
-        t0 = time.perf_counter()
-        faces, cut, signatures = await asyncio.get_running_loop().run_in_executor(
-            self._executor, _detect, self._search, frame, self._tracked
-        )
-        return Detected(frame, faces, cut, signatures, time.perf_counter() - t0)
 
     def track(self, detected: Detected) -> npt.NDArray[np.int64]:
         """Link the faces to tracks, once the previous frame is finished; the indices due for an embedding."""
