@@ -31,6 +31,7 @@ from .bgr import BgrConverter
 from .clock import StreamClock
 from .devices import parse_device
 from .frozen import FrozenDetector
+from .nonref import NonRefSkip
 from .rate import Backoff, RateMeter
 from .sampler import TimestampSampler
 from .state import SourceState, SourceStats
@@ -201,11 +202,12 @@ class AvReader:
         audio = self._audio_track.open(container) if self._audio_track else None
         if video is None and audio is None:
             raise SourceError(self._no_media(container))
-        step, skipping = DEFAULT_FRAME_STEP, False
+        step, skip = DEFAULT_FRAME_STEP, None
         if video is not None:
             rate = video.average_rate or video.guessed_rate
             step = float(1 / rate) if rate else DEFAULT_FRAME_STEP
-            skipping = self._tune_decoder(video, step)
+            if self._tune_decoder(video, step):
+                skip = NonRefSkip(video, self._sampler, self._clock, step)
         streams = [s for s in (video, audio) if s is not None]
         # Audio and video share the segment's offset only when audio is read; alone, video starts at 0 as ever.
         self._clock.new_segment(start_of(streams) if audio is not None else None)
@@ -221,8 +223,8 @@ class AvReader:
                 if not self._on_audio(packet, audio_only=video is None):
                     return
                 continue
-            if skipping:
-                self._skip_unless_sampled(video, packet, step)
+            if skip is not None:
+                skip.before(packet)
             for frame in self._decoded(packet):
                 if not self._on_frame(frame, index, step):
                     return
@@ -243,14 +245,6 @@ class AvReader:
             video.thread_type = "NONE"
         # Grey frames follow the lips at the full frame rate: then every frame is seen.
         return self.grey is None and self._sampler.period >= 2 * step
-
-    def _skip_unless_sampled(self, video: av.video.stream.VideoStream, packet: av.Packet, step: float) -> None:
-        """Most frames of a file are never analysed. A frame that no other frame refers to (most
-        B-frames of a camera or phone recording) is decoded only when the sampler will take it, so
-        the sampled frames are the very same as when every frame is decoded."""
-        t = None if packet.pts is None or video.time_base is None else self._clock.peek(float(packet.pts * video.time_base))
-        needed = t is None or self._sampler.may_take(t, step)
-        video.codec_context.skip_frame = "DEFAULT" if needed else "NONREF"
 
     def _no_media(self, container: av.container.InputContainer) -> str:
         if self._audio_track is None:
