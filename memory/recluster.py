@@ -12,7 +12,7 @@ so the distance matrix is MAX_TRACKS^2 at worst however many faces are buffered.
 
 from __future__ import annotations
 
-from collections import deque
+import mmap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,52 +38,81 @@ class TrackMeans:
 class FaceBuffer:
     """The most recent good faces (or good speech turns, in the voices' own buffer): (track id,
     unit embedding, quality). The node is looked up through the track at clustering time, so it is
-    current after any merge or split."""
+    current after any merge or split.
+
+    A ring of `size` rows made whole, zero-filled, at the first face: the memory it will hold is
+    taken once and written over in place, never grown face by face (three Python objects a face
+    had kept the bound a count, ~2.3 KB a 512-d face, and RSS rose for the hour or more the buffer
+    took to fill; BENCHMARKS.md, Soak)."""
 
     def __init__(self, size: int) -> None:
-        self._faces: deque[tuple[int, Vectors, float]] = deque(maxlen=size)
+        self._size = size
+        self._vectors: Vectors | None = None  # (size, d), made at the first face
+        self._tracks = np.zeros(size, np.int64)
+        self._qualities = np.zeros(size, np.float32)
+        self._next = 0  # the slot the next face goes to
+        self._count = 0
         self.new_faces = 0  # since the last run
 
     def __len__(self) -> int:
-        return len(self._faces)
+        return self._count
+
+    def _slots(self) -> npt.NDArray[np.int64]:
+        """The occupied slots, oldest first."""
+        return (self._next - self._count + np.arange(self._count)) % self._size
 
     def add(self, track_id: int, embeddings: Vectors, qualities: npt.NDArray[np.float32]) -> None:
-        for e, q in zip(embeddings, qualities):
-            self._faces.append((track_id, e, float(q)))
         self.new_faces += len(embeddings)
+        embeddings, qualities = embeddings[-self._size :], qualities[-self._size :]  # older ones would be overwritten
+        if not len(embeddings):
+            return
+        if self._vectors is None:
+            self._vectors = np.empty((self._size, embeddings.shape[1]), np.float32)
+            self._vectors.fill(0.0)  # its pages taken now, not as the ring fills
+        slots = (self._next + np.arange(len(embeddings))) % self._size
+        self._vectors[slots] = embeddings
+        self._tracks[slots] = track_id
+        self._qualities[slots] = qualities
+        self._next = (self._next + len(embeddings)) % self._size
+        self._count = min(self._size, self._count + len(embeddings))
 
     def track_ids(self) -> set[int]:
-        return {t for t, _, _ in self._faces}
+        return set(self._tracks[self._slots()].tolist())
 
     def forget(self, track_ids: set[int]) -> None:
-        """Drops the faces of forgotten tracks (memory.forget)."""
-        kept = [f for f in self._faces if f[0] not in track_ids]
-        self._faces.clear()
-        self._faces.extend(kept)
+        """Drops the faces of forgotten tracks (memory.forget); the others keep their order."""
+        slots = self._slots()
+        kept = slots[~np.isin(self._tracks[slots], list(track_ids))]
+        if self._vectors is not None:
+            self._vectors[: len(kept)] = self._vectors[kept]
+        self._tracks[: len(kept)] = self._tracks[kept]
+        self._qualities[: len(kept)] = self._qualities[kept]
+        self._count, self._next = len(kept), len(kept) % self._size
 
     def of_tracks(self, track_ids: set[int]) -> tuple[Vectors, npt.NDArray[np.float32], list[int]]:
-        picked = [f for f in self._faces if f[0] in track_ids]
-        if not picked:
+        slots = self._slots()
+        picked = slots[np.isin(self._tracks[slots], list(track_ids))]
+        if not len(picked) or self._vectors is None:
             return np.zeros((0, 0), np.float32), np.zeros(0, np.float32), []
-        return np.stack([e for _, e, _ in picked]), np.array([q for _, _, q in picked], np.float32), [t for t, _, _ in picked]
+        return self._vectors[picked], self._qualities[picked], self._tracks[picked].tolist()
 
     def track_means(self, max_tracks: int = MAX_TRACKS) -> TrackMeans:
-        sums: dict[int, Vectors] = {}
-        counts: dict[int, int] = {}
-        for t, e, _ in reversed(self._faces):  # newest first, so the cap keeps the most recent tracks
-            if t not in sums:
-                if len(sums) == max_tracks:
-                    continue
-                sums[t] = np.zeros_like(e)
-                counts[t] = 0
-            sums[t] += e
-            counts[t] += 1
-        ids = list(sums)
-        if not ids:
+        """One unit mean vector per track, of the max_tracks tracks with the most recent faces
+        (newest first)."""
+        slots = self._slots()[::-1]  # newest first, so the cap keeps the most recent tracks
+        if not len(slots) or self._vectors is None:
             return TrackMeans([], np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
-        units = np.stack([sums[t] for t in ids])
-        units /= np.maximum(np.linalg.norm(units, axis=1, keepdims=True), 1e-12)
-        return TrackMeans(ids, units.astype(np.float32), np.array([counts[t] for t in ids], np.int64))
+        ids, newest, inverse = np.unique(self._tracks[slots], return_index=True, return_inverse=True)
+        rank = np.empty(len(ids), np.int64)
+        rank[np.argsort(newest)] = np.arange(len(ids))  # 0 = the track of the newest face
+        row = rank[inverse]
+        chosen = row < max_tracks
+        n = min(len(ids), max_tracks)
+        sums = np.zeros((n, self._vectors.shape[1]), np.float32)
+        np.add.at(sums, row[chosen], self._vectors[slots[chosen]])  # in order: the same float32 sums face by face
+        sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        order = np.argsort(rank)[:n]
+        return TrackMeans(ids[order].tolist(), sums, np.bincount(row[chosen], minlength=n).astype(np.int64))
 
 
 def cluster(units: Vectors, cfg: ReclusterConfig, pairwise: bool = False) -> npt.NDArray[np.int64]:
@@ -102,12 +131,29 @@ def cluster(units: Vectors, cfg: ReclusterConfig, pairwise: bool = False) -> npt
 
 def cosine_distances(units: Vectors) -> npt.NDArray[np.float64]:
     """1 - cosine similarity of unit vectors, clipped at 0, in float64: (n, n), the one matrix of
-    that size a run holds (the subtraction and the clip are done in place)."""
-    distance = units.astype(np.float64) @ units.T.astype(np.float64)
+    that size a run holds (the subtraction and the clip are done in place).
+
+    The matrix and the float64 copies it is the product of live in an anonymous mapping of their
+    own, returned to the system as soon as the run drops them. From malloc they grew with the
+    buffer (18 MB at MAX_TRACKS) run after run, and glibc, which raises its mmap threshold to
+    the largest block freed, then served them and every smaller block from its heaps, where their
+    freed pages stayed until the next trim and the heaps grew apart (BENCHMARKS.md, Soak)."""
+    n, d = units.shape
+    scratch = _mapped(2 * n * d + n * n)
+    left, right = scratch[: n * d].reshape(n, d), scratch[n * d : 2 * n * d].reshape(d, n)
+    left[...] = units
+    right[...] = units.T  # a second array: numpy would take the product of one with its own transpose another way
+    distance = scratch[2 * n * d :].reshape(n, n)
+    np.matmul(left, right, out=distance)
     np.subtract(1.0, distance, out=distance)
     np.clip(distance, 0.0, None, out=distance)
     np.fill_diagonal(distance, 0.0)
     return distance
+
+
+def _mapped(size: int) -> npt.NDArray[np.float64]:
+    """`size` float64 in an anonymous mapping, unmapped once no array refers to it."""
+    return np.frombuffer(mmap.mmap(-1, max(size, 1) * 8), np.float64, count=size)
 
 
 def _join_close_clusters(
