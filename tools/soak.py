@@ -128,6 +128,17 @@ def slope_per_hour(xs: list[float], ys: list[float]) -> float:
     return float(np.polyfit(np.asarray(xs) / 3600, ys, 1)[0]) if len(xs) > 2 else 0.0
 
 
+def by_quarter_hour(samples: list[Sample], end_s: float) -> str:
+    """RSS median (10th percentile) over each 15 minutes of wall time, the last span running to the end."""
+    spans, parts = max(1, int(end_s // 900)), []
+    for k in range(spans):
+        stop = (k + 1) * 900 if k < spans - 1 else end_s + 1
+        rss = [s.rss_mb for s in samples if k * 900 <= s.wall_s < stop]
+        if len(rss) >= 3:
+            parts.append(f"min {k * 15}-{min(stop, end_s) / 60:.0f} {np.median(rss):.0f} ({np.percentile(rss, 10):.0f})")
+    return ", ".join(parts)
+
+
 def report(samples: list[Sample], cameras: int) -> list[str]:
     last = samples[-1]
     wall = [s.wall_s for s in samples]
@@ -154,6 +165,7 @@ def report(samples: list[Sample], cameras: int) -> list[str]:
         f"over the last {window / 60:.0f} min, median (10th-90th percentile): RSS {spread([s.rss_mb for s in tail])} MB, "
         f"{100 * np.mean([s.rss_mb <= RSS_GOAL_MB for s in tail]):.0f}% of samples <= {RSS_GOAL_MB:.0f} MB; "
         f"of it anonymous {spread([s.anon_mb for s in tail])} MB, mapped files {spread([s.file_mb for s in tail])} MB",
+        f"RSS by 15 minutes of wall time, median (10th percentile): {by_quarter_hour(samples, last.wall_s)} MB",
         f"open files: {min(s.open_files for s in samples)}-{max(s.open_files for s in samples)} (end {last.open_files}); "
         f"threads: {min(s.threads for s in samples)}-{max(s.threads for s in samples)} (end {last.threads})",
         f"database: {last.db_mb:.1f} MB at the end, {db_rate:+.1f} MB per wall hour over the last {window / 60:.0f} min "
