@@ -6,7 +6,8 @@ Loads what `streamer run` loads (the face pack, the voice models with ASR) and r
 (the recognizer on a batch of 32 crops, as the embedder sends at most: random pixels, since what it
 holds depends on the shapes only; the speaker turns of a 30 s segment, the speaker model on a 15 s
 turn (the longest a turn is cut to) and ASR on the bundled conversation), then one re-clustering
-of as many track means as it takes at most (random vectors: its memory follows their number),
+of as many track means as it takes at most (random vectors: its memory follows their number) and
+the re-clustering buffers (all their memory is taken at the first face or turn),
 printing per step the highest RSS while it ran, the RSS after it, and the RSS once freed pages are
 handed back (streamer.native_memory).
 The soak (tools/soak.py) measures the whole process over time; this shows which part holds what.
@@ -72,20 +73,26 @@ def main() -> None:
     speech = talk.samples.astype(np.float32)
     TurnSplitter(cfg.voices.turns, models.embedder).split(SpeechSegment(0.0, 30.0, speech[: 30 * talk.rate]))
     step("speaker turns of a 30 s segment")
-    models.embedder.embed(speech[: 15 * talk.rate])
+    voice = models.embedder.embed(speech[: 15 * talk.rate])[None]
     step("speaker model on a 15 s turn")
     assert models.transcriber is not None
     models.transcriber.transcribe([speech[: 5 * talk.rate], speech[5 * talk.rate : 8 * talk.rate]])
     step("ASR on two turns (5 s, 3 s)")
     from memory.config import ReclusterConfig  # noqa: PLC0415
-    from memory.recluster import MAX_TRACKS, cluster  # noqa: PLC0415
+    from memory.recluster import MAX_TRACKS, FaceBuffer, cluster  # noqa: PLC0415
 
     means = np.random.default_rng(0).standard_normal((MAX_TRACKS, 512), dtype=np.float32)
-    cluster(means / np.linalg.norm(means, axis=1, keepdims=True), ReclusterConfig())
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    cluster(means, ReclusterConfig())
     step(f"re-clustering of {MAX_TRACKS} track means")
-    print(f"{'step':40} {'peak':>8} {'RSS after':>10} {'after trim':>11}")
+    faces_kept, turns_kept = cfg.memory.recluster.buffer_size, cfg.memory.voice_recluster.buffer_size
+    buffers = [FaceBuffer(faces_kept), FaceBuffer(turns_kept)]
+    buffers[0].add(1, means[:1], np.ones(1, np.float32))
+    buffers[1].add(2, voice, np.ones(1, np.float32))
+    step(f"re-clustering buffers ({faces_kept} faces, {turns_kept} turns)")
+    print(f"{'step':48} {'peak':>8} {'RSS after':>10} {'after trim':>11}")
     for name, peak, held, trimmed in rows:
-        print(f"{name:40} {peak:5.0f} MB {held:7.0f} MB {trimmed:8.0f} MB")
+        print(f"{name:48} {peak:5.0f} MB {held:7.0f} MB {trimmed:8.0f} MB")
 
 
 if __name__ == "__main__":
