@@ -41,9 +41,9 @@ class FaceBuffer:
     current after any merge or split.
 
     A ring of `size` rows made whole, zero-filled, at the first face: the memory it will hold is
-    taken once and written over in place, never grown face by face (three Python objects a face
-    had kept the bound a count, ~2.3 KB a 512-d face, and RSS rose for the hour or more the buffer
-    took to fill; BENCHMARKS.md, Soak)."""
+    taken once and written over in place. Kept as three Python objects a face (~2.3 KB a 512-d
+    face), it grew face by face for the hour or more two cameras take to fill it (BENCHMARKS.md,
+    Soak)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
