@@ -133,17 +133,18 @@ def cosine_distances(units: Vectors) -> npt.NDArray[np.float64]:
     """1 - cosine similarity of unit vectors, clipped at 0, in float64: (n, n), the one matrix of
     that size a run holds (the subtraction and the clip are done in place).
 
-    The matrix and the float64 copies it is the product of live in an anonymous mapping of their
-    own, returned to the system as soon as the run drops them. From malloc they grew with the
-    buffer (18 MB at MAX_TRACKS) run after run, and glibc, which raises its mmap threshold to
-    the largest block freed, then served them and every smaller block from its heaps, where their
-    freed pages stayed until the next trim and the heaps grew apart (BENCHMARKS.md, Soak)."""
+    The matrix and the float64 copies it is the product of live in anonymous mappings of their
+    own, returned to the system as soon as they are dropped (the copies on return, the matrix with
+    the run). From malloc they grew with the buffer (18 MB at MAX_TRACKS) run after run, and
+    glibc, which raises its mmap threshold to the largest block freed, then served them and every
+    smaller block from its heaps, where their freed pages stayed until the next trim and the heaps
+    grew apart (BENCHMARKS.md, Soak)."""
     n, d = units.shape
-    scratch = _mapped(2 * n * d + n * n)
-    left, right = scratch[: n * d].reshape(n, d), scratch[n * d : 2 * n * d].reshape(d, n)
+    copies = _mapped(2 * n * d)  # a mapping of their own: unmapped on return, not held through the run
+    left, right = copies[: n * d].reshape(n, d), copies[n * d :].reshape(d, n)
     left[...] = units
     right[...] = units.T  # a second array: numpy would take the product of one with its own transpose another way
-    distance = scratch[2 * n * d :].reshape(n, n)
+    distance = _mapped(n * n).reshape(n, n)
     np.matmul(left, right, out=distance)
     np.subtract(1.0, distance, out=distance)
     np.clip(distance, 0.0, None, out=distance)
