@@ -153,8 +153,9 @@ def cosine_distances(units: Vectors) -> npt.NDArray[np.float64]:
 
 
 def _mapped(size: int) -> npt.NDArray[np.float64]:
-    """`size` float64 in an anonymous mapping, unmapped once no array refers to it."""
-    return np.frombuffer(mmap.mmap(-1, max(size, 1) * 8), np.float64, count=size)
+    """`size` float64 in a private anonymous mapping (the process' own memory, not shared memory as
+    mmap's default would count it), unmapped once no array refers to it."""
+    return np.frombuffer(mmap.mmap(-1, max(size, 1) * 8, flags=mmap.MAP_PRIVATE), np.float64, count=size)
 
 
 def _join_close_clusters(
