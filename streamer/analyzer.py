@@ -198,7 +198,11 @@ class StreamAnalyzer:
                     batch.append(item)
                     item = None if taken.empty() else taken.get_nowait()
                 if batch:
-                    await loop.run_in_executor(self._executor, self._detect_each, batch, post)
+                    try:
+                        await loop.run_in_executor(self._executor, self._detect_each, batch, post)
+                    except RuntimeError as e:  # the executor was shut down: end the stream, not leave results() waiting
+                        ahead.put_nowait(_SourceEnd(e))
+                        return
                 if item is not None:
                     ahead.put_nowait(item)  # after the frames: their results were posted before the run returned
                     return

@@ -72,3 +72,29 @@ def test_frames_taken_while_the_memory_is_stalled(
 
     times = asyncio.run(scenario())
     assert times == [0.2 * k for k in range(FRAMES)] and taken == FRAMES
+
+
+def test_inference_gone_ends_the_results(cast: list[Person], pack: ModelPack, tmp_path: Path) -> None:
+    """An inference executor shut down under a stream (the process stopping) ends its results with
+    the error, instead of leaving them waiting for detections that cannot come."""
+    cfg = load_config(overrides={"memory.db": str(tmp_path / "memory.db"), "mqtt.enabled": False}, environ={})
+
+    async def frames() -> AsyncIterator[Frame]:
+        for k in range(FRAMES):
+            yield Frame("cam", k, 0.2 * k, time.time(), cast[0].image)
+
+    async def scenario() -> None:
+        worker = MemoryWorker(Memory(cfg.memory))
+        infer = ThreadPoolExecutor(max_workers=2)
+        infer.shutdown()
+        embedder = FaceEmbedder(pack.recognizer, infer, 32, 0.0)
+        analyzer = StreamAnalyzer(
+            "cam", cfg, pack.gates, FaceDetector(pack.detector, cfg.models), embedder, worker, infer, itertools.count(1)
+        )
+        try:
+            with pytest.raises(RuntimeError, match="shutdown"):
+                await asyncio.wait_for(anext(analyzer.results(frames(), live=False)), 30)
+        finally:
+            await asyncio.to_thread(worker.close)
+
+    asyncio.run(scenario())
