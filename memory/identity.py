@@ -152,7 +152,7 @@ class Identities:
         node.status = NodeStatus.EXPIRED
         self._nodes.provisional.discard(node_id)
         self.progress.pop(node_id, None)
-        self._nodes.unindex(node_id)
+        self._nodes.retire(node_id)
         self._presence.drop(node_id)  # never announced: it was provisional
         self._tracks.move(node_id, None, None)
         self._nodes.touch(node_id)

@@ -34,6 +34,7 @@ class NodeTable:
         self._galleries: dict[int, Gallery] = {}  # LRU cache, most recent last
         self._dirty_nodes: set[int] = set()
         self._dirty_galleries: set[int] = set()
+        self._retired: set[int] = set()  # expired: galleries leave the cache at the next trim
         self._stored_keys: dict[int, list[int]] = {}  # the keys of a node's stored embeddings, where known
         self._stored_mean: dict[int, Vectors | None] = {}  # the mean each stored row holds (means are never changed in place)
         # deleted memories (memory.forget) leave gaps: an id is never given twice
@@ -147,6 +148,13 @@ class NodeTable:
         self._stored_keys.pop(node_id, None)
         self._dirty_galleries.discard(node_id)
 
+    def retire(self, node_id: int) -> None:
+        """An expired node is never matched again: out of the index now, and its gallery out of the
+        cache once it is stored (strangers passing a camera for days would otherwise fill the cache
+        with galleries nothing reads; it is read back from the store if ever needed)."""
+        self.unindex(node_id)
+        self._retired.add(node_id)
+
     def unindex(self, node_id: int) -> None:
         index = self._index.get(self.rows[node_id].kind)
         if index is not None:
@@ -168,11 +176,17 @@ class NodeTable:
         self._dirty_galleries.clear()
 
     def trim_cache(self) -> None:
-        """Forgets the least recently used galleries; only right after a write, when all are clean."""
+        """Forgets the retired nodes' galleries, then the least recently used ones; only right after a
+        write, when all are clean."""
+        for node_id in self._retired:
+            self._uncache(node_id)
+        self._retired.clear()
         while len(self._galleries) > GALLERY_CACHE:
-            node_id = next(iter(self._galleries))
-            del self._galleries[node_id]
-            self._stored_keys.pop(node_id, None)
+            self._uncache(next(iter(self._galleries)))
+
+    def _uncache(self, node_id: int) -> None:
+        self._galleries.pop(node_id, None)
+        self._stored_keys.pop(node_id, None)
 
 
 def public(row: NodeRow) -> Node:

@@ -65,3 +65,21 @@ def test_stored_galleries_follow_growth_trims_merges_and_splits(cfg: MemoryConfi
     for n in (a, b, c):
         assert _held(fresh.gallery(n)) == _held(nodes.gallery(n))
     reopened.close()
+
+
+def test_an_expired_nodes_gallery_leaves_the_cache_once_stored(cfg: MemoryConfig) -> None:
+    """Strangers who pass by expire by the thousand over days: their galleries are stored, then no
+    longer held in memory; one is read back whole if ever asked for. A live node's stays held."""
+    rng = np.random.default_rng(3)
+    store = Store(cfg.db)
+    nodes = NodeTable(store)
+    gone, kept = (nodes.add(NodeKind.FACE, NodeStatus.PROVISIONAL, 0.0).id for _ in range(2))
+    for n in (gone, kept):
+        nodes.set_gallery(n, _faces(rng, n, 3))
+    held = _held(nodes.gallery(gone))
+    nodes.retire(gone)
+    nodes.write()
+    store.commit()
+    nodes.trim_cache()
+    assert gone not in nodes._galleries and kept in nodes._galleries
+    assert _held(nodes.gallery(gone)) == held == _stored(store, gone)
