@@ -79,8 +79,8 @@ class Handoff(Generic[T]):
                 self._items.popleft()  # the reader is stopping: not a drop worth counting
             self._items.append(last)
             getter, self._getter = self._getter, None
-        if getter is not None and not getter.done():
-            getter.set_result(None)
+        if getter is not None:
+            _release(getter)
 
     def _wake(self, getter: asyncio.Future[None] | None) -> None:
         """From the worker: wake the `get` that waited (the first item after it began to wait does)."""
