@@ -40,16 +40,17 @@ def test_model_memories_are_stored_with_provenance_and_linked_to_the_tags_they_n
     template = memory.clip_memories("door", 0)
     assert template is not None and elsewhere is not None
     stored = memory.add_model_memories(
-        "door", 0, [f"{alice} greets <face_{fb}>", f"<face_999999> waves at <face_{elsewhere}>", "Someone laughs"],
-        [f"<voice_{v2}> speaks English"], SOURCE)  # fmt: skip
+        "door", 0, [f"{alice} greets <face_{fb}>", f"<face_999999> waves at <face_{elsewhere}>", "Someone laughs",
+                      f"<voice_{fb}> nods"], [f"<voice_{v2}> speaks English"], SOURCE)  # fmt: skip
     assert [(text, nodes) for _, text, nodes in stored] == [
         (f"{alice} greets <face_{fb}>", sorted([fa, v1, fb])),  # a character stands for its faces and voices
         (f"<face_999999> waves at <face_{elsewhere}>", []),  # made-up tags, or people not in the clip, link nothing
         ("Someone laughs", []),
+        (f"<voice_{fb}> nods", []),  # a face's number under the wrong kind is the model's slip
         (f"<voice_{v2}> speaks English", [v2]),
     ]
     kinds = [memory.node(m).kind for m, _, _ in stored]
-    assert kinds == [NodeKind.EPISODIC] * 3 + [NodeKind.SEMANTIC]
+    assert kinds == [NodeKind.EPISODIC] * 4 + [NodeKind.SEMANTIC]
     for m, text, nodes in stored:
         assert memory.text(m) == text
         assert sorted(dst for src, dst, _ in memory.edges(m) if src == m) == nodes
@@ -57,8 +58,8 @@ def test_model_memories_are_stored_with_provenance_and_linked_to_the_tags_they_n
     clip = memory.clip_memories("door", 0)
     assert clip is not None
     assert clip["text"] == template["text"] and clip["memory"] == template["memory"]  # still the graph's "who was there"
-    assert [t for _, t, _ in clip["episodic"]] == [t for _, t, _ in template["episodic"]] + [t for _, t, _ in stored[:3]]
-    assert (stored[3][0], stored[3][1]) in clip["semantic"]  # found through the person it is about
+    assert [t for _, t, _ in clip["episodic"]] == [t for _, t, _ in template["episodic"]] + [t for _, t, _ in stored[:4]]
+    assert (stored[4][0], stored[4][1]) in clip["semantic"]  # found through the person it is about
     assert memory.provenance(template["memory"]) is None  # the graph's own memories have none
     said = [memory.text(src) for src, dst, _ in memory.edges(fb) if dst == fb]
     assert f"{alice} greets <face_{fb}>" in said  # from a person to what the model said of them
