@@ -102,7 +102,8 @@ class MemoryConfig(StrictModel):
     )
     retention_days: float = Field(
         30.0, gt=0, description="Observations, speech turns, clips and their memories, who-spoke verdicts (counted first) and "
-        "published events older than this are pruned, and facts about people not seen since; nodes, crops and ties stay.",
+        "published events older than this are pruned, and facts about people not seen since, and strangers (expired "
+        "nodes, never confirmed) not seen since; the nodes of people, their crops and ties stay.",
     )
     flush_every_seconds: float = Field(1.0, gt=0, description="Buffered writes are committed at least this often.")
     character_min_visible: float = Field(

@@ -275,15 +275,17 @@ class Memory(Reads, Exports):
             self._identities.left(stream, node_id, presence)
 
     def prune(self) -> Pruned:
-        """Retention (memory.retention): history older than retention_days goes; who somebody is stays."""
+        """Retention (memory.retention): history older than retention_days goes, and strangers who
+        expired before then; who somebody is stays."""
         now = self._clock()
         self._last_prune = now
         self._write_pending()
-        pruned, recount = prune(self._store, self._evidence, now - self.cfg.retention_days * 86400.0)
-        self._episodes.update_semantic(recount)  # "seen in N clips over D days" counts the clips kept
+        done = prune(self._store, self._evidence, self._nodes, now - self.cfg.retention_days * 86400.0)
+        self._forgetting.strangers(done.strangers)
+        self._episodes.update_semantic(done.recount)  # "seen in N clips over D days" counts the clips kept
         self._tracks.forget_idle(now, set().union(*(b.track_ids() for b in self._identities.buffers.values())))
-        log.info("retention pruned %s", pruned)
-        return pruned
+        log.info("retention pruned %s", done.pruned)
+        return done.pruned
 
     def _close_clip(self, clip: OpenClip) -> None:
         self._episodes.close(clip)

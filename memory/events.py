@@ -7,7 +7,7 @@ both or neither. node.updated is throttled per node; the last change is always t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,12 @@ class EventLog:
     def updates_due(self, now: float) -> None:
         for node_id in [n for n in self._update_due if now - self._last_update[n] >= UPDATE_EVENT_MIN_SECONDS]:
             self._emit_update(node_id, now)
+
+    def forget(self, node_ids: Collection[int]) -> None:
+        """Nodes deleted (memory.forget, memory.retention) are throttled no more."""
+        for node_id in node_ids:
+            self._last_update.pop(node_id, None)
+            self._update_due.discard(node_id)
 
     def _emit_update(self, node_id: int, now: float) -> None:
         node = self._nodes[node_id]

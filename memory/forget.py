@@ -242,22 +242,37 @@ class Forgetting:
 
     # --- the process ----------------------------------------------------------------------------
 
+    def strangers(self, ids: list[int]) -> None:
+        """Expired nodes whose rows retention deleted (memory.retention) leave the process too."""
+        if ids:
+            self._let_go(ids, set())
+            self._nodes.remove(ids)
+            self._nodes.keep_next_id()
+
     def _forget_in_memory(self, live: list[int], ids: list[int], track_ids: Sequence[int]) -> None:
         gone_tracks = set(track_ids)
         for n in ids:
-            row = self._nodes[n]
             if n in live:
                 self._nodes.unindex(n)  # never matched again: a returning face starts as a stranger
-            self._nodes.drop_gallery(n)
-            self._nodes.provisional.discard(n)
-            self._identities.progress.pop(n, None)
-            self._identities.founder.pop(n, None)
-            self._presence.drop(n)
+        self._let_go(ids, gone_tracks)
+        for n in ids:
+            row = self._nodes[n]
             row.status, row.merged_into, row.label = NodeStatus.FORGOTTEN, None, None
             row.first_seen_wall = row.last_seen_wall = row.first_good_t = row.last_good_t = None
             row.n_observations = row.n_embeddings = row.good_faces = 0
             row.streams, row.mean = set(), None
             self._nodes.touch(n)
+        self._nodes.keep_next_id()
+        self.turns |= gone_tracks  # a transcript still on its way for one of them is dropped
+
+    def _let_go(self, ids: list[int], gone_tracks: set[int]) -> None:
+        """What the process holds about nodes and tracks whose rows are deleted."""
+        for n in ids:
+            self._nodes.drop_gallery(n)
+            self._nodes.provisional.discard(n)
+            self._identities.progress.pop(n, None)
+            self._identities.founder.pop(n, None)
+            self._presence.drop(n)
         for buffer in self._identities.buffers.values():
             buffer.forget(gone_tracks)
         self._tracks.forget(gone_tracks)
@@ -265,10 +280,9 @@ class Forgetting:
         self._snippets.forget(set(ids))
         self._evidence.forget(set(ids), gone_tracks)
         self._episodes.forget(gone_tracks)
+        self._events.forget(ids)
         self._edits.cannot_link = pairs((a, b) for a, b in self._edits.cannot_link if a not in ids and b not in ids)
         self._characters.forget(set(ids))
-        self._nodes.keep_next_id()
-        self.turns |= gone_tracks  # a transcript still on its way for one of them is dropped
 
 
 def _names(type_: str, data: dict[str, Any], ids: set[int], track_ids: set[int], character: int | None) -> bool:

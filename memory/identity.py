@@ -152,11 +152,13 @@ class Identities:
         node.status = NodeStatus.EXPIRED
         self._nodes.provisional.discard(node_id)
         self.progress.pop(node_id, None)
+        self.founder.pop(node_id, None)
         self._nodes.retire(node_id)
         self._presence.drop(node_id)  # never announced: it was provisional
         self._tracks.move(node_id, None, None)
         self._nodes.touch(node_id)
         self._events.expired(node)
+        self._events.forget([node_id])  # its last changes need no node.updated: it is not active
 
     def merged(self, keep: int, other: int) -> None:
         """Bookkeeping of a merge: the survivor takes the other's speech toward confirmation."""

@@ -1,12 +1,15 @@
 """The face and voice nodes in memory: their rows, galleries and one matching index per kind.
 
 Every change marks what it touched dirty; `write` puts the dirty rows into the store's open
-transaction. Galleries are cached (least recently used go first) and read back when needed.
+transaction. Galleries are cached (least recently used go first) and read back when needed. A node
+no longer active (expired, merged away, forgotten) is never matched again: its row here holds no
+mean vector (the stored row keeps it), and retention may delete an expired one (`remove`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 import numpy as np
 
@@ -34,9 +37,11 @@ class NodeTable:
         self._galleries: dict[int, Gallery] = {}  # LRU cache, most recent last
         self._dirty_nodes: set[int] = set()
         self._dirty_galleries: set[int] = set()
-        self._retired: set[int] = set()  # expired: galleries leave the cache at the next trim
+        self._retired: set[int] = set()  # no longer active: galleries and means leave memory at the next trim
         self._stored_keys: dict[int, list[int]] = {}  # the keys of a node's stored embeddings, where known
-        self._stored_mean: dict[int, Vectors | None] = {}  # the mean each stored row holds (means are never changed in place)
+        # the mean each stored row holds (means are never changed in place); None also where a retired
+        # row's stored mean was let go here: such a row is only ever updated, its mean left as it is
+        self._stored_mean: dict[int, Vectors | None] = {}
         # deleted memories (memory.forget) leave gaps: an id is never given twice
         self._next_id = max(store.max_node_id(), int(store.meta(NEXT_ID_KEY, "0") or 0)) + 1
         self._load()
@@ -45,6 +50,8 @@ class NodeTable:
         means: dict[NodeKind, tuple[list[int], list[Vectors]]] = {}
         for row in self._store.identity_nodes():
             self.rows[row.id] = row
+            if row.status not in ACTIVE:
+                row.mean = None  # never matched again (see retire)
             self._stored_mean[row.id] = row.mean
             if row.status == NodeStatus.PROVISIONAL:
                 self.provisional.add(row.id)
@@ -142,18 +149,30 @@ class NodeTable:
         self._dirty_nodes.add(node_id)
 
     def drop_gallery(self, node_id: int) -> None:
-        """A merged-away node's gallery went to its survivor; its stored rows stay as they were."""
+        """A merged-away node's gallery went to its survivor; its stored rows stay as they were, and
+        its mean leaves memory at the next trim."""
         self.unindex(node_id)
         self._galleries.pop(node_id, None)
         self._stored_keys.pop(node_id, None)
         self._dirty_galleries.discard(node_id)
+        self._retired.add(node_id)
 
     def retire(self, node_id: int) -> None:
-        """An expired node is never matched again: out of the index now, and its gallery out of the
-        cache once it is stored (strangers passing a camera for days would otherwise fill the cache
-        with galleries nothing reads; it is read back from the store if ever needed)."""
+        """An expired node is never matched again: out of the index now, and its gallery and mean out
+        of memory once they are stored (strangers passing a camera for days would otherwise fill memory
+        with vectors nothing reads; the gallery is read back from the store if ever needed)."""
         self.unindex(node_id)
         self._retired.add(node_id)
+
+    def remove(self, node_ids: Collection[int]) -> None:
+        """Nodes whose rows were deleted (memory.retention) leave memory; their ids are never given again
+        (keep_next_id). Their galleries are dropped first (drop_gallery)."""
+        for node_id in node_ids:
+            del self.rows[node_id]
+            self._stored_mean.pop(node_id, None)
+            self.provisional.discard(node_id)
+            self._dirty_nodes.discard(node_id)
+            self._retired.discard(node_id)
 
     def unindex(self, node_id: int) -> None:
         index = self._index.get(self.rows[node_id].kind)
@@ -176,10 +195,11 @@ class NodeTable:
         self._dirty_galleries.clear()
 
     def trim_cache(self) -> None:
-        """Forgets the retired nodes' galleries, then the least recently used ones; only right after a
-        write, when all are clean."""
+        """Forgets the retired nodes' galleries and means, then the least recently used galleries; only
+        right after a write, when all are clean (a retired row is then stored with its mean)."""
         for node_id in self._retired:
             self._uncache(node_id)
+            self.rows[node_id].mean = self._stored_mean[node_id] = None
         self._retired.clear()
         while len(self._galleries) > GALLERY_CACHE:
             self._uncache(next(iter(self._galleries)))

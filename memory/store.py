@@ -78,8 +78,9 @@ class Store(GraphStore):
 
     def update_nodes(self, rows: Sequence[NodeRow]) -> None:
         """Like save_nodes for rows already stored with their current mean, which is left as it is
-        (the bulk of a row: a node seen again changes only its small columns). Face and voice rows
-        are never deleted (a forgotten node stays as a tombstone), so the rows are there."""
+        (the bulk of a row: a node seen again changes only its small columns). A face or voice row is
+        deleted only with the node's place in memory (retention's expired strangers; a forgotten node
+        stays as a tombstone), so the rows are there."""
         columns = NODE_COLUMNS.split(", ")[1:-1]
         sql = f"UPDATE nodes SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
         self._write_many(sql, (r.to_sql()[1:-1] + (r.id,) for r in rows))
