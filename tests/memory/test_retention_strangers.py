@@ -11,6 +11,7 @@ from support.scenario import Clock, Scene
 
 from memory import Memory, MemoryConfig, NodeKind, NodeNotFound, NodeStatus, Provenance
 from memory.nodes import NodeTable
+from memory.query import MemoryQuery, PersonNotFound
 from memory.store import Store
 
 pytestmark = pytest.mark.parametrize("cfg", STORES, indirect=True)
@@ -64,11 +65,12 @@ def test_strangers_go_with_what_only_they_held_a_person_from_the_same_time_stays
         past_retention(scene)
 
         assert memory.prune().expired == 2
-        for n in gone:
-            with pytest.raises(NodeNotFound):
-                memory.node(n)
-            with pytest.raises(NodeNotFound):
-                memory.crops(n)
+        asked = (memory.node, memory.crops, memory.edges, memory.tag, memory.forget, lambda n: memory.label(n, "x"),
+                 lambda n: memory.merge(person, n), lambda n: memory.split(n, [face_track]), lambda n: memory.link(n, n))  # fmt: skip
+        for n in gone:  # every read or edit that names them says so, as of an id never given
+            for ask in asked:
+                with pytest.raises(NodeNotFound):
+                    ask(n)
         for table, column in (("nodes", "id"), ("embeddings", "node_id"), ("crops", "node_id"), ("tracks", "node_id"),
                               ("cannot_link", "a"), ("cannot_link", "b")):  # fmt: skip
             assert count(memory, f"SELECT COUNT(*) FROM {table} WHERE {column} IN ({ids(gone)})") == 0, table
@@ -90,6 +92,11 @@ def test_strangers_go_with_what_only_they_held_a_person_from_the_same_time_stays
             assert n not in memory._events._last_update and n not in memory._identities.founder
         assert not memory._edits.cannot_link and not memory._characters.never
         assert memory.prune().expired == 0  # nothing is counted twice
+    with MemoryQuery(cfg.db, clock=clock) as query:  # a reader of the file knows them no more either
+        for n in gone:
+            with pytest.raises(PersonNotFound):
+                query.person(str(n))
+        assert [p.faces for p in query.people()] == [(person,)]
     with Memory(cfg, clock=clock) as memory:  # a restart loads none of them, and gives their ids to nobody
         assert set(memory._nodes.rows) == {person, named}
         scene = Scene(memory, clock, bank)
