@@ -177,6 +177,8 @@ class Forgetting:
             db.execute(f"DELETE FROM tracks WHERE id IN ({tm})", chunk)
         counts["crops"] = db.execute(f"DELETE FROM crops WHERE node_id IN ({marks})", ids).rowcount
         db.execute(f"DELETE FROM embeddings WHERE node_id IN ({marks})", ids)
+        # (the tombstones are written from memory, where a node no longer active holds no mean to clear)
+        db.execute(f"UPDATE nodes SET mean = NULL WHERE id IN ({marks})", ids)
         counts["snippets"] = db.execute(f"DELETE FROM voice_snippets WHERE node_id IN ({marks})", ids).rowcount
         db.execute(f"DELETE FROM equivalences WHERE face_id IN ({marks}) OR voice_id IN ({marks})", ids * 2)
         db.execute(f"DELETE FROM cannot_link WHERE a IN ({marks}) OR b IN ({marks})", ids * 2)

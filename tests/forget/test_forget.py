@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.asked import ANNA_SAYS, BEN_SAYS, Built, FaceBank
+from support.postgres import STORES
 from support.scenario import Clock, Scene
 
 from memory import Memory, MemoryConfig, MemoryGraphError, NodeNotFound, NodeStatus
@@ -150,3 +151,20 @@ def test_cli(built: Built) -> None:
     assert done.returncode == 0, done.stderr
     assert f"forgot <character_{built.character}>" in done.stdout
     assert "Anna" not in streamer("export", "nodes").stdout
+
+
+@pytest.mark.parametrize("cfg", STORES, indirect=True)
+def test_a_node_merged_into_the_person_keeps_no_vector_either(cfg: MemoryConfig, bank: FaceBank) -> None:
+    """A merged-away node's row holds no mean in memory (it is never matched again): forgetting
+    clears the stored one all the same, after a restart too."""
+    clock = Clock()
+    a, b = bank.distinct()[:2]
+    with Memory(cfg, clock=clock) as memory:
+        scene = Scene(memory, clock, bank)
+        _, person = scene.show(a, 4)
+        _, former = scene.show(b, 1)
+        assert person is not None and former is not None
+        memory.merge(person, former)
+    with Memory(cfg, clock=clock) as memory:
+        assert memory.forget(person).former == (former,)
+    assert rows(cfg.db, f"SELECT COUNT(*) FROM nodes WHERE id IN ({person}, {former}) AND mean IS NOT NULL") == [(0,)]
