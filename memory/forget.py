@@ -20,6 +20,9 @@ SQLite keeps deleted bytes in free pages and in the write-ahead log; on an SQLit
 runs with `secure_delete` on, the word indexes are rebuilt, and the log is checkpointed, so the file
 itself no longer holds their words or pictures. PostgreSQL deletes the same rows, but its dead row
 versions, write-ahead log, replicas and backups are the operator's (VACUUM, retention).
+
+The process lets go of a forgotten person the way it lets go of the expired strangers retention
+deletes (memory.retention; `Forgetting.strangers`): one release for both.
 """
 
 from __future__ import annotations
