@@ -19,11 +19,11 @@ from memory.records import MemoryEvent
 from ..config import MqttConfig
 from ..errors import PublishError
 from .broker import EmbeddedBroker
-from .client import Backoff, Connection, describe_failure
+from .client import Backoff, ClientConnector, Connection
 from .feed import MemoryFeed, NodeState
 from .homeassistant import HomeAssistant
+from .link import BATCH, Connector, Link, Message
 from .live import FaceRateLimit, LiveBuffer
-from .mqtt_client import aiomqtt
 from .payloads import (
     encode,
     event_character_ids,
@@ -37,29 +37,29 @@ from .topics import Topics
 
 log = logging.getLogger(__name__)
 
-BATCH = 100  # events per round trip to the memory thread and per concurrent publish burst
 POLL_SECONDS = 1.0  # events are also looked for without notify(), e.g. written by another caller
 STABLE_SECONDS = 10.0  # a session this long resets the reconnect backoff
 STOP_SECONDS = 5.0  # at stop, time to drain the outbox and say offline before giving up on the broker
 ONLINE, OFFLINE = b"online", b"offline"
-
-Message = tuple[str, bytes, int, bool]  # topic, payload, qos, retain
 
 
 class Publisher:
     """`await start()` ... `await stop()` (once each) on the event loop that runs the pipeline.
 
     With `cfg.enabled` False every method is a no-op; with `cfg.url` None an embedded broker runs on
-    127.0.0.1:`cfg.embedded_port`. `start` raises PublishError for what retrying cannot fix (login
-    refused, TLS verification failed, embedded port taken) and ConfigError for a bad url or TLS file;
-    an unreachable broker is retried with backoff while the streamer works on.
+    127.0.0.1:`cfg.embedded_port` and messages go into it in process. `start` raises PublishError
+    for what retrying cannot fix (login refused, TLS verification failed, embedded port taken) and
+    ConfigError for a bad url or TLS file; an unreachable broker is retried with backoff while the
+    streamer works on.
     """
 
     def __init__(self, cfg: MqttConfig, feed: MemoryFeed) -> None:
         self.feed = feed
         self.topics = Topics(cfg.prefix)
-        self._connection = Connection.from_config(cfg) if cfg.enabled else None
         self._broker = EmbeddedBroker(cfg.embedded_port) if cfg.enabled and cfg.url is None else None
+        self._connector: Connector | None = self._broker
+        if cfg.enabled and cfg.url is not None:
+            self._connector = ClientConnector(Connection.from_config(cfg), (self.topics.status, OFFLINE))
         self._live = LiveBuffer()
         self._ha = HomeAssistant(self.topics, cfg.homeassistant_prefix) if cfg.enabled and cfg.homeassistant else None
         self._faces_limit = FaceRateLimit(cfg.faces_max_hz)
@@ -76,7 +76,7 @@ class Publisher:
     # ---- lifecycle
 
     async def start(self) -> None:
-        if self._connection is None:
+        if self._connector is None:
             log.info("MQTT publishing is off")
             return
         if self._broker is not None:
@@ -156,36 +156,37 @@ class Publisher:
                 self._first_attempt.set_exception(error)
 
     async def _run(self) -> None:
-        assert self._connection is not None
-        address = self._connection.address
+        connector = self._connector
+        assert connector is not None
         backoff, outage_logged = Backoff(), False
-        will = aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True)
         while not self._stopping.is_set():
             started: float | None = None
             try:
-                async with self._connection.client(will) as client:
+                async with connector.open() as link:
                     self._first_attempt_done()
                     started = time.monotonic()
-                    log.info("MQTT connected to %s, publishing under %s/", address, self.topics.prefix)
-                    await self._session(client)
+                    log.info("MQTT connected to %s, publishing under %s/", connector, self.topics.prefix)
+                    await self._session(link)
                     return
-            except aiomqtt.MqttError as exc:
-                message, fatal = describe_failure(exc, address)
-                if fatal and self._first_attempt is not None and not self._first_attempt.done():
-                    self._first_attempt_done(PublishError(message))
-                    return
-                if started is not None:
-                    message = f"lost the connection to MQTT broker {address} ({exc})"
-                    if time.monotonic() - started >= STABLE_SECONDS:
-                        backoff.reset()
-                        outage_logged = False
-                    else:  # e.g. mosquitto drops a client right after a publish its ACL denies
-                        message += f"; if it has an ACL, check that it allows publishing to {self.topics.everything}"
-                # One warning per outage; the retries are debug noise.
-                (log.debug if outage_logged else log.warning)("%s; retrying", message)
-                outage_logged = True
-            except Exception:
-                log.exception("MQTT publisher failed; restarting")
+            except Exception as exc:
+                failure = connector.failure(exc)
+                if failure is None:
+                    log.exception("MQTT publisher failed; restarting")
+                else:
+                    message, fatal = failure
+                    if fatal and self._first_attempt is not None and not self._first_attempt.done():
+                        self._first_attempt_done(PublishError(message))
+                        return
+                    if started is not None:
+                        message = f"lost the connection to MQTT broker {connector} ({exc})"
+                        if time.monotonic() - started >= STABLE_SECONDS:
+                            backoff.reset()
+                            outage_logged = False
+                        else:  # e.g. mosquitto drops a client right after a publish its ACL denies
+                            message += f"; if it has an ACL, check that it allows publishing to {self.topics.everything}"
+                    # One warning per outage; the retries are debug noise.
+                    (log.debug if outage_logged else log.warning)("%s; retrying", message)
+                    outage_logged = True
             finally:
                 self.connected = False
                 self._live.take_faces()  # stale by the time we are back
@@ -193,17 +194,17 @@ class Publisher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), backoff.next())
 
-    async def _session(self, client: aiomqtt.Client) -> None:
-        """Runs until stop (then returns) or until the connection fails (MqttError)."""
+    async def _session(self, link: Link) -> None:
+        """Runs until stop (then returns) or until the link is lost (it raises)."""
         self.connected = True  # before `online` goes out, so faces given after a subscriber saw it are kept
-        await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
+        self._raise_first(await link.publish_all([(self.topics.status, ONLINE, 1, True)]))
         self._cursor = await self.feed.published_seq()
         self._live.resend_all_status()  # a restarted broker may have lost its retained messages
         self._wake_live.set()
         workers = [
-            asyncio.create_task(self._pump_events(client), name="mqtt-events"),
-            asyncio.create_task(self._send_live(client), name="mqtt-live"),
-            asyncio.create_task(self._watch(client), name="mqtt-watch"),
+            asyncio.create_task(self._pump_events(link), name="mqtt-events"),
+            asyncio.create_task(self._send_live(link), name="mqtt-live"),
+            asyncio.create_task(link.closed(), name="mqtt-watch"),
         ]
         try:
             done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
@@ -215,13 +216,8 @@ class Publisher:
             if (exc := task.exception()) is not None:
                 raise exc
         # The pump returned: stopping, and the outbox is drained. The latest statuses, then goodbye.
-        self._raise_first(await self._publish_all(client, self._status_messages()))
-        await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
-
-    async def _watch(self, client: aiomqtt.Client) -> None:
-        """Raises MqttError when the connection drops (we subscribe to nothing, so no messages come)."""
-        async for _ in client.messages:
-            pass
+        self._raise_first(await link.publish_all(self._status_messages()))
+        self._raise_first(await link.publish_all([(self.topics.status, OFFLINE, 1, True)]))
 
     # ---- live topics
 
@@ -230,25 +226,25 @@ class Publisher:
         cameras = [m for s, _ in statuses for m in self._ha.camera(s)] if self._ha is not None else []
         return [(self.topics.stream_status(s), p, 1, True) for s, p in statuses] + cameras
 
-    async def _send_live(self, client: aiomqtt.Client) -> None:
+    async def _send_live(self, link: Link) -> None:
         while True:
             await self._wake_live.wait()
             self._wake_live.clear()
             faces = [(self.topics.faces(s), p, 0, False) for s, p in self._live.take_faces()]
-            self._raise_first(await self._publish_all(client, self._status_messages() + faces))
+            self._raise_first(await link.publish_all(self._status_messages() + faces))
 
     # ---- memory events and identities
 
-    async def _pump_events(self, client: aiomqtt.Client) -> None:
+    async def _pump_events(self, link: Link) -> None:
         states = await self.feed.identity_states()
         characters = await self.feed.character_states(None)
-        self._raise_first(await self._publish_all(client, self._node_messages(states) + self._character_messages(characters)))
+        self._raise_first(await link.publish_all(self._node_messages(states) + self._character_messages(characters)))
         if self._ha is not None:
-            self._raise_first(await self._publish_all(client, self._ha.connected(await self.feed.people(None))))
+            self._raise_first(await link.publish_all(self._ha.connected(await self.feed.people(None))))
         while True:
             self._wake_events.clear()  # before reading, so a notify() during the read is not lost
             while events := await self.feed.events_after(self._cursor, BATCH):
-                await self._publish_events(client, events)
+                await self._publish_events(link, events)
             if self._stopping.is_set():
                 return  # only between batches, so that no acknowledged batch misses mark_published
             with contextlib.suppress(TimeoutError):
@@ -261,7 +257,7 @@ class Publisher:
     def _character_messages(self, states: dict[int, NodeState | None]) -> list[Message]:
         return [(self.topics.character(i), b"" if s is None else encode(s), 1, True) for i, s in states.items()]
 
-    async def _publish_events(self, client: aiomqtt.Client, events: list[MemoryEvent]) -> None:
+    async def _publish_events(self, link: Link, events: list[MemoryEvent]) -> None:
         """Publishes a batch, then the retained state of the nodes it touched, and moves the cursor
         past the longest prefix of events that was fully acknowledged."""
         messages = [(self.topics.events, encode(e.to_json_dict()), 1, False) for e in events]
@@ -274,7 +270,7 @@ class Publisher:
         character_ids = set().union(*touched_characters)
         lookup_characters = asyncio.create_task(self.feed.character_states(character_ids)) if character_ids else None
         try:
-            errors = await self._publish_all(client, messages)
+            errors = await link.publish_all(messages)
             states = await lookup
             characters = await lookup_characters if lookup_characters is not None else {}
         finally:
@@ -285,10 +281,10 @@ class Publisher:
         # is in a later batch is left alone here, so its topic is cleared after that event, not before.
         removed = set().union(*(event_removed_ids(e) for e in events))
         states = {n: s for n, s in states.items() if s is not None or n in removed}
-        node_errors = await self._publish_all(client, self._node_messages(states))
+        node_errors = await link.publish_all(self._node_messages(states))
         dissolved = set().union(*(event_dissolved_ids(e) for e in events))
         characters = {c: s for c, s in characters.items() if s is not None or c in dissolved}
-        character_errors = await self._publish_all(client, self._character_messages(characters))
+        character_errors = await link.publish_all(self._character_messages(characters))
         failed = [err is not None for err in errors]
         last_touch = {node: i for i, ids in enumerate(touched) for node in ids}
         for node, err in zip(states, node_errors, strict=True):
@@ -303,22 +299,9 @@ class Publisher:
         self._raise_first(errors + node_errors + character_errors)
         if self._ha is not None:  # (a failure drops the session; the next one republishes all of it)
             people = await self.feed.people(self._ha.nodes_of(events))
-            self._raise_first(await self._publish_all(client, self._ha.events(events, people)))
+            self._raise_first(await link.publish_all(self._ha.events(events, people)))
 
     # ---- plumbing
-
-    @staticmethod
-    async def _publish_all(client: aiomqtt.Client, messages: list[Message]) -> list[BaseException | None]:
-        """Publishes BATCH at a time concurrently (paho keeps them in order on the wire; one awaited
-        publish per message would cost a round trip each) and returns one error or None per message."""
-        results: list[BaseException | None] = []
-        for i in range(0, len(messages), BATCH):
-            chunk = messages[i : i + BATCH]
-            done = await asyncio.gather(
-                *(client.publish(t, p, qos=q, retain=r) for t, p, q, r in chunk), return_exceptions=True
-            )
-            results += [r if isinstance(r, BaseException) else None for r in done]
-        return results
 
     @staticmethod
     def _raise_first(errors: list[BaseException | None]) -> None:
