@@ -24,7 +24,7 @@ from memory.records import FaceObservation, TrackEvidence
 
 from .characters.mouths import FaceTrail
 from .config import Config
-from .faces.align import align_faces, appearance_signatures, crop_jpeg
+from .faces.align import StillSignatures, align_faces, crop_jpeg
 from .faces.detector import FaceDetector
 from .faces.embedder import FaceEmbedder
 from .faces.search import FaceSearch, SearchStats
@@ -88,10 +88,10 @@ class Detected:
 
 
 def _detect(
-    search: FaceSearch, frame: Frame, tracked: npt.NDArray[np.float32]
+    search: FaceSearch, signatures: StillSignatures, frame: Frame, tracked: npt.NDArray[np.float32]
 ) -> tuple[FaceDetections, bool, npt.NDArray[np.float32]]:
     faces, cut = search.find(frame.image, frame.t, tracked, frame.thumbnail)
-    return faces, cut, appearance_signatures(frame.image, faces.kps)
+    return faces, cut, signatures(frame.image, faces.kps)
 
 
 class StreamAnalyzer:
@@ -114,6 +114,7 @@ class StreamAnalyzer:
         self._memory = memory
         self._executor = infer_executor
         self._search = FaceSearch(detector, cfg.models, cfg.tracker.scene_cut_threshold)
+        self._signatures = StillSignatures()  # used by the detection, which takes a stream's frames one by one
         self.tracker = FaceTracker(cfg.tracker, lambda: next(track_ids))
         self._best_crop_quality: dict[int, float] = {}
         self._tracked = np.zeros((0, 4), np.float32)  # boxes of the faces of the frame detected last
@@ -235,7 +236,7 @@ class StreamAnalyzer:
         for frame in frames:
             t0 = time.perf_counter()
             try:
-                faces, cut, signatures = _detect(self._search, frame, self._tracked)
+                faces, cut, signatures = _detect(self._search, self._signatures, frame, self._tracked)
             except Exception as e:
                 post((frame, e))
                 continue

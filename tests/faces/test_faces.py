@@ -13,7 +13,8 @@ import pytest
 from streamer.config import ModelConfig, TrackerConfig
 from streamer.demo.cast import Person, shipped_photos
 from streamer.errors import ModelError
-from streamer.faces.align import align_faces, appearance_signatures
+from streamer.faces import align
+from streamer.faces.align import StillSignatures, align_faces, appearance_signatures
 from streamer.faces.detector import FaceDetector
 from streamer.faces.embedder import FaceEmbedder, embed_now
 from streamer.faces.models import ModelPack, bundled_model_dir, load_pack
@@ -209,6 +210,38 @@ def test_a_still_picture_is_not_embedded_again_until_it_changes(detector: FaceDe
         dues.append(len(due))
     assert dues[0] == 1 and sum(dues[1:10]) == 0  # two seconds of the same picture: one embedding
     assert dues[10] == 1  # the face moved: due again, its last embedding being over a second old
+
+
+def test_still_signatures_are_those_of_each_frame_bit_for_bit(
+    detector: FaceDetector, cast: list[Person], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A still frame's kept faces reuse the last signatures only where the pixels the alignment reads
+    are the very same; any other change gives the frame's own, and the result is always the frame's."""
+    frame = _pasted([(cast[0], 100), (cast[1], 640 - cast[1].image.shape[1])])  # one face at the right edge
+    kps = detector.detect(frame).kps
+    assert len(kps) == 2
+    nose_x, nose_y = kps[0, 2].astype(int)
+    bit = frame.copy()
+    bit[nose_y, nose_x, 1] ^= 1  # one bit of one pixel of the first face
+    block = frame.copy()
+    block[nose_y - 2 : nose_y + 3, nose_x - 2 : nose_x + 3] += 6
+    unread = block.copy()
+    unread[-5:, :50] = 0  # far from both faces
+    calls = [
+        (frame, kps), (frame.copy(), kps),  # the same pixels: reused
+        (bit, kps), (bit.copy(), kps),
+        (block, kps), (unread, kps),
+        (unread, kps),  # the very same picture again: it may have been written, so computed
+        (frame[:, ::-1].copy(), kps + np.float32(0.25)), (frame, kps), (frame, kps[:0]),
+    ]  # fmt: skip
+    computed = []
+    monkeypatch.setattr(align, "appearance_signatures", lambda *a, **k: computed.append(1) or appearance_signatures(*a, **k))
+    memo = StillSignatures()
+    for image, points in calls:
+        ours, ref = memo(image, points), appearance_signatures(image, points)
+        assert ours.shape == ref.shape and np.array_equal(ours, ref)
+    assert len(computed) == 7
+    assert not np.array_equal(appearance_signatures(block, kps), appearance_signatures(frame, kps))
 
 
 def test_scene_cut_detector_on_real_frames(cast: list[Person]) -> None:
