@@ -40,6 +40,10 @@ def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) ->
     from .native_memory import cap_arenas, keep_trimming
 
     cap_arenas()  # before the imports below start threads of their own
+    if cfg.models.model_dir is None:
+        from .faces.bundled import check_soon
+
+        check_soon()  # the model files hashed on the other core while the imports below load
     from memory.database import shown
 
     from .app import App, install_signal_handlers

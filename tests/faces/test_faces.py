@@ -13,7 +13,7 @@ import pytest
 from streamer.config import ModelConfig, TrackerConfig
 from streamer.demo.cast import Person, shipped_photos
 from streamer.errors import ModelError
-from streamer.faces import align
+from streamer.faces import align, bundled
 from streamer.faces.align import StillSignatures, align_faces, appearance_signatures
 from streamer.faces.detector import FaceDetector
 from streamer.faces.embedder import FaceEmbedder, embed_now
@@ -107,6 +107,23 @@ def test_microbatcher_does_not_wait_when_nobody_else_can_join(pack: ModelPack, d
             return emb.stats.batches
 
     assert asyncio.run(go()) == 3
+
+
+def test_bundled_files_are_hashed_ahead_and_an_altered_one_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run starts the hash check beside its imports (check_soon); loading the models waits for
+    its verdict, the same as hashing then."""
+    monkeypatch.setattr(bundled, "_early", None)
+    bundled.check_soon()
+    bundled.check(bundled.bundled_model_dir())  # the installed files pass
+    altered = tmp_path / "model"
+    altered.mkdir()
+    for name in bundled.BUNDLED_FILES:
+        (altered / name).write_bytes(b"not the model")
+    monkeypatch.setattr(bundled, "_early", None)
+    monkeypatch.setattr(bundled, "bundled_model_dir", lambda: altered)
+    bundled.check_soon()
+    with pytest.raises(ModelError, match=r"^bundled model scrfd_500m_bnkps.onnx is missing or altered: reinstall"):
+        bundled.check(altered)
 
 
 def test_model_dir_loads_a_pack_and_rejects_incomplete_ones(tmp_path: Path) -> None:
