@@ -1,17 +1,15 @@
-"""The arguments of `streamer ask`, apart from its answers: every command builds the parser, and
-the answers import the query side of the memory (its sentence embedder, numpy), which a run need not."""
+"""The arguments of `streamer ask`, apart from its answers: the answers import the query side of the
+memory (its sentence embedder, numpy), which parsing the arguments need not."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 QUESTIONS = ("who-is-here", "seen", "last-seen", "said", "with", "clip", "search", "people")
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """`ask` and its questions; `common` adds --db and friends to each (after the question too)."""
-    ask = sub.add_parser("ask", help="ask the memory: who is here, when someone was last seen, what they said, search ...")
+def add_questions(ask: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """The questions of `ask`; `common` adds --db and friends to each (after the question too)."""
     questions = ask.add_subparsers(dest="question", required=True, metavar="QUESTION")
     opts = argparse.ArgumentParser(add_help=False)
     opts.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON instead of text")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from streamer.camera_args import cameras_from_args, stream_name_for
+from streamer.cli import COMMANDS, build_parser
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -144,6 +146,36 @@ def test_a_reader_gone_is_quiet_with_a_thread_still_at_work() -> None:
     child.stdin.flush()
     _, err = child.communicate(timeout=60)
     assert (child.returncode, err.decode()) == (0, "")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_a_parser_built_for_one_command_reads_as_the_whole_one() -> None:
+    """A start builds only its command's arguments; the help of every command and of the whole
+    reads the same as with all of them built."""
+    whole = build_parser()
+    assert list(_subcommands(whole)) == list(COMMANDS)
+    for name, full in _subcommands(whole).items():
+        one = build_parser(name)
+        assert one.format_help() == whole.format_help()
+        assert _subcommands(one)[name].format_help() == full.format_help()
+    assert build_parser("nope").format_help() == whole.format_help()
+
+
+def test_help_and_bad_input_through_the_command(tmp_path: Path) -> None:
+    top = streamer("--help", cwd=tmp_path)
+    assert top.returncode == 0 and all(name in top.stdout for name in COMMANDS)
+    run = streamer("run", "--help", cwd=tmp_path)
+    assert run.returncode == 0 and "--no-voices" in run.stdout and "--realtime" in run.stdout
+    ask = streamer("ask", "who-is-here", "--help", cwd=tmp_path)
+    assert ask.returncode == 0 and "--since" in ask.stdout
+    bad = streamer("run", "--bogus", cwd=tmp_path)
+    assert bad.returncode == 2 and "unrecognized arguments: --bogus" in bad.stderr
+    unknown = streamer("nope", cwd=tmp_path)
+    assert unknown.returncode == 2 and "invalid choice: 'nope'" in unknown.stderr
 
 
 def test_stream_names() -> None:
