@@ -21,7 +21,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from nats.js.errors import BucketNotFoundError, NotFoundError
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from ..errors import ConfigError
 
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 STREAM_MAX_AGE_SECONDS = 24 * 3600.0  # a memory service down longer than this loses the oldest observations
 DUPLICATE_WINDOW_SECONDS = 120.0  # a worker's resend after a lost acknowledgement is dropped by the server
 ENTRIES_TIMEOUT_SECONDS = 5.0
+# the server removes a bucket read's consumer this long after the read: nats-py's default, 5 minutes,
+# keeps 300 per worker and bucket at a read a second, and nats-server refuses a stream's 1001st
+READ_CONSUMER_IDLE_SECONDS = 2.0
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -156,12 +159,32 @@ async def bucket(js: JetStreamContext, name: str, ttl: float | None = None) -> K
 
 async def entries(kv: KeyValue, timeout: float = ENTRIES_TIMEOUT_SECONDS) -> dict[str, KeyValue.Entry]:
     """Every live key with its value and revision, in one pass over the bucket; a bus that goes away
-    meanwhile raises nats.errors.TimeoutError rather than leaving the caller waiting."""
-    watcher = await kv.watchall(ignore_deletes=True)
+    meanwhile raises nats.errors.TimeoutError rather than leaving the caller waiting.
+
+    nats-py's watcher can mark the end of the current values before the first of them has arrived
+    (it asks the server what is left to send after the server sent it all), which reads as an empty
+    bucket: a pass that got nothing asks the bucket whether it is empty, and if not reads on to the
+    value the server sent last. Deletes are read too, so that every value the bucket holds arrives."""
+    watcher = await kv.watchall(inactive_threshold=READ_CONSUMER_IDLE_SECONDS)
     out: dict[str, KeyValue.Entry] = {}
     try:
+        arrived = 0
         while (e := await watcher.updates(timeout)) is not None:  # None: the end of the current values
-            out[e.key] = e
+            arrived += 1
+            _keep(out, e)
+        if arrived == 0 and (await kv.status()).values > 0:
+            while True:
+                e = await watcher.updates(timeout)
+                _keep(out, e)
+                if e.delta == 0:  # nothing left to send when the server sent it
+                    break
     finally:
         await watcher.stop()
     return out
+
+
+def _keep(out: dict[str, KeyValue.Entry], e: KeyValue.Entry) -> None:
+    if e.operation in (KV_DEL, KV_PURGE):
+        out.pop(e.key, None)
+    else:
+        out[e.key] = e
