@@ -9,7 +9,9 @@ server timestamps, so clocks need not agree: a lease or heartbeat not rewritten 
 expired. Taking an expired lease is an update on the revision seen; if its owner renewed meanwhile,
 the update fails and the owner keeps it. A round that cannot read the bus forgets what it had seen,
 so nobody takes a camera from an owner that could not be watched for a whole `ttl`. The buckets'
-own time to live only clears what dead workers left behind.
+own time to live only clears what dead workers left behind, so a heartbeat found again after
+forgetting may be a dead worker's: the fair share a worker gives back down to counts only the
+workers it has seen rewrite their heartbeat, the share it takes up to counts every unexpired one.
 
 A worker never lets the bus end its cameras: while rounds fail it keeps them and tries again with
 backoff (short enough that it renews before anyone could judge its lease expired), opens the
@@ -80,15 +82,20 @@ def preference(worker: str, camera: str) -> bytes:
 
 
 class Sightings:
-    """When each key's current revision was first read here (monotonic seconds)."""
+    """When each key's current revision was first read here (monotonic seconds), and whether this
+    worker saw the key change to it (rather than found it so, on its first read or after forgetting)."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[int, float]] = {}
+        self._seen: dict[str, tuple[int, float, bool]] = {}
 
     def see(self, revisions: dict[str, int], now: float) -> None:
-        self._seen = {
-            k: seen if (seen := self._seen.get(k)) is not None and seen[0] == rev else (rev, now) for k, rev in revisions.items()
-        }
+        self._seen = {k: self._next(self._seen.get(k), rev, now) for k, rev in revisions.items()}
+
+    @staticmethod
+    def _next(seen: tuple[int, float, bool] | None, revision: int, now: float) -> tuple[int, float, bool]:
+        if seen is None:
+            return (revision, now, False)
+        return seen if seen[0] == revision else (revision, now, True)
 
     def forget(self) -> None:
         self._seen.clear()
@@ -96,6 +103,10 @@ class Sightings:
     def unchanged_for(self, key: str, now: float) -> float:
         seen = self._seen.get(key)
         return 0.0 if seen is None else now - seen[1]
+
+    def seen_changing(self, key: str) -> bool:
+        seen = self._seen.get(key)
+        return seen is not None and seen[2]
 
 
 Start = Callable[[CameraConfig], Awaitable[bool]]  # False: the camera could not be opened
@@ -180,9 +191,12 @@ class CameraLeases:
             self._back_at = now
         self._beat_seen.see({k: e.revision or 0 for k, e in beats.items()}, now)
         self._lease_seen.see({k: e.revision or 0 for k, e in leases.items()}, now)
+        # a heartbeat not yet seen changing may be a dead worker's, found again after forgetting: it
+        # holds back taking cameras, never gives one away
         live = {w for w in beats if self._beat_seen.unchanged_for(w, now) < ttl} | {self.me.worker}
-        self.live_workers = len(live)
-        target = fair_share(len(catalog), len(live))
+        beating = {w for w in live if w == self.me.worker or self._beat_seen.seen_changing(w)}
+        self.live_workers = len(beating)
+        target, keep = fair_share(len(catalog), len(live)), fair_share(len(catalog), len(beating))
 
         for name, (revision, cam) in list(self.owned.items()):
             if catalog.get(name) != cam:  # removed from the catalog, or changed: closed (and taken again below)
@@ -197,8 +211,8 @@ class CameraLeases:
                 self.owned[name] = (renewed, cam)
 
         mine = sorted(self.owned, key=lambda n: preference(self.me.worker, n), reverse=True)
-        for name in mine[: max(0, len(self.owned) - target)]:
-            log.info("camera %s: given back for a fair share (%d cameras, %d workers)", name, len(catalog), len(live))
+        for name in mine[: max(0, len(self.owned) - keep)]:
+            log.info("camera %s: given back for a fair share (%d cameras, %d workers)", name, len(catalog), len(beating))
             await self.give_back(name)
 
         # back from a failure, a camera without a lease is left a ttl to an owner whose lease the server lost
@@ -220,9 +234,12 @@ class CameraLeases:
                 continue  # another worker was faster, or the owner renewed after all
             self.owned[name] = (revision, catalog[name])
             held = None if entry is None else Holder.decode(entry.value)
-            if held is not None:
+            if held == self.me:  # its own, from a take whose answer was lost
+                self.retaken += 1
+            elif held is not None:
                 self.takeovers += 1
-            log.info("camera %s: taken%s", name, "" if held is None else f" over from worker {held.worker} ({held.host} pid {held.pid})")
+            over = "" if held is None or held == self.me else f" over from worker {held.worker} ({held.host} pid {held.pid})"
+            log.info("camera %s: taken%s", name, over)
             try:
                 opened = await self._start(catalog[name])
             except Exception:  # a camera that fails to open must not stop the rounds: it goes back

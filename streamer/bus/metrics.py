@@ -30,7 +30,10 @@ class WorkerCollector(Collector):
         yield CounterMetricFamily("streamer_bus_publish_retries", "Sends that failed and were tried again.", value=s.retries)
         if self._leases is not None:
             yield GaugeMetricFamily("streamer_bus_cameras_owned", "Shared cameras whose lease this worker holds.", value=len(self._leases.owned))
-            yield GaugeMetricFamily("streamer_bus_live_workers", "Workers with a live heartbeat, as last seen.", value=self._leases.live_workers)
+            yield GaugeMetricFamily(
+                "streamer_bus_live_workers", "Workers seen rewriting their heartbeat within the lease's time to live, this one included.",
+                value=self._leases.live_workers,
+            )
             yield CounterMetricFamily(
                 "streamer_bus_takeovers", "Leases taken over from workers that had stopped renewing them.", value=self._leases.takeovers
             )

@@ -113,6 +113,35 @@ def test_workers_share_the_cameras_and_take_over_from_a_dead_one(tmp_path: Path)
     asyncio.run(scenario())
 
 
+def test_a_dead_workers_heartbeat_found_again_takes_no_camera_away(tmp_path: Path) -> None:
+    """After rounds that could not read the bus, the survivor of a takeover finds the dead worker's
+    heartbeat again (the bucket keeps it for a minute): it cannot tell it from a live one yet, but a
+    camera given back to it would go unanalysed until that heartbeat expired."""
+
+    async def scenario() -> None:
+        with NatsServer(tmp_path) as server:
+            nc = await nats.connect(server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+            cfg = BusConfig(server.url, lease_ttl=TTL)
+            catalog = FixedCatalog(cams("a", "b"))
+            one = Worker(nc, cfg, "one", catalog)
+            await until(lambda: len(one.running) == 2, 5, "the first worker's cameras")
+            two = Worker(nc, cfg, "two", catalog)
+            await until(lambda: len(one.running) == len(two.running) == 1, 10, "a camera each")
+            await one.kill()
+            await until(lambda: len(two.running) == 2, 10, "the dead worker's camera taken over")
+            server.kill()
+            await until(lambda: two.leases.failed_rounds >= 1, 20, "a failed round")
+            server.start()
+            await until(lambda: two.leases.failed_rounds == 0, 20, "rounds that read the bus again")
+            await asyncio.sleep(3 * TTL)  # longer than the dead heartbeat, found again, looks alive
+            assert two.running == {"a", "b"} and two.starts == 2, "a camera was given back and taken again"
+            assert two.leases.live_workers == 1 and two.leases.takeovers == 1
+            await asyncio.wait_for(two.close(), 20)
+            await asyncio.wait_for(nc.close(), 20)
+
+    asyncio.run(scenario())
+
+
 def test_cameras_from_the_bucket_follow_its_changes(tmp_path: Path) -> None:
     async def scenario() -> None:
         with NatsServer(tmp_path) as server:
