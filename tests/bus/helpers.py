@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,15 @@ def scrape(port: int) -> dict[str, float]:
     except OSError:
         return {}
     return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples if not s.labels}
+
+
+def scrape_until(port: int, ready: Callable[[dict[str, float]], bool], timeout: float = 30.0) -> dict[str, float]:
+    """The endpoint's samples once `ready` holds of them, or the last ones read at the timeout. A
+    process counts what it did on its event loop, a moment after the store or the bus holds it."""
+    deadline = time.monotonic() + timeout
+    while not ready(seen := scrape(port)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return seen
 
 
 def last_seq(url: str, stream: str = "STREAMER_OBS") -> int:

@@ -19,7 +19,7 @@ from support.mosquitto import free_port
 from support.nats import NatsServer
 from support.speech import speaker_of
 
-from .helpers import last_seq, scrape, service, stop, wait_applied, worker
+from .helpers import last_seq, scrape, scrape_until, service, stop, wait_applied, worker
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -46,7 +46,7 @@ def test_speech_turns_voices_and_texts_reach_the_memory_service(cast: list[Perso
             assert cam.wait(150) == 0, logs[1].read_text()[-2000:]
             total = last_seq(server.url)
             wait_applied(db, total, svc)
-            health = scrape(service_port)
+            health = scrape_until(service_port, lambda h: h.get("streamer_bus_applied_total", 0) >= total)
             assert health["streamer_bus_applied_total"] == total, "every message applied once"
             assert health["streamer_bus_malformed_total"] == health["streamer_bus_duplicates_total"] == 0
             assert health["streamer_bus_consumer_lag"] == 0 and health["streamer_bus_intake_restarts_total"] == 0
