@@ -33,15 +33,17 @@ def similarity_transform(src: npt.NDArray[np.float32], dst: npt.NDArray[np.float
 
 SIGNATURE_SIZE = 32  # px of the aligned grey thumbnail an appearance signature is cut from
 
+Transforms = list[npt.NDArray[np.float64]]  # one 2x3 matrix per face
 
-def alignment_transforms(kps: npt.NDArray[np.float32], size: int = 112) -> list[npt.NDArray[np.float64]]:
+
+def alignment_transforms(kps: npt.NDArray[np.float32], size: int = 112) -> Transforms:
     """(n, 5, 2) keypoints -> n 2x3 matrices onto the template at `size` px."""
     dst = ARCFACE_DST * (size / 112.0)
     return [similarity_transform(pts, dst) for pts in kps]
 
 
 def align_faces(
-    image: npt.NDArray[np.uint8], kps: npt.NDArray[np.float32], size: int = 112, *, transforms: list[npt.NDArray[np.float64]] | None = None
+    image: npt.NDArray[np.uint8], kps: npt.NDArray[np.float32], size: int = 112, *, transforms: Transforms | None = None
 ) -> npt.NDArray[np.uint8]:
     """(n, 5, 2) keypoints -> (n, size, size, 3) aligned BGR crops (`transforms`: theirs, if known)."""
     out = np.empty((len(kps), size, size, 3), np.uint8)
@@ -51,7 +53,7 @@ def align_faces(
 
 
 def appearance_signatures(
-    image: npt.NDArray[np.uint8], kps: npt.NDArray[np.float32], *, transforms: list[npt.NDArray[np.float64]] | None = None
+    image: npt.NDArray[np.uint8], kps: npt.NDArray[np.float32], *, transforms: Transforms | None = None
 ) -> npt.NDArray[np.float32]:
     """(n, 5, 2) keypoints -> (n, 624) zero-mean unit grey thumbnails of the aligned faces.
 
@@ -91,7 +93,7 @@ class StillSignatures:
     def __init__(self) -> None:
         self._image: npt.NDArray[np.uint8] | None = None
         self._kps = np.zeros((0, 5, 2), np.float32)
-        self._transforms: list[npt.NDArray[np.float64]] = []
+        self._transforms: Transforms = []
         self._regions: list[tuple[slice, slice]] | None = None  # what the transforms read, once asked
         self._signatures = np.zeros((0, 26 * 24), np.float32)
 
