@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 2.0  # at stop, the most time given to subscribers to take what was published
 DRAIN_POLL_SECONDS = 0.002
+SHUTDOWN_SECONDS = 3.0  # then amqtt is left behind: its close of a session can wait for ever (below)
 
 
 def _port_in_use(port: int) -> bool:
@@ -74,10 +75,14 @@ class EmbeddedBroker:
         )
 
     async def stop(self) -> None:
-        """Once what was published reached the subscribers (within DRAIN_SECONDS), the broker closes."""
+        """Once what was published reached the subscribers (within DRAIN_SECONDS), the broker closes
+        (within SHUTDOWN_SECONDS: a client sending just as amqtt closes its session can hang it)."""
         if self._broker is not None:
             await self._drained(self._broker)
-            await self._broker.shutdown()
+            try:
+                await asyncio.wait_for(self._broker.shutdown(), SHUTDOWN_SECONDS)
+            except TimeoutError:
+                log.warning("the embedded MQTT broker did not close in %.0f s; left behind", SHUTDOWN_SECONDS)
             self._broker = None
 
     @staticmethod

@@ -95,7 +95,8 @@ class Publisher:
 
     async def stop(self) -> None:
         """Publishes what the outbox holds and the latest stream statuses, then `offline` (retained),
-        and disconnects; gives up after STOP_SECONDS (the rest goes out on the next start)."""
+        and disconnects; gives up after STOP_SECONDS (the rest goes out on the next start). An
+        embedded broker then has its own bounded drain and shutdown (`EmbeddedBroker.stop`)."""
         self._stopping.set()
         self._wake_events.set()
         if self._task is not None:

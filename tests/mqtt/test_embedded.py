@@ -7,12 +7,14 @@ import logging
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from streamer.errors import PublishError
 from streamer.publish import Publisher
+from streamer.publish.broker import DRAIN_SECONDS, SHUTDOWN_SECONDS, EmbeddedBroker
 from support.mosquitto import free_port
 
 from .helpers import MemoryRig, events, mqtt_config, publishing, seqs, subscribed
@@ -134,3 +136,38 @@ asyncio.run(main())
 """
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.db")], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+
+async def _chatty_client(port: int, name: bytes, quiet: asyncio.Event) -> None:
+    """A raw MQTT 3.1.1 client that sends PINGREQ after PINGREQ until told to be quiet."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    connect = bytes([0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, len(name)]) + name
+    writer.write(bytes([0x10, len(connect)]) + connect)
+    assert (await reader.readexactly(4))[:2] == bytes([0x20, 2])  # CONNACK
+    while not quiet.is_set():
+        writer.write(bytes([0xC0, 0]))
+        await asyncio.sleep(0)
+    writer.close()
+
+
+def test_clients_sending_as_the_broker_closes_do_not_hold_the_stop() -> None:
+    """amqtt 0.12 on Python 3.11 loses the cancellation of a session's reader when a packet comes in
+    just as it closes the session, and then waits for ever (every time with three busy clients): the
+    streamer would never exit. Its stop gives the shutdown SHUTDOWN_SECONDS and goes on."""
+    port = free_port()
+
+    async def run() -> float:
+        broker = EmbeddedBroker(port)
+        await broker.start()
+        quiet = asyncio.Event()
+        clients = [asyncio.create_task(_chatty_client(port, b"chatty%d" % i, quiet)) for i in range(3)]
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        await asyncio.wait_for(broker.stop(), DRAIN_SECONDS + SHUTDOWN_SECONDS + 10)
+        took = time.monotonic() - started
+        quiet.set()
+        await asyncio.gather(*clients, return_exceptions=True)
+        return took
+
+    assert asyncio.run(run()) < DRAIN_SECONDS + SHUTDOWN_SECONDS + 1
