@@ -88,7 +88,8 @@ class StillSignatures:
     reads are the very same too. Bit-identical to appearance_signatures, ~0.1 ms less a still face
     (the slideshow: 462 of 495 frames still, 254 of them with their faces' pixels unchanged).
 
-    Keeps the last frame's picture: frames are never written once decoded. Not for two threads."""
+    Keeps the last frame's picture (decoded frames are not written; the very same array passed again
+    is computed anyway, as its caller may have drawn on it). Not for two threads."""
 
     def __init__(self) -> None:
         self._image: npt.NDArray[np.uint8] | None = None
@@ -98,12 +99,14 @@ class StillSignatures:
         self._signatures = np.zeros((0, 26 * 24), np.float32)
 
     def __call__(self, image: npt.NDArray[np.uint8], kps: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        last, self._image = self._image, image
+        last, self._image = self._image, None  # remembered once its signatures are (a failed call leaves none)
         if not len(kps) or kps.shape != self._kps.shape or not np.array_equal(kps, self._kps):
             self._kps, self._transforms, self._regions = kps.copy(), alignment_transforms(kps, SIGNATURE_SIZE), None
         elif last is not None and last is not image and last.shape == image.shape and self._same_pixels(image, last):
+            self._image = image
             return self._signatures.copy()
         self._signatures = appearance_signatures(image, kps, transforms=self._transforms)
+        self._image = image
         return self._signatures.copy()
 
     def _same_pixels(self, image: npt.NDArray[np.uint8], last: npt.NDArray[np.uint8]) -> bool:

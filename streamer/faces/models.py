@@ -120,7 +120,7 @@ def load_pack(cfg: ModelConfig, *, spin_wait: bool = False) -> ModelPack:
     providers = choose_providers(cfg.providers)
     if cfg.model_dir is None:
         root, name = bundled_model_dir(), "buffalo_s"
-        check(root)  # the hashes
+        check(root)  # a damaged install fails here with one line, not inside onnxruntime
         files = [root / f for f in BUNDLED_FILES]
     else:
         root = Path(cfg.model_dir).expanduser()

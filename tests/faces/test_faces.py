@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
 import cv2
 import numpy as np
@@ -112,9 +113,13 @@ def test_microbatcher_does_not_wait_when_nobody_else_can_join(pack: ModelPack, d
 def test_bundled_files_are_hashed_ahead_and_an_altered_one_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run starts the hash check beside its imports (check_soon); loading the models waits for
     its verdict, the same as hashing then."""
+    hashed: list[Path] = []
+    check_now = bundled._check_now
+    monkeypatch.setattr(bundled, "_check_now", lambda root: hashed.append(root) or check_now(root))
     monkeypatch.setattr(bundled, "_early", None)
     bundled.check_soon()
     bundled.check(bundled.bundled_model_dir())  # the installed files pass
+    assert hashed == [bundled.bundled_model_dir()]  # once, by the thread: check() took its verdict
     altered = tmp_path / "model"
     altered.mkdir()
     for name in bundled.BUNDLED_FILES:
@@ -259,6 +264,15 @@ def test_still_signatures_are_those_of_each_frame_bit_for_bit(
         assert ours.shape == ref.shape and np.array_equal(ours, ref)
     assert len(computed) == 7
     assert not np.array_equal(appearance_signatures(block, kps), appearance_signatures(frame, kps))
+
+    def fails(*a: object, **k: object) -> NoReturn:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(align, "appearance_signatures", fails)
+    with pytest.raises(RuntimeError):
+        memo(block, kps)  # its signatures never made: the next frame with its pixels cannot reuse the last
+    monkeypatch.undo()
+    assert np.array_equal(memo(block.copy(), kps), appearance_signatures(block, kps))
 
 
 def test_scene_cut_detector_on_real_frames(cast: list[Person]) -> None:
