@@ -14,7 +14,7 @@ it reconnects and replays the open transaction).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,16 @@ log = logging.getLogger(__name__)
 
 SQLITE_URL = "sqlite:///"  # sqlite:///memory.db is ./memory.db, sqlite:////data/memory.db is /data/memory.db
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+IDS_PER_STATEMENT = 300  # SQLite before 3.32 takes 999 parameters, and a statement may bind its ids three times
+
+
+def in_chunks(ids: Sequence[int]) -> Iterator[tuple[list[int], str]]:
+    """`ids` a statement's worth at a time, each chunk with its placeholders (`?, ?, ...`)."""
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        chunk = list(ids[start : start + IDS_PER_STATEMENT])
+        yield chunk, ", ".join("?" * len(chunk))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from typing import Any
 
 from .characters import Characters
 from .crops import CropShelf
+from .database import in_chunks
 from .edits import Edits
 from .episodes import Episodes
 from .errors import MemoryGraphError, NodeNotFound
@@ -152,7 +153,7 @@ class Forgetting:
             except BaseException:
                 db.rollback()  # nothing in memory has changed yet: all or nothing
                 raise
-            self._forget_in_memory(live, ids, track_ids)
+            self._forget_in_memory(ids, track_ids)
             self._events.forgotten(live, [n for n in ids if n not in live], character)
             self._flush()  # the tombstones, the event and every deletion in one commit
             db.link.compact_words()
@@ -171,9 +172,7 @@ class Forgetting:
         db = self._store.db
         marks = ", ".join("?" * len(ids))
         counts = {"observations": 0, "turns": 0}
-        for start in range(0, len(track_ids), 500):  # (SQLite caps the number of parameters)
-            chunk = track_ids[start : start + 500]
-            tm = ", ".join("?" * len(chunk))
+        for chunk, tm in in_chunks(track_ids):
             counts["observations"] += db.execute(f"DELETE FROM observations WHERE track_id IN ({tm})", chunk).rowcount
             counts["turns"] += db.execute(f"DELETE FROM speech_turns WHERE track_id IN ({tm})", chunk).rowcount
             db.execute(f"DELETE FROM turn_faces WHERE turn_id IN ({tm}) OR face_track IN ({tm})", chunk * 2)
@@ -254,12 +253,9 @@ class Forgetting:
             self._nodes.remove(ids)
             self._nodes.keep_next_id()
 
-    def _forget_in_memory(self, live: list[int], ids: list[int], track_ids: Sequence[int]) -> None:
+    def _forget_in_memory(self, ids: list[int], track_ids: Sequence[int]) -> None:
         gone_tracks = set(track_ids)
-        for n in ids:
-            if n in live:
-                self._nodes.unindex(n)  # never matched again: a returning face starts as a stranger
-        self._let_go(ids, gone_tracks)
+        self._let_go(ids, gone_tracks)  # unindexed too: a returning face starts as a stranger
         for n in ids:
             row = self._nodes[n]
             row.status, row.merged_into, row.label = NodeStatus.FORGOTTEN, None, None
@@ -272,6 +268,7 @@ class Forgetting:
 
     def _let_go(self, ids: list[int], gone_tracks: set[int]) -> None:
         """What the process holds about nodes and tracks whose rows are deleted."""
+        gone = set(ids)
         for n in ids:
             self._nodes.drop_gallery(n)
             self._nodes.provisional.discard(n)
@@ -282,12 +279,12 @@ class Forgetting:
             buffer.forget(gone_tracks)
         self._tracks.forget(gone_tracks)
         self._crops.forget(ids)
-        self._snippets.forget(set(ids))
-        self._evidence.forget(set(ids), gone_tracks)
+        self._snippets.forget(gone)
+        self._evidence.forget(gone, gone_tracks)
         self._episodes.forget(gone_tracks)
         self._events.forget(ids)
-        self._edits.cannot_link = pairs((a, b) for a, b in self._edits.cannot_link if a not in ids and b not in ids)
-        self._characters.forget(set(ids))
+        self._edits.cannot_link = pairs((a, b) for a, b in self._edits.cannot_link if a not in gone and b not in gone)
+        self._characters.forget(gone)
 
 
 def _names(type_: str, data: dict[str, Any], ids: set[int], track_ids: set[int], character: int | None) -> bool:

@@ -27,13 +27,11 @@ from __future__ import annotations
 
 from dataclasses import astuple, dataclass
 
-from .database import Database
+from .database import Database, in_chunks
 from .evidence import Evidence
 from .nodes import NodeTable
 from .records import NodeStatus
 from .store import Store
-
-CHUNK = 500  # ids per statement (SQLite caps the number of parameters)
 
 
 @dataclass(frozen=True)
@@ -78,9 +76,7 @@ def prune(store: Store, evidence: Evidence, nodes: NodeTable, before_wall: float
         (before_wall, before_wall, before_wall),
     )]  # fmt: skip
     recount: set[int] = set()
-    for start in range(0, len(doomed), CHUNK):
-        chunk = doomed[start : start + CHUNK]
-        marks = ", ".join("?" * len(chunk))
+    for chunk, marks in in_chunks(doomed):
         recount.update(r[0] for r in db.execute(
             f"SELECT DISTINCT e.dst FROM edges e JOIN nodes p ON p.id = e.dst WHERE e.src IN ({marks}) "
             "AND p.kind IN ('face', 'voice') AND p.last_seen_wall >= ?", (*chunk, before_wall)))  # fmt: skip
@@ -123,9 +119,7 @@ def _unnamed(db: Database, nodes: NodeTable, groups: dict[int, list[int]]) -> li
     memory (an unlink names nobody: it goes with them)."""
     ids = [n for group in groups.values() for n in group]
     named = {n for n in ids if nodes[n].label is not None}
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        marks = ", ".join("?" * len(chunk))
+    for chunk, marks in in_chunks(ids):
         named.update(r[0] for r in db.execute(
             f"SELECT dst FROM edges WHERE dst IN ({marks}) UNION SELECT face_id FROM equivalences WHERE face_id IN ({marks}) "
             f"UNION SELECT voice_id FROM equivalences WHERE voice_id IN ({marks})", chunk * 3))  # fmt: skip
@@ -134,9 +128,7 @@ def _unnamed(db: Database, nodes: NodeTable, groups: dict[int, list[int]]) -> li
 
 def _delete_nodes(db: Database, ids: list[int]) -> None:
     """Deletes face and voice nodes with what only they hold (the tracks go by the rule for tracks)."""
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        marks = ", ".join("?" * len(chunk))
+    for chunk, marks in in_chunks(ids):
         for table, columns in (("embeddings", ("node_id",)), ("crops", ("node_id",)), ("voice_snippets", ("node_id",)),
                                ("cannot_link", ("a", "b")), ("pair_evidence", ("face_id", "voice_id")), ("nodes", ("id",))):  # fmt: skip
             where = " OR ".join(f"{c} IN ({marks})" for c in columns)

@@ -130,6 +130,26 @@ def test_a_node_merged_into_a_stranger_goes_with_it(cfg: MemoryConfig, bank: Fac
         assert not memory._nodes.rows
 
 
+def test_a_face_and_voice_tied_by_hand_stay_though_expired(cfg: MemoryConfig, bank: FaceBank) -> None:
+    """Someone tied a stranger's face to a voice after both expired: the tie names them, so they stay."""
+    clock = Clock()
+    with Memory(cfg, clock=clock) as memory:
+        scene = Scene(memory, clock, bank)
+        _, face = scene.show(bank.distinct()[1], 1)
+        _, voice = scene.speak(7, 1.0)
+        _, passer_by = scene.show(bank.distinct()[2], 1)
+        assert face is not None and voice is not None and passer_by is not None
+        expire_all(scene)
+        memory.link(face, voice)
+        assert memory.node(face).status == memory.node(voice).status == NodeStatus.EXPIRED
+        past_retention(scene)
+        assert memory.prune().expired == 1  # the passer-by only
+        assert memory.node(face).status == memory.node(voice).status == NodeStatus.EXPIRED
+        assert count(memory, f"SELECT COUNT(*) FROM embeddings WHERE node_id IN ({ids([face, voice])})") == 2
+        with pytest.raises(NodeNotFound):
+            memory.node(passer_by)
+
+
 def test_a_stranger_a_kept_memory_names_stays_until_the_memory_goes(cfg: MemoryConfig, bank: FaceBank) -> None:
     clock = Clock()
     with Memory(cfg, clock=clock) as memory:
