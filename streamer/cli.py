@@ -262,7 +262,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("insightface", "amqtt", "transitions", "aioice", "aiortc", "mqtt"):
+    # (faiss tells at INFO which CPU builds it could not load; faster_whisper logs every window it hears)
+    for noisy in ("insightface", "amqtt", "transitions", "aioice", "aiortc", "mqtt", "faiss", "faster_whisper"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
