@@ -10,10 +10,11 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from ..sources.grey_ring import RING_SECONDS, Region
-
 import numpy as np
 import numpy.typing as npt
+
+from ..sources.grey_ring import RING_SECONDS, WHOLE_FRAME, Region
+
 
 @dataclass(frozen=True)
 class Sighting:
@@ -63,9 +64,13 @@ class FaceTrail:
 
     def region(self) -> Region | None:
         """Where the latest analysed frame's faces are, with room to move until the next one (source
-        pixels); None when it had no face: the reader then keeps nothing."""
+        pixels); None when it had no face: the reader then keeps nothing. Whole frames until the
+        first frame is analysed: a file's reader gets ahead of the analysis, and a talking head's
+        first turn needs its first seconds."""
         with self._cond:
-            faces = self._frames[-1][1] if self._frames else {}
+            if not self._frames:
+                return WHOLE_FRAME
+            faces = self._frames[-1][1]
             if not faces:
                 return None
             boxes = []

@@ -24,6 +24,7 @@ LUMA_FIRST = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p
 
 
 Region = tuple[int, int, int, int]  # x1, y1, x2, y2 in source pixels
+WHOLE_FRAME: Region = (0, 0, 1 << 30, 1 << 30)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class GreyRing:
         self.width = width
         self._frames: deque[GreyFrame] = deque(maxlen=int(seconds * MAX_FPS))
         self._lock = threading.Lock()
-        self.region: Callable[[], Region | None] = lambda: (0, 0, 1 << 30, 1 << 30)  # whole frames until told
+        self.region: Callable[[], Region | None] = lambda: WHOLE_FRAME  # until told
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """(w, h) to store a width x height frame at: never enlarged, even sizes for the scaler."""
@@ -63,12 +64,15 @@ class GreyRing:
         region = self.region()
         if region is None:
             return
-        x1, y1 = max(0, region[0]), max(0, region[1])
-        x2, y2 = min(frame.width, region[2]), min(frame.height, region[3])
-        if x2 - x1 < 8 or y2 - y1 < 8:
-            return
         w, _ = self.size_for(frame.width, frame.height)
         scale = w / frame.width
+        # The region's edges on the shrink's pixel grid: the same source pixels make the same grey
+        # pixels wherever the faces' region (from the latest analysed frame) happens to start.
+        k = max(1, round(1 / scale))
+        x1, y1 = max(0, region[0] - region[0] % k), max(0, region[1] - region[1] % k)
+        x2, y2 = min(frame.width, region[2] + -region[2] % k), min(frame.height, region[3] + -region[3] % k)
+        if x2 - x1 < 8 or y2 - y1 < 8:
+            return
         if frame.format.name in LUMA_FIRST:
             plane = frame.planes[0]
             luma = np.frombuffer(plane, np.uint8, count=frame.height * plane.line_size).reshape(frame.height, -1)
