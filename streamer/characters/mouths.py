@@ -15,6 +15,8 @@ import numpy.typing as npt
 
 from ..sources.grey_ring import RING_SECONDS, WHOLE_FRAME, Region
 
+AHEAD_SECONDS = 0.5  # a live reader is about a detection ahead of the analysis; a file's, up to the queues
+
 
 @dataclass(frozen=True)
 class Sighting:
@@ -62,13 +64,14 @@ class FaceTrail:
             self._cond.wait_for(lambda: self._until >= t or self._closed, timeout)
             return self._until >= t
 
-    def region(self) -> Region | None:
-        """Where the latest analysed frame's faces are, with room to move until the next one (source
-        pixels); None when it had no face: the reader then keeps nothing. Whole frames until the
-        first frame is analysed: a file's reader gets ahead of the analysis, and a talking head's
-        first turn needs its first seconds."""
+    def region(self, t: float) -> Region | None:
+        """Where to keep the decoded frame at stream time `t` (source pixels): around the latest
+        analysed frame's faces, with room to move until the next one; None when it had no face (the
+        reader then keeps nothing). Whole while the analysis is more than AHEAD_SECONDS behind `t`:
+        before its first frame, and while a file's reader decodes ahead (0.4-1.6 s), where a cut or
+        a newcomer would otherwise lose the frames before the analysis sees them."""
         with self._cond:
-            if not self._frames:
+            if not self._frames or t > self._until + AHEAD_SECONDS:
                 return WHOLE_FRAME
             faces = self._frames[-1][1]
             if not faces:

@@ -51,7 +51,7 @@ class GreyRing:
         self.width = width
         self._frames: deque[GreyFrame] = deque(maxlen=int(seconds * MAX_FPS))
         self._lock = threading.Lock()
-        self.region: Callable[[], Region | None] = lambda: WHOLE_FRAME  # until told
+        self.region: Callable[[float], Region | None] = lambda t: WHOLE_FRAME  # for the frame at t; until told
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """(w, h) to store a width x height frame at: never enlarged, even sizes for the scaler."""
@@ -61,7 +61,7 @@ class GreyRing:
 
     def push_frame(self, t: float, frame: av.VideoFrame) -> None:
         """A decoded frame, its faces' region stored small and grey (called by the reader for every frame)."""
-        region = self.region()
+        region = self.region(t)
         if region is None:
             return
         w, _ = self.size_for(frame.width, frame.height)
