@@ -65,6 +65,11 @@ async def until(check: Callable[[], bool], timeout: float, what: str) -> float:
     return time.monotonic() - started
 
 
+async def reconnecting(server: NatsServer) -> nats.NATS:
+    """A client that rides out the server going away and coming back, as a worker's does."""
+    return await nats.connect(server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+
+
 def cams(*names: str) -> list[CameraConfig]:
     return [CameraConfig(name=n, url=f"rtsp://127.0.0.1:1/{n}") for n in names]
 
@@ -120,7 +125,7 @@ def test_a_dead_workers_heartbeat_found_again_takes_no_camera_away(tmp_path: Pat
 
     async def scenario() -> None:
         with NatsServer(tmp_path) as server:
-            nc = await nats.connect(server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+            nc = await reconnecting(server)
             cfg = BusConfig(server.url, lease_ttl=TTL)
             catalog = FixedCatalog(cams("a", "b"))
             one = Worker(nc, cfg, "one", catalog)
@@ -171,7 +176,7 @@ def test_a_restarted_bus_moves_no_camera(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         with NatsServer(tmp_path) as server:
-            nc = await nats.connect(server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+            nc = await reconnecting(server)
             cfg = BusConfig(server.url, lease_ttl=TTL)
             catalog = FixedCatalog(cams("a", "b", "c", "d"))
             one = Worker(nc, cfg, "one", catalog)
@@ -203,7 +208,7 @@ def test_a_bus_back_without_its_store_ends_no_camera(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         with NatsServer(tmp_path) as server:
-            nc = await nats.connect(server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+            nc = await reconnecting(server)
             cfg = BusConfig(server.url, lease_ttl=TTL)
             catalog = FixedCatalog(cams("a", "b"))
             one = Worker(nc, cfg, "one", catalog)
