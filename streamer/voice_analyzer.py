@@ -39,7 +39,10 @@ from .voices.vad import SpeechSegment, StreamingVad, load_silero
 
 log = logging.getLogger(__name__)
 
-CHUNK_TIMES_KEPT = 20_000  # decoded chunks whose times are kept: minutes of audio, more than a turn spans
+CHUNK_TIMES_KEPT = 20_000  # at most this many chunks' times, however short the chunks
+# Stream time kept behind the latest chunk beyond the longest VAD segment: a turn starts inside the
+# segment it was cut from, and a segment starts at most max_segment_seconds (plus its padding) back.
+CHUNK_TIMES_SLACK_SECONDS = 60.0
 GET_TIMEOUT_SECONDS = 0.2  # how often an idle voice thread looks at its stop flag
 
 
@@ -54,6 +57,41 @@ class VoiceStats:
     vad_seconds: float = 0.0  # processing time per stage, summed
     embed_seconds: float = 0.0
     nodes: set[int] = field(default_factory=set)  # voice identities heard on this stream
+
+
+class ChunkTimes:
+    """(stream time, wall time) of a stream's recent audio chunks, to date a turn by the chunk it
+    starts in, as a face by the frame it is in (a file decodes faster than real time, so the latest
+    chunk won't do).
+
+    Only the stretch a turn can still start in is kept (`forget_before`): a count alone kept 20,000
+    chunks, 21 minutes of a camera's AAC at ~16 chunks a second (~2.2 MB), filling for as long."""
+
+    def __init__(self, most: int = CHUNK_TIMES_KEPT) -> None:
+        self._times: deque[tuple[float, float]] = deque(maxlen=most)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def add(self, t: float, wall: float) -> None:
+        self._times.append((t, wall))
+
+    def forget_before(self, t: float) -> None:
+        """Drops the chunks that end before stream time `t`; the one holding `t` stays."""
+        times = self._times
+        while len(times) > 1 and times[1][0] <= t:
+            times.popleft()
+
+    def span(self) -> float:
+        """Stream seconds from the oldest chunk kept to the latest."""
+        return self._times[-1][0] - self._times[0][0] if self._times else 0.0
+
+    def wall_at(self, t: float) -> float:
+        """Unix time at stream time `t`, from the chunk that holds it (or the oldest one kept)."""
+        times = self._times
+        k = bisect.bisect_right(times, (t, math.inf)) - 1
+        chunk_t, wall = times[max(k, 0)] if times else (t, time.time())
+        return wall + (t - chunk_t)
 
 
 @dataclass
@@ -225,9 +263,8 @@ class VoiceAnalyzer:
         self._cfg = cfg
         self._models = models
         self._turns: TurnSplitter | None = None  # from the first chunk of sound on
-        # (stream time, wall time) of recent chunks: a turn is dated by the chunk it starts in, as a
-        # face by the frame it is in (a file decodes faster than real time, so the latest chunk won't do)
-        self._chunk_times: deque[tuple[float, float]] = deque(maxlen=CHUNK_TIMES_KEPT)
+        self.chunk_times = ChunkTimes()
+        self._chunk_times_kept = cfg.vad.max_segment_seconds + CHUNK_TIMES_SLACK_SECONDS
         self._stop = threading.Event()
         self.stats = VoiceStats()
         self.failed: BaseException | None = None
@@ -267,12 +304,15 @@ class VoiceAnalyzer:
             self._turns = TurnSplitter(self._cfg.turns, models.embedder)
             while chunk is not None:
                 started = time.perf_counter()
-                self._chunk_times.append((chunk.t, chunk.wall_time))
+                self.chunk_times.add(chunk.t, chunk.wall_time)
                 segments = vad.feed(chunk.samples, chunk.t)
                 self.stats.vad_seconds += time.perf_counter() - started
                 self.stats.audio_seconds += len(chunk.samples) / SAMPLE_RATE
                 for segment in segments:
                     self._segment(segment)
+                # after this chunk's segments: one still open (flushed by a gap at the next chunk, too)
+                # started after this chunk's time minus the longest segment
+                self.chunk_times.forget_before(chunk.t - self._chunk_times_kept)
                 if self.speakers is not None:
                     self._send_sync(self.speakers.ready(chunk.t_end))
                 chunk = self._next_chunk()
@@ -284,13 +324,6 @@ class VoiceAnalyzer:
         except Exception as e:  # the voice path failing must never take the video with it
             log.exception("%s: voice analysis failed; faces go on", self.stream)
             self.failed = e
-
-    def _wall_at(self, t: float) -> float:
-        """Unix time at stream time `t`, from the chunk that holds it (or the oldest one kept)."""
-        times = self._chunk_times
-        k = bisect.bisect_right(times, (t, math.inf)) - 1
-        chunk_t, wall = times[max(k, 0)] if times else (t, time.time())
-        return wall + (t - chunk_t)
 
     def _segment(self, segment: SpeechSegment) -> None:
         assert self._turns is not None, "segments come after the first chunk"
@@ -306,7 +339,7 @@ class VoiceAnalyzer:
                 track_id=next(self._track_ids),
                 t_start=turn.t_start,
                 t_end=turn.t_end,
-                wall_time=self._wall_at(turn.t_start),
+                wall_time=self.chunk_times.wall_at(turn.t_start),
                 embedding=turn.embedding,
                 good=turn.good,
                 audio=turn.samples,  # kept only as a voice snippet, and only when asked (memory.voice_snippet_seconds)
