@@ -70,9 +70,6 @@ class ChunkTimes:
     def __init__(self, most: int = CHUNK_TIMES_KEPT) -> None:
         self._times: deque[tuple[float, float]] = deque(maxlen=most)
 
-    def __len__(self) -> int:
-        return len(self._times)
-
     def add(self, t: float, wall: float) -> None:
         self._times.append((t, wall))
 
