@@ -7,13 +7,10 @@ through the memory thread like the faces' do, and transcription through one shar
 
 from __future__ import annotations
 
-import bisect
 import logging
-import math
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +28,7 @@ from .native_memory import release_free_memory
 from .records import SAMPLE_RATE, AudioChunk
 from .sources.audio_buffer import AudioBuffer
 from .voices.asr import Transcriber, asr_model_dir
+from .voices.chunk_times import CHUNK_TIMES_SLACK_SECONDS, ChunkTimes
 from .voices.config import AsrConfig, VoicesConfig
 from .voices.models import silero_file
 from .voices.speaker import SpeakerEmbedder, speaker_model_file
@@ -39,10 +37,6 @@ from .voices.vad import SpeechSegment, StreamingVad, load_silero
 
 log = logging.getLogger(__name__)
 
-CHUNK_TIMES_KEPT = 20_000  # at most this many chunks' times, however short the chunks
-# Stream time kept behind the latest chunk beyond the longest VAD segment: a turn starts inside the
-# segment it was cut from, and a segment starts at most max_segment_seconds (plus its padding) back.
-CHUNK_TIMES_SLACK_SECONDS = 60.0
 GET_TIMEOUT_SECONDS = 0.2  # how often an idle voice thread looks at its stop flag
 
 
@@ -57,38 +51,6 @@ class VoiceStats:
     vad_seconds: float = 0.0  # processing time per stage, summed
     embed_seconds: float = 0.0
     nodes: set[int] = field(default_factory=set)  # voice identities heard on this stream
-
-
-class ChunkTimes:
-    """(stream time, wall time) of a stream's recent audio chunks, to date a turn by the chunk it
-    starts in, as a face by the frame it is in (a file decodes faster than real time, so the latest
-    chunk won't do).
-
-    Only the stretch a turn can still start in is kept (`forget_before`): a count alone kept 20,000
-    chunks, 21 minutes of a camera's AAC at ~16 chunks a second (~2.2 MB), filling for as long."""
-
-    def __init__(self, most: int = CHUNK_TIMES_KEPT) -> None:
-        self._times: deque[tuple[float, float]] = deque(maxlen=most)
-
-    def add(self, t: float, wall: float) -> None:
-        self._times.append((t, wall))
-
-    def forget_before(self, t: float) -> None:
-        """Drops the chunks that end before stream time `t`; the one holding `t` stays."""
-        times = self._times
-        while len(times) > 1 and times[1][0] <= t:
-            times.popleft()
-
-    def span(self) -> float:
-        """Stream seconds from the oldest chunk kept to the latest."""
-        return self._times[-1][0] - self._times[0][0] if self._times else 0.0
-
-    def wall_at(self, t: float) -> float:
-        """Unix time at stream time `t`, from the chunk that holds it (or the oldest one kept)."""
-        times = self._times
-        k = bisect.bisect_right(times, (t, math.inf)) - 1
-        chunk_t, wall = times[max(k, 0)] if times else (t, time.time())
-        return wall + (t - chunk_t)
 
 
 @dataclass

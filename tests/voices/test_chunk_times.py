@@ -9,7 +9,8 @@ import numpy as np
 
 from streamer.records import SAMPLE_RATE, AudioChunk
 from streamer.sources.audio_buffer import AudioBuffer
-from streamer.voice_analyzer import CHUNK_TIMES_SLACK_SECONDS, ChunkTimes, VoiceAnalyzer, VoiceModelLoader
+from streamer.voice_analyzer import VoiceAnalyzer, VoiceModelLoader
+from streamer.voices.chunk_times import CHUNK_TIMES_SLACK_SECONDS, ChunkTimes
 from streamer.voices.config import AsrConfig, VoicesConfig
 
 
