@@ -166,8 +166,9 @@ class NodeTable:
 
     def remove(self, node_ids: Collection[int]) -> None:
         """Nodes whose rows were deleted (memory.retention) leave memory; their ids are never given again
-        (keep_next_id). Their galleries are dropped first (drop_gallery)."""
+        (keep_next_id). Their index entries and galleries go with them, whatever the caller did first."""
         for node_id in node_ids:
+            self.drop_gallery(node_id)
             del self.rows[node_id]
             self._stored_mean.pop(node_id, None)
             self.provisional.discard(node_id)

@@ -83,3 +83,20 @@ def test_an_expired_nodes_gallery_leaves_the_cache_once_stored(cfg: MemoryConfig
     nodes.trim_cache()
     assert gone not in nodes._galleries and kept in nodes._galleries
     assert _held(nodes.gallery(gone)) == held == _stored(store, gone)
+
+
+def test_a_removed_node_leaves_the_index_and_the_cache(cfg: MemoryConfig) -> None:
+    """Retention deletes a node's rows; matching must never find it again, whatever the caller did first."""
+    rng = np.random.default_rng(5)
+    store = Store(cfg.db)
+    nodes = NodeTable(store)
+    gone, kept = (nodes.add(NodeKind.FACE, NodeStatus.PROVISIONAL, 0.0).id for _ in range(2))
+    for n in (gone, kept):
+        nodes.set_gallery(n, _faces(rng, n, 3))
+    query = nodes.unit_mean(gone)
+    index = nodes.index(NodeKind.FACE)
+    assert index is not None and index.search(query)[0] == gone
+    nodes.remove([gone])
+    assert index.search(query)[0] == kept
+    assert gone not in nodes._galleries and gone not in nodes.rows
+    store.close()
