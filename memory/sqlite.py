@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,12 @@ class SqliteLink(Link):
             raise StoreError(f"{path} is a directory, not a memory database")
         try:
             if read_only:
-                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+                # Opened for writing with writes refused, not mode=ro: a reader that closes last then
+                # checkpoints and removes the -wal/-shm files as a writer does (mode=ro leaves them).
+                # mode=rw never creates a file; a write-protected one is opened read-only regardless.
+                uri = f"file:{urllib.parse.quote(path)}?mode=rw"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA query_only = ON")
             else:  # one user at a time, from any thread
                 conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {busy_ms}")

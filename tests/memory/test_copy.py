@@ -22,10 +22,10 @@ def test_a_file_moved_to_postgresql_and_back_answers_alike(
 ) -> None:
     src = tmp_path / "memory.db"
     shutil.copy(original.db, src)
-    before = hashlib.sha256(src.read_bytes()).hexdigest()
     asked = people_asked(capsys, str(src)) + ASKED
-    expected = answers(capsys, str(src), asked)
+    expected = answers(capsys, str(src), asked)  # `ask search` stores the texts' sentence embeddings
     url = postgres.database()
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
     code, out, err = streamer(capsys, "db", "copy", str(src), url)
     assert code == 0 and out.startswith("copied ") and "error" not in err, err
     assert hashlib.sha256(src.read_bytes()).hexdigest() == before  # only read

@@ -18,6 +18,7 @@ from support.scenario import Clock, Scene
 
 from memory import FaceObservation, Memory, MemoryConfig, NodeStatus, StoreError
 from memory.core import PRUNE_EVERY_SECONDS
+from memory.database import open_database
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -187,3 +188,33 @@ def test_sigkill_mid_run_leaves_a_db_that_opens_with_everything_committed(cfg: M
         before = memory.new_track_id()
     with Memory(cfg) as memory:
         assert memory.new_track_id() > before  # ids keep growing after the crash
+
+
+def test_a_reader_refuses_writes_and_leaves_no_wal_files_behind(cfg: MemoryConfig, bank: FaceBank) -> None:
+    """`streamer ask`/`show` on a memory closed cleanly leave the folder as they found it, and a live
+    writer beside a reader loses nothing when the reader closes first."""
+    db = Path(cfg.db)
+    clock = Clock()
+    with Memory(cfg, clock=clock) as memory:
+        Scene(memory, clock, bank).show(bank.distinct()[0])
+    side = [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm")]
+    assert not any(f.exists() for f in side)
+    reader = open_database(cfg.db, read_only=True)
+    nodes = reader.execute("SELECT COUNT(*) FROM nodes").fetchone()[0]
+    assert nodes >= 1
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("DELETE FROM nodes")
+    reader.close()
+    assert not any(f.exists() for f in side)
+    with Memory(cfg, clock=clock) as memory:  # a live writer, with a reader opening and closing beside it
+        scene = Scene(memory, clock, bank)
+        scene.show(bank.distinct()[1])
+        memory.flush()
+        reader = open_database(cfg.db, read_only=True)
+        assert reader.execute("SELECT COUNT(*) FROM nodes").fetchone()[0] > nodes
+        reader.close()
+        scene.show(bank.distinct()[2])
+        made = {n.id for n in memory.nodes()}
+    with Memory(cfg, clock=clock) as memory:
+        assert {n.id for n in memory.nodes()} == made
+    assert not any(f.exists() for f in side)
