@@ -32,6 +32,17 @@ def _held(g: Gallery) -> tuple[list[bytes], list[float], list[int]]:
     return [e.tobytes() for e in g.embeddings.astype(np.float32)], g.qualities.astype(np.float32).tolist(), g.track_ids.tolist()
 
 
+def _two_faces(cfg: MemoryConfig, seed: int) -> tuple[Store, NodeTable, int, int]:
+    """A node table on a new store with two face nodes of three embeddings each: one to go, one kept."""
+    rng = np.random.default_rng(seed)
+    store = Store(cfg.db)
+    nodes = NodeTable(store)
+    gone, kept = (nodes.add(NodeKind.FACE, NodeStatus.PROVISIONAL, 0.0).id for _ in range(2))
+    for n in (gone, kept):
+        nodes.set_gallery(n, _faces(rng, n, 3))
+    return store, nodes, gone, kept
+
+
 @pytest.mark.parametrize("cfg", STORES, indirect=True)
 def test_stored_galleries_follow_growth_trims_merges_and_splits(cfg: MemoryConfig) -> None:
     rng = np.random.default_rng(7)
@@ -70,12 +81,7 @@ def test_stored_galleries_follow_growth_trims_merges_and_splits(cfg: MemoryConfi
 def test_an_expired_nodes_gallery_leaves_the_cache_once_stored(cfg: MemoryConfig) -> None:
     """Strangers who pass by expire by the thousand over days: their galleries are stored, then no
     longer held in memory; one is read back whole if ever asked for. A live node's stays held."""
-    rng = np.random.default_rng(3)
-    store = Store(cfg.db)
-    nodes = NodeTable(store)
-    gone, kept = (nodes.add(NodeKind.FACE, NodeStatus.PROVISIONAL, 0.0).id for _ in range(2))
-    for n in (gone, kept):
-        nodes.set_gallery(n, _faces(rng, n, 3))
+    store, nodes, gone, kept = _two_faces(cfg, seed=3)
     held = _held(nodes.gallery(gone))
     nodes.retire(gone)
     nodes.write()
@@ -87,12 +93,7 @@ def test_an_expired_nodes_gallery_leaves_the_cache_once_stored(cfg: MemoryConfig
 
 def test_a_removed_node_leaves_the_index_and_the_cache(cfg: MemoryConfig) -> None:
     """Retention deletes a node's rows; matching must never find it again, whatever the caller did first."""
-    rng = np.random.default_rng(5)
-    store = Store(cfg.db)
-    nodes = NodeTable(store)
-    gone, kept = (nodes.add(NodeKind.FACE, NodeStatus.PROVISIONAL, 0.0).id for _ in range(2))
-    for n in (gone, kept):
-        nodes.set_gallery(n, _faces(rng, n, 3))
+    store, nodes, gone, kept = _two_faces(cfg, seed=5)
     query = nodes.unit_mean(gone)
     index = nodes.index(NodeKind.FACE)
     assert index is not None and index.search(query)[0] == gone
