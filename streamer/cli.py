@@ -267,13 +267,14 @@ def _setup_logging(args: argparse.Namespace) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, program: bool = False) -> int:
+    """`program`: this process is the `streamer` command itself, with argv from its command line."""
     args = build_parser(_command(argv)).parse_args(argv)
     _setup_logging(args)
     try:
         cfg = config_from_args(args)
         if args.command == "run":
-            return commands.cmd_run(args, cfg, overrides_from_args(args))
+            return commands.cmd_run(args, cfg, overrides_from_args(args), sys.argv[1:] if program else None)
         if args.command == "worker":
             from .bus.cli import cmd_worker  # noqa: PLC0415
 
@@ -325,7 +326,7 @@ def entry() -> None:
     returned everything is stored, closed and joined; freeing every module and native library
     (onnxruntime, FFmpeg, FAISS, OpenCV) took another 0.1-0.2 s of every run. A thread of ours
     still at work (none should be) gets the ordinary exit, which waits for it."""
-    code = main()
+    code = main(program=True)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

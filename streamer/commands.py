@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +32,23 @@ def stored_memory(cfg: Config) -> Iterator[Memory]:
         yield memory
 
 
-def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) -> int:
-    """`overrides`: the flags as config keys, applied again whenever a followed config file changes."""
+def cmd_run(
+    args: argparse.Namespace, cfg: Config, overrides: dict[str, Any], restart_args: Sequence[str] | None = None
+) -> int:
+    """`overrides`: the flags as config keys, applied again whenever a followed config file changes.
+    `restart_args`: the command line, where this process is the `streamer` program and may replace
+    itself (a live run, under jemalloc: process.allocator)."""
     import asyncio
     import signal
 
-    from .native_memory import cap_arenas, keep_trimming
+    from .native_memory import cap_arenas, keep_trimming, restart_under_jemalloc
 
     cap_arenas()  # before the imports below start threads of their own
+    if restart_args is not None and cfg.process.allocator == "auto":
+        from .sources import is_live_url
+
+        if cfg.webrtc.whip_enabled or any(is_live_url(c.url) for c in cfg.cameras if c.enabled):
+            restart_under_jemalloc(restart_args)  # returns where it cannot
     if cfg.models.model_dir is None:
         from .faces.bundled import check_soon
 

@@ -197,6 +197,15 @@ class MetricsConfig(StrictModel):
     host: str = Field("127.0.0.1", description="Address the metrics endpoint binds; 0.0.0.0 exposes it to the network.")
 
 
+class ProcessConfig(StrictModel):
+    allocator: Literal["auto", "system"] = Field(
+        "auto",
+        description="auto: a `streamer run` with a live source starts itself again under jemalloc where "
+        "libjemalloc.so.2 is installed (glibc's heaps grew 30-40 MB an hour on two cameras; BENCHMARKS.md, "
+        "Soak); system: the C library's malloc.",
+    )
+
+
 class IceServer(StrictModel):
     urls: list[str] = Field(description="stun:, turn: or turns: URLs of one STUN or TURN server.")
     username: str | None = None
@@ -226,6 +235,7 @@ class Config(StrictModel):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     webrtc: WebRtcConfig = Field(default_factory=WebRtcConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    process: ProcessConfig = Field(default_factory=ProcessConfig)
     voices: VoicesConfig = Field(default_factory=VoicesConfig)
     asr: AsrConfig = Field(default_factory=AsrConfig)
     memories: MemoriesConfig = Field(default_factory=MemoriesConfig)

@@ -121,7 +121,7 @@ _READER_GONE = """
 import sys, threading
 from streamer import cli
 
-def main():
+def main(**_):
     threading.Thread(target=threading.main_thread().join).start()
     print("first", flush=True)
     sys.stdin.readline()  # the reader has gone
