@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from ..config import CameraConfig
@@ -49,6 +49,7 @@ ROUNDS_PER_TTL = 5  # a live owner renews five times within its lease's time to 
 BACKOFF_ROUNDS = 2  # failed rounds are retried at most this many rounds apart (well within the ttl)
 WORKERS_KEPT_SECONDS = 60.0  # a dead worker's heartbeat key is removed by the server after this
 LEASES_KEPT_SECONDS = 3600.0  # ... and a lease left by a dead worker for a removed camera after this
+WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a write whose expected last revision is stale
 
 
 @dataclass(frozen=True)
@@ -274,11 +275,18 @@ class CameraLeases:
         """Close the camera here (its last messages on the bus first), then free its lease."""
         revision, _ = self.owned.pop(name)
         await self._stop(name)
+        await self._free(name, revision)
+
+    async def _free(self, name: str, revision: int) -> None:
+        """Deletes the lease if it is still at `revision`; one rewritten since is another worker's now."""
         assert self._leases is not None
         try:
             await self._leases.delete(name, last=revision)
         except (KeyWrongLastSequenceError, KeyNotFoundError):
-            pass  # it had gone to another worker already
+            pass
+        except BadRequestError as e:  # nats-py's delete reports a stale revision only as this
+            if e.err_code != WRONG_LAST_SEQUENCE:
+                raise
 
     async def close(self) -> None:
         """On a clean stop, after the app closed its cameras: free every lease and the heartbeat now,
@@ -289,9 +297,6 @@ class CameraLeases:
             return
         assert self._leases is not None and self._workers is not None
         for name, (revision, _) in list(self.owned.items()):
-            try:
-                await self._leases.delete(name, last=revision)
-            except (KeyWrongLastSequenceError, KeyNotFoundError):
-                pass
+            await self._free(name, revision)
         self.owned.clear()
         await self._workers.delete(self.me.worker)

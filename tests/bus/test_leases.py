@@ -147,6 +147,28 @@ def test_a_dead_workers_heartbeat_found_again_takes_no_camera_away(tmp_path: Pat
     asyncio.run(scenario())
 
 
+def test_a_lease_rewritten_by_another_is_left_to_it_at_the_close(tmp_path: Path) -> None:
+    """A clean stop frees only the leases still as this worker last wrote them: one rewritten since
+    (another worker's now, or a renewal whose reply was lost to a reconnect) stays, and the stop ends."""
+
+    async def scenario() -> None:
+        with NatsServer(tmp_path) as server:
+            nc = await reconnecting(server)
+            cfg = BusConfig(server.url, lease_ttl=TTL)
+            one = Worker(nc, cfg, "one", FixedCatalog(cams("a", "b")))
+            await until(lambda: len(one.running) == 2, 5, "the worker's cameras")
+            await one.kill()
+            leases = await nc.jetstream().key_value(f"{cfg.prefix}_leases")
+            theirs = await leases.put("a", b'{"worker": "two"}')
+            await asyncio.wait_for(one.leases.close(), 20)
+            assert (await leases.get("a")).revision == theirs
+            with pytest.raises(KeyNotFoundError):
+                await leases.get("b")
+            await asyncio.wait_for(nc.close(), 20)
+
+    asyncio.run(scenario())
+
+
 def test_cameras_from_the_bucket_follow_its_changes(tmp_path: Path) -> None:
     async def scenario() -> None:
         with NatsServer(tmp_path) as server:
