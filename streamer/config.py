@@ -201,8 +201,8 @@ class ProcessConfig(StrictModel):
     allocator: Literal["auto", "system"] = Field(
         "auto",
         description="auto: a `streamer run` with a live source starts itself again under jemalloc where "
-        "libjemalloc.so.2 is installed (glibc's heaps grew 30-40 MB an hour on two cameras; BENCHMARKS.md, "
-        "Soak); system: the C library's malloc.",
+        "libjemalloc.so.2 is installed (RSS grew half as fast as under glibc over an hour on two cameras; "
+        "BENCHMARKS.md, Soak); system: the C library's malloc.",
     )
 
 

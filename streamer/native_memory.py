@@ -6,9 +6,10 @@ keeps the pages it once used: with a decoder and a voice thread per camera RSS g
 thread. Two arenas, and handing freed pages back now and then, keep it flat (BENCHMARKS.md, Soak).
 Elsewhere than glibc these do nothing.
 
-Even so glibc's heaps grew by 30-40 MB an hour on two live cameras while the memory in use stayed
-flat; under jemalloc the same hour did not grow. A live run therefore starts itself again under
-jemalloc where the library is installed (`process.allocator`), before anything is loaded.
+Even so RSS grew by ~38 MB an hour on two live cameras under glibc (+7.2% over the last 45 minutes
+of an hour) while the memory in use stayed about flat; under jemalloc the same hour grew +3.5% from
+a like level. A live run therefore starts itself again under jemalloc where the library is
+installed (`process.allocator`), before anything is loaded.
 """
 
 from __future__ import annotations
