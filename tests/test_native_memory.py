@@ -1,5 +1,6 @@
 """The glibc calls that keep a days-long run's native memory flat are found and work, and elsewhere
-they are left alone rather than failing."""
+they are left alone rather than failing; a live run restarts itself under jemalloc (installed by the
+test packages), unless told not to."""
 
 import os
 import platform
@@ -9,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from support.mosquitto import free_port
 
 from streamer import native_memory
@@ -54,7 +54,6 @@ def _live_run_libraries(folder: Path, **env: str) -> str:
         assert run.returncode == 0, err
 
 
-@pytest.mark.skipif(not GLIBC, reason="the restart is for glibc's malloc")
 def test_a_live_run_restarts_itself_under_jemalloc_unless_told_not_to(tmp_path: Path) -> None:
     assert native_memory.jemalloc_library() is not None  # installed with the test packages (.ci/run)
     assert native_memory.JEMALLOC in _live_run_libraries(tmp_path / "auto")
