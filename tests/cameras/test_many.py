@@ -24,6 +24,9 @@ def test_one_camera_killed_and_restarted_others_unaffected(people_clip: Path, pa
             async with running(App(cfg), pack) as app:
                 first = dict(app.sources)
                 await until(lambda: all(analysed(app, n) >= 10 for n in servers), 40, "three cameras analysing")
+                # On a loaded machine a camera can miss the 2 s open timeout at the start and reconnect
+                # once: that is not b's doing, so a and c are counted from the moment b goes down.
+                before = {n: app.sources[n].stats.reconnects for n in "ac"}
                 b.kill()
                 await until(lambda: state(app, "b") == "reconnecting", 15, "b reconnecting")
                 during = {n: analysed(app, n) for n in "ac"}
@@ -41,7 +44,7 @@ def test_one_camera_killed_and_restarted_others_unaffected(people_clip: Path, pa
                 assert app.sources["b"].stats.reconnects >= 1
                 for n in "ac":
                     assert app.sources[n] is first[n]  # never restarted
-                    assert app.sources[n].stats.reconnects == 0
+                    assert app.sources[n].stats.reconnects == before[n]
                     assert state(app, n) == "live"
                     assert app.analyzers[n].stats.faces_with_node > 0  # identities, not only frames
 

@@ -44,13 +44,14 @@ def test_cameras_follow_the_file(
                 async with running(app, pack):
                     await until(lambda: analysed(app, "a") >= 5 and analysed(app, "b") >= 5, 40, "a and b analysing")
                     kept = app.sources["a"]
+                    kept_reconnects = kept.stats.reconnects  # a slow first open may already have retried once
 
                     write_cameras(config, {"a": a.url, "c": c.url})  # b out, c in
                     await until(lambda: set(app.sources) == {"a", "c"}, 10, "b removed, c added", lambda: set(app.sources))
                     at_swap = analysed(app, "a")
                     await until(lambda: analysed(app, "c") >= 5, 30, "c analysing")
                     assert app.sources["a"] is kept and analysed(app, "a") > at_swap  # untouched, still going
-                    assert kept.stats.reconnects == 0
+                    assert kept.stats.reconnects == kept_reconnects  # the swap never touched a
 
                     started = app.sources["c"]
                     write_cameras(config, {"a": a.url, "c": c.url}, c=2)  # a changed camera restarts
