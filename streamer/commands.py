@@ -45,9 +45,9 @@ def cmd_run(
 
     cap_arenas()  # before the imports below start threads of their own
     if restart_args is not None and cfg.process.allocator == "auto":
-        from .sources import is_live_url
+        from .source_urls import never_ends
 
-        if cfg.webrtc.whip_enabled or any(is_live_url(c.url) for c in cfg.cameras if c.enabled):
+        if cfg.webrtc.whip_enabled or any(never_ends(c.url) for c in cfg.cameras if c.enabled):
             restart_under_jemalloc(restart_args)  # returns where it cannot
     if cfg.models.model_dir is None:
         from .faces.bundled import check_soon
@@ -58,7 +58,7 @@ def cmd_run(
     from .app import App, install_signal_handlers
     from .progress import Progress
     from .reload import CameraReloader
-    from .sources import is_live_url
+    from .source_urls import never_ends
 
     if not cfg.cameras and not cfg.webrtc.whip_enabled:
         raise StreamerError("nothing to analyse: give a video file or camera URL, cameras in --config, or --whip")
@@ -69,7 +69,7 @@ def cmd_run(
         check_token(args.api[0], api_token)
     # Cameras from a file that has a live one: the run lasts until a signal, so follow the file meanwhile.
     follow = bool(args.config and not args.sources and not args.no_reload)
-    follow = follow and any("://" in c.url or is_live_url(c.url) for c in cfg.cameras if c.enabled)  # not only files
+    follow = follow and any(never_ends(c.url) for c in cfg.cameras if c.enabled)  # not only files
     # pushes may come at any time: a WHIP server keeps the run up until a signal
     app = App(
         cfg, realtime=args.realtime, progress=Progress(enabled=not args.quiet), keep_running=follow or cfg.webrtc.whip_enabled

@@ -13,6 +13,8 @@ LAYERS = [
     (["streamer.shared_parts", "streamer.analyzer", "streamer.voice_analyzer"], ["streamer.app", "streamer.metrics"]),
     (["streamer.sources"], ["streamer.webrtc", "streamer.app"]),
     (["memory"], ["streamer"]),
+    # a live run reads camera URLs before it restarts itself under jemalloc: nothing heavy loads first
+    (["streamer.source_urls"], ["streamer.sources", "av", "numpy"]),
 ]
 
 _LOADED = """

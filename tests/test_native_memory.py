@@ -28,12 +28,12 @@ def test_glibc_calls_are_found_in_the_process_or_left_alone() -> None:
     assert native_memory._LIBC.malloc_trim(0) in (0, 1)
 
 
-def _live_run_libraries(folder: Path, **env: str) -> str:
+def _live_run_libraries(folder: Path, scheme: str = "rtsp", **env: str) -> str:
     """The shared objects mapped into `streamer run` (the program itself) on a live camera, one that
     refuses, so that the run goes on reconnecting, once its memory is open."""
     folder.mkdir()
     db = folder / "memory.db"
-    camera = f"door=rtsp://127.0.0.1:{free_port()}/cam"
+    camera = f"door={scheme}://127.0.0.1:{free_port()}/cam"
     clean = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", native_memory.RESTARTED)}
     run = subprocess.Popen(
         [sys.executable, "-m", "streamer", "run", camera, "-q", "--no-mqtt", "--no-voices", "--db", str(db)],
@@ -57,4 +57,5 @@ def _live_run_libraries(folder: Path, **env: str) -> str:
 def test_a_live_run_restarts_itself_under_jemalloc_unless_told_not_to(tmp_path: Path) -> None:
     assert native_memory.jemalloc_library() is not None  # installed with the test packages (.ci/run)
     assert native_memory.JEMALLOC in _live_run_libraries(tmp_path / "auto")
+    assert native_memory.JEMALLOC in _live_run_libraries(tmp_path / "whep", "whep")  # a WebRTC pull is live too
     assert native_memory.JEMALLOC not in _live_run_libraries(tmp_path / "system", STREAMER_PROCESS__ALLOCATOR="system")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ..config import CameraConfig
 from ..errors import ConfigError
-from ..sources import is_live_url
+from ..source_urls import never_ends
 from .connection import entries
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class Catalog(Protocol):
 
 def shareable(cam: CameraConfig) -> bool:
     """Only live cameras are shared: a file is analysed once, by the worker it was given to."""
-    return "://" in cam.url or is_live_url(cam.url)
+    return never_ends(cam.url)
 
 
 class FixedCatalog:

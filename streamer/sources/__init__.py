@@ -3,7 +3,7 @@ audio resampled into a bounded buffer."""
 
 from .audio_buffer import AudioBuffer
 from .base import Source, StateCallback
-from .factory import is_live_url, open_source
+from .factory import open_source
 from .protocol import StreamSource
 from .state import AudioState, SourceState, SourceStats
 
@@ -15,6 +15,5 @@ __all__ = [
     "SourceStats",
     "StateCallback",
     "StreamSource",
-    "is_live_url",
     "open_source",
 ]

@@ -24,12 +24,12 @@ from ..config import SourceDefaults
 from ..errors import SourceError
 from ..records import Frame
 from ..scene import scene_thumbnail
+from ..source_urls import NETWORK_PREFIXES, parse_device
 from .audio_buffer import AudioBuffer
 from .audio_chunker import AudioChunker
 from .audio_track import AudioTrack
 from .bgr import BgrConverter
 from .clock import StreamClock
-from .devices import parse_device
 from .frozen import FrozenDetector
 from .nonref import NonRefSkip
 from .rate import Backoff, RateMeter
@@ -38,7 +38,6 @@ from .state import SourceState, SourceStats
 
 log = logging.getLogger(__name__)
 
-NETWORK_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "srt://")
 LIVE_DECODE_THREADS = 2  # a live camera's decoder delays frames by about this many minus one
 DEFAULT_FRAME_STEP = 1 / 25  # frame duration assumed when a stream declares no rate
 FILE_THREADS_MIN_CORES = 3  # files decode with frame threads on machines with at least this many cores

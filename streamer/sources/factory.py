@@ -8,13 +8,9 @@ import av
 
 from ..config import CameraConfig, SourceDefaults
 from ..errors import SourceError
-from .av_reader import NETWORK_PREFIXES, media_noun, probe_file
+from ..source_urls import is_live_url, parse_device
+from .av_reader import media_noun, probe_file
 from .base import AUDIO_BUFFER_SECONDS, Source, StateCallback
-from .devices import names_device, parse_device
-
-
-def is_live_url(url: str) -> bool:
-    return url.lower().startswith(NETWORK_PREFIXES) or names_device(url)
 
 
 def open_source(

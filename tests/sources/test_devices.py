@@ -12,8 +12,8 @@ import pytest
 
 from streamer.config import CameraConfig, SourceDefaults
 from streamer.errors import SourceError
-from streamer.sources import Source, SourceState, is_live_url, open_source
-from streamer.sources.devices import Device, parse_device
+from streamer.sources import Source, SourceState, open_source
+from streamer.source_urls import Device, is_live_url, never_ends, parse_device
 
 from .watch import Watcher
 
@@ -39,6 +39,23 @@ from .watch import Watcher
 def test_parse_device(url: str, device: Device | None) -> None:
     assert parse_device(url) == device
     assert is_live_url(url) == (device is not None or url.startswith("rtsp://"))
+
+
+@pytest.mark.parametrize(
+    ("url", "ends"),
+    [
+        ("meeting.wav", True),
+        ("clips/alsa.mp4", True),
+        ("C:\\clips\\a.mp4", True),
+        ("rtsp://cam.local/live", False),
+        ("whep://cam.local/live", False),  # a WebRTC pull, opened outside FFmpeg
+        ("srt://cam.local:9000", False),
+        ("/dev/video0", False),
+        ("pulse:default", False),
+    ],
+)
+def test_only_a_file_ends_by_itself(url: str, ends: bool) -> None:
+    assert never_ends(url) is not ends
 
 
 def test_a_capture_format_needs_a_device() -> None:
