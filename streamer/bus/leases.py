@@ -49,7 +49,9 @@ ROUNDS_PER_TTL = 5  # a live owner renews five times within its lease's time to 
 BACKOFF_ROUNDS = 2  # failed rounds are retried at most this many rounds apart (well within the ttl)
 WORKERS_KEPT_SECONDS = 60.0  # a dead worker's heartbeat key is removed by the server after this
 LEASES_KEPT_SECONDS = 3600.0  # ... and a lease left by a dead worker for a removed camera after this
-WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a write whose expected last revision is stale
+# JetStream's error codes for a write whose expected last revision is stale (newer servers send the
+# second); nats-py's update maps both to KeyWrongLastSequenceError, its delete neither.
+WRONG_LAST_SEQUENCE = (10071, 10164)
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,7 @@ class CameraLeases:
         except (KeyWrongLastSequenceError, KeyNotFoundError):
             pass
         except BadRequestError as e:  # nats-py's delete reports a stale revision only as this
-            if e.err_code != WRONG_LAST_SEQUENCE:
+            if e.err_code not in WRONG_LAST_SEQUENCE:
                 raise
 
     async def close(self) -> None:
