@@ -6,7 +6,6 @@ one time axis, so who spoke while whom was on screen can be read off at a glance
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from support.mosquitto import free_port
+from support.ports import free_port
 
 from streamer import native_memory
 

@@ -31,8 +31,8 @@ from streamer.bus.intake_process import IntakeProcess
 from streamer.bus.messages import FacesMsg, build, encode
 from streamer.bus.service import SEQ, BusConsumer
 from streamer.memory_worker import MemoryWorker
-from support.mosquitto import free_port
 from support.nats import NatsServer
+from support.ports import free_port
 
 from .helpers import service, stop
 

@@ -22,8 +22,8 @@ from streamer.bus.connection import bucket, entries
 from streamer.bus.leases import Holder
 from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, render_video
-from support.mosquitto import free_port
 from support.nats import NatsServer
+from support.ports import free_port
 from support.rtsp import RtspServer
 
 from .helpers import last_seq, scrape, service, stop, wait_applied, worker

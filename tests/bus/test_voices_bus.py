@@ -15,8 +15,8 @@ from memory.config import MemoryConfig
 from streamer.demo.cast import Person
 from streamer.demo.compose import Appearance, render_video
 from streamer.demo.speech import load_conversation
-from support.mosquitto import free_port
 from support.nats import NatsServer
+from support.ports import free_port
 from support.speech import speaker_of
 
 from .helpers import last_seq, scrape, scrape_until, service, stop, wait_applied, worker

@@ -15,7 +15,8 @@ from streamer.app import App
 from streamer.faces.models import ModelPack
 from streamer.publish.payloads import SCHEMA_DIR, stream_status_payload
 from streamer.sources import SourceState
-from support.rtsp import RtspServer, free_port
+from support.ports import free_port
+from support.rtsp import RtspServer
 
 from .live import analysed, live_config, running, scrape, state, until
 

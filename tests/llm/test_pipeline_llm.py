@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from support.llm_server import LlamaServer, free_port, start_server
+from support.llm_server import LlamaServer, start_server
+from support.ports import free_port
 
 from memory import Memory, MemoryConfig, NodeKind
 from streamer.app import App

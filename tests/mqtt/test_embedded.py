@@ -15,7 +15,7 @@ import pytest
 from streamer.errors import PublishError
 from streamer.publish import Publisher
 from streamer.publish.broker import DRAIN_SECONDS, SHUTDOWN_SECONDS, EmbeddedBroker
-from support.mosquitto import free_port
+from support.ports import free_port
 
 from .helpers import MemoryRig, events, mqtt_config, publishing, seqs, subscribed
 

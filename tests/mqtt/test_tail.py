@@ -12,7 +12,8 @@ import pytest
 from streamer.errors import PublishError
 from streamer.publish import Publisher
 from streamer.tail import tail
-from support.mosquitto import Mosquitto, free_port
+from support.mosquitto import Mosquitto
+from support.ports import free_port
 
 from .helpers import WAIT, MemoryRig, mqtt_config, publishing
 

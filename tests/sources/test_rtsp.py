@@ -12,7 +12,8 @@ import pytest
 
 from streamer.config import CameraConfig, SourceDefaults
 from streamer.sources import Source, SourceState, open_source
-from support.rtsp import RtspServer, free_port
+from support.ports import free_port
+from support.rtsp import RtspServer
 
 from .watch import Watcher
 

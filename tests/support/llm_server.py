@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.ports import free_port
 
 READY_SECONDS = 60.0
 
@@ -40,12 +40,6 @@ def _gguf() -> Path:
     if not found:
         raise FileNotFoundError(f"no .gguf file in {Path(spec.origin).parent}")
     return found[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(log_path: Path) -> LlamaServer:

@@ -22,12 +22,6 @@ SERVER_PYTHON = os.environ.get("RTSP_SERVER_PYTHON", "/usr/bin/python3")
 READY_TIMEOUT_SECONDS = 10.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def steady_port() -> int:
     """A free port below the kernel's ephemeral range, for a server that is killed and started again
     on it. A port from free_port() is an ephemeral one: while its server is down, the kernel may give
