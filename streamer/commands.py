@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -49,16 +50,17 @@ def cmd_run(
 
         if cfg.webrtc.whip_enabled or any(never_ends(c.url) for c in cfg.cameras if c.enabled):
             restart_under_jemalloc(restart_args)  # returns where it cannot
-    if cfg.models.model_dir is None:
-        from .faces.bundled import check_soon
+    with _kept_for_good():
+        if cfg.models.model_dir is None:
+            from .faces.bundled import check_soon
 
-        check_soon()  # the model files hashed on the other core while the imports below load
-    from memory.database import shown
+            check_soon()  # the model files hashed on the other core while the imports below load
+        from memory.database import shown
 
-    from .app import App, install_signal_handlers
-    from .progress import Progress
-    from .reload import CameraReloader
-    from .source_urls import never_ends
+        from .app import App, install_signal_handlers
+        from .progress import Progress
+        from .reload import CameraReloader
+        from .source_urls import never_ends
 
     if not cfg.cameras and not cfg.webrtc.whip_enabled:
         raise StreamerError("nothing to analyse: give a video file or camera URL, cameras in --config, or --whip")
@@ -102,6 +104,21 @@ def cmd_run(
         trimmed.set()
         trimmer.join()
     return 0
+
+
+@contextmanager
+def _kept_for_good() -> Iterator[None]:
+    """For imports whose objects live as long as the process: no collection while they load (40-80 ms
+    of a run's start, on the main thread), and none scans them again once frozen. Collection is back
+    on after, for the cyclic garbage of a run of days."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _log_beside_bars(quiet: bool) -> AbstractContextManager[object]:

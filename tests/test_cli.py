@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -253,3 +254,30 @@ def test_a_folder_of_many_photos_of_few_people(tmp_path: Path, cast) -> None:  #
     assert len(faces) == 12
     assert all(len(n) == 1 and None not in n for n in nodes.values()), nodes
     assert len({next(iter(n)) for n in nodes.values()}) == 4
+
+
+def test_a_run_freezes_what_its_start_loaded_and_collects_after_it(tmp_path: Path) -> None:
+    """The start's objects are frozen (no collection walks them again), and collection is back on for
+    the run itself: a run of days makes cyclic garbage."""
+    from streamer.cli import main
+
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "3", str(clip)],
+        check=True,
+    )
+    after_start: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and gc.get_freeze_count() > 0:
+            after_start.append(info["generation"])
+
+    gc.unfreeze()
+    gc.callbacks.append(seen)
+    try:
+        assert main(["run", str(clip), "-q", "--no-mqtt", "--no-voices", "--db", str(tmp_path / "m.db")]) == 0
+        assert gc.isenabled()
+        assert after_start  # collections went on once the start was frozen
+    finally:
+        gc.callbacks.remove(seen)
+        gc.unfreeze()
