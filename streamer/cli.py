@@ -16,6 +16,7 @@ from . import commands
 from .camera_args import cameras_from_args
 from .config import Config, load_config
 from .errors import StreamerError
+from .source_urls import never_ends
 
 log = logging.getLogger("streamer")
 
@@ -273,16 +274,12 @@ def main(argv: Sequence[str] | None = None, *, program: bool = False) -> int:
     _setup_logging(args)
     try:
         cfg = config_from_args(args)
-        if args.command == "run":
-            return commands.cmd_run(args, cfg, overrides_from_args(args), sys.argv[1:] if program else None)
-        if args.command == "worker":
-            from .bus.cli import cmd_worker  # noqa: PLC0415
+        if args.command in LONG_RUNNING:
+            from .native_memory import kept_flat  # noqa: PLC0415
 
-            return cmd_worker(args, cfg)
-        if args.command == "memory-service":
-            from .bus.cli import cmd_memory_service  # noqa: PLC0415
-
-            return cmd_memory_service(args, cfg, commands.run_app)
+            restart_args = sys.argv[1:] if program else None
+            with kept_flat(restart_args, allocator=cfg.process.allocator, live=_runs_until_stopped(args, cfg)):
+                return _long_running(args, cfg)
         if args.command == "demo":
             from .demo.run import run_demo
 
@@ -319,6 +316,27 @@ def main(argv: Sequence[str] | None = None, *, program: bool = False) -> int:
         log.debug("unexpected error", exc_info=True)
         print(f"streamer: error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
         return 1
+
+
+LONG_RUNNING = ("run", "worker", "memory-service")
+
+
+def _runs_until_stopped(args: argparse.Namespace, cfg: Config) -> bool:
+    """The memory service always; a run or a worker with a camera that never ends, a WHIP server, or
+    the shared cameras of the bus."""
+    if args.command == "memory-service" or cfg.webrtc.whip_enabled or getattr(args, "shared", False):
+        return True
+    return any(never_ends(c.url) for c in cfg.cameras if c.enabled)
+
+
+def _long_running(args: argparse.Namespace, cfg: Config) -> int:
+    if args.command == "run":
+        return commands.cmd_run(args, cfg, overrides_from_args(args))
+    from .bus.cli import cmd_memory_service, cmd_worker  # noqa: PLC0415 (the models' imports are heavy)
+
+    if args.command == "worker":
+        return cmd_worker(args, cfg)
+    return cmd_memory_service(args, cfg, commands.run_app)
 
 
 def entry() -> None:

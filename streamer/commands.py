@@ -7,8 +7,7 @@ import gc
 import json
 import os
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -33,23 +32,11 @@ def stored_memory(cfg: Config) -> Iterator[Memory]:
         yield memory
 
 
-def cmd_run(
-    args: argparse.Namespace, cfg: Config, overrides: dict[str, Any], restart_args: Sequence[str] | None = None
-) -> int:
-    """`overrides`: the flags as config keys, applied again whenever a followed config file changes.
-    `restart_args`: the command line, where this process is the `streamer` program and may replace
-    itself (a live run, under jemalloc: process.allocator)."""
+def cmd_run(args: argparse.Namespace, cfg: Config, overrides: dict[str, Any]) -> int:
+    """`overrides`: the flags as config keys, applied again whenever a followed config file changes."""
     import asyncio
     import signal
 
-    from .native_memory import cap_arenas, keep_trimming, restart_under_jemalloc
-
-    cap_arenas()  # before the imports below start threads of their own
-    if restart_args is not None and cfg.process.allocator == "auto":
-        from .source_urls import never_ends
-
-        if cfg.webrtc.whip_enabled or any(never_ends(c.url) for c in cfg.cameras if c.enabled):
-            restart_under_jemalloc(restart_args)  # returns where it cannot
     with _kept_for_good():
         if cfg.models.model_dir is None:
             from .faces.bundled import check_soon
@@ -96,13 +83,7 @@ def cmd_run(
         heard = f", {turns} speech turns" if summary.voices else ""
         print(f"done: {faces} faces{heard}, {summary.identities} identities, memory in {shown(cfg.memory.db)}", file=sys.stderr)
 
-    trimmed = threading.Event()
-    trimmer = keep_trimming(trimmed)
-    try:
-        asyncio.run(main())
-    finally:
-        trimmed.set()
-        trimmer.join()
+    asyncio.run(main())
     return 0
 
 

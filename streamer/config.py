@@ -200,7 +200,8 @@ class MetricsConfig(StrictModel):
 class ProcessConfig(StrictModel):
     allocator: Literal["auto", "system"] = Field(
         "auto",
-        description="auto: a `streamer run` with a live source starts itself again under jemalloc where "
+        description="auto: a `streamer run` with a live source, a worker with one and the memory service "
+        "start themselves again under jemalloc where "
         "libjemalloc.so.2 is installed (RSS grew half as fast as under glibc over an hour on two cameras; "
         "BENCHMARKS.md, Soak); system: the C library's malloc.",
     )

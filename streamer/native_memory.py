@@ -8,8 +8,8 @@ Elsewhere than glibc these do nothing.
 
 Even so RSS grew by ~38 MB an hour on two live cameras under glibc (+7.2% over the last 45 minutes
 of an hour) while the memory in use stayed about flat; under jemalloc the same hour grew +3.5% from
-a like level. A live run therefore starts itself again under jemalloc where the library is
-installed (`process.allocator`), before anything is loaded.
+a like level. A live run, a worker and the memory service therefore start themselves again under
+jemalloc where the library is installed (`process.allocator`), before anything is loaded.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import os
 import sys
 import sysconfig
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,23 @@ def keep_trimming(stop: threading.Event, every: float = TRIM_EVERY_SECONDS) -> t
     thread = threading.Thread(target=run, name="malloc-trim", daemon=True)
     thread.start()
     return thread
+
+
+@contextmanager
+def kept_flat(restart_args: Sequence[str] | None, *, allocator: str, live: bool) -> Iterator[None]:
+    """Around the whole of a command that may run for days, before it imports anything heavy: the
+    arenas capped, a live one restarted under jemalloc (`restart_args`: the command line, where this
+    process is the `streamer` program; allocator: process.allocator), freed pages handed back."""
+    cap_arenas()
+    if live and restart_args is not None and allocator == "auto":
+        restart_under_jemalloc(restart_args)  # returns where it cannot
+    stop = threading.Event()
+    trimmer = keep_trimming(stop)
+    try:
+        yield
+    finally:
+        stop.set()
+        trimmer.join()
 
 
 def jemalloc_library() -> str | None:
