@@ -29,7 +29,6 @@ M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
 ARENAS = 2
 TRIM_EVERY_SECONDS = 30.0
 JEMALLOC = "libjemalloc.so.2"  # Debian/Ubuntu: libjemalloc2; Fedora: jemalloc
-JEMALLOC_CONF = "background_thread:true"  # unless MALLOC_CONF is set already
 RESTARTED = "STREAMER_UNDER_JEMALLOC"  # set in the restarted process: it never restarts twice
 
 
@@ -114,9 +113,7 @@ def restart_under_jemalloc(args: Sequence[str]) -> None:
     if library is None or RESTARTED in os.environ or under_jemalloc():
         return
     preload = " ".join(filter(None, (library, os.environ.get("LD_PRELOAD"))))
-    # jemalloc's own thread gives freed pages back on time rather than when another allocation happens
-    # to come by (+2.0% against +3.5% over the last 45 minutes of an hour, BENCHMARKS.md, Soak)
-    env = {"MALLOC_CONF": JEMALLOC_CONF, **os.environ, "LD_PRELOAD": preload, RESTARTED: "1"}
+    env = {**os.environ, "LD_PRELOAD": preload, RESTARTED: "1"}
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     log.debug("restarting under %s", library)
