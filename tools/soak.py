@@ -1,6 +1,6 @@
 """Soak: `streamer run` on live RTSP cameras for an hour or more, watching it for growth.
 
-    python tools/soak.py [--cameras 2] [--minutes 60] [--size 640x360] [--out benchmarks/soak]
+    python tools/soak.py [--cameras 2] [--minutes 60] [--size 640x360] [--out benchmarks/soak] [--bus]
 
 Renders a clip of real people coming and going (with the bundled conversation as its soundtrack),
 serves it to each camera from its own local RTSP server (the tests' gst-rtsp-server; the clip ends
@@ -10,6 +10,9 @@ time is the sum over cameras. Every --every seconds it samples the streamer's RS
 is the process' own, anonymous memory and what mapped files, the shared libraries), open files,
 threads and CPU, the database's size (with its WAL), the event backlog (events stored but not yet
 published) and the ASR backlog, then prints the slopes and writes OUT.csv and OUT.png.
+With --bus the cameras go to `streamer worker` and the memory to `streamer memory-service`, two
+processes on a real NATS server as a site runs them; each is sampled and reported on its own
+(OUT-worker.* and OUT-service.*).
 Speed is measured here, never asserted in tests.
 """
 
@@ -42,7 +45,9 @@ from streamer.faces.detector import FaceDetector
 from streamer.faces.models import load_pack
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
-from support.mosquitto import Mosquitto, free_port  # noqa: E402
+from support.mosquitto import Mosquitto  # noqa: E402
+from support.nats import NatsServer  # noqa: E402
+from support.ports import free_port  # noqa: E402
 from support.rtsp import RtspServer, serve_with_audio  # noqa: E402
 
 CLIP_FPS = 25
@@ -110,8 +115,8 @@ def db_state(db: Path) -> tuple[float, int, int]:
         return size, 0, 0
 
 
-def sample(proc: psutil.Process, t0: float, db: Path, metrics_port: int) -> Sample:
-    m = scrape(metrics_port)
+def sample(proc: psutil.Process, t0: float, db: Path, m: dict[str, float]) -> Sample:
+    """The process' own figures, with the stream's, the database's and the backlogs' shared by all."""
     cpu = proc.cpu_times()
     size, events, backlog = db_state(db)
     mem = proc.memory_info()  # Linux: `shared` is the resident file-backed and shared pages (RssFile + RssShmem)
@@ -219,6 +224,51 @@ def plot(samples: list[Sample], path: Path, title: str) -> None:
     cv2.imwrite(str(path), img)
 
 
+@dataclass
+class Watched:
+    """One process of the streamer under soak, with its metrics port, log and samples."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    metrics_port: int
+    log: Path
+    samples: list[Sample]
+
+    @classmethod
+    def start(cls, name: str, args: list[str], tmp: Path) -> Watched:
+        port, log = free_port(), tmp / f"{name}.log"
+        with log.open("w") as out:
+            popen = subprocess.Popen([sys.executable, "-m", "streamer", *args, "-q", "--metrics-port", str(port)],
+                                     stdout=out, stderr=subprocess.STDOUT, cwd=tmp)
+        return cls(name, popen, port, log, [])
+
+    def stop(self) -> None:
+        self.popen.send_signal(signal.SIGINT)
+        try:
+            self.popen.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+
+
+def start_streamer(args: argparse.Namespace, tmp: Path, db: Path, mqtt: str, cameras: list[str]) -> list[Watched]:
+    """`streamer run` alone, or with --bus a memory service and a worker on the NATS server at args.bus_url."""
+    voices = ["--no-voices"] if args.no_voices else []
+    if not args.bus:
+        return [Watched.start("streamer", ["run", "--db", str(db), "--mqtt", mqtt, *voices, *cameras], tmp)]
+    service = Watched.start("service", ["memory-service", "--bus", args.bus_url, "--db", str(db), "--mqtt", mqtt], tmp)
+    return [service, Watched.start("worker", ["worker", "--bus", args.bus_url, *voices, *cameras], tmp)]
+
+
+def write_results(samples: list[Sample], out: Path, title: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([fl.name for fl in fields(Sample)])
+        writer.writerows(astuple(s) for s in samples)
+    plot(samples, out.with_suffix(".png"), title)
+    print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.png')}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cameras", type=int, default=2)
@@ -228,6 +278,7 @@ def main() -> None:
     ap.add_argument("--every", type=float, default=5.0, help="seconds between samples")
     ap.add_argument("--out", type=Path, default=Path("soak"), help="writes OUT.csv and OUT.png")
     ap.add_argument("--no-voices", action="store_true", help="faces only")
+    ap.add_argument("--bus", action="store_true", help="a worker and a memory service on NATS instead of one run")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     try:
@@ -244,53 +295,51 @@ def main() -> None:
         print(f"clip: {args.clip_seconds:.0f} s at {args.size}, rendered in {time.monotonic() - t:.0f} s", flush=True)
         broker = Mosquitto(tmp / "mqtt")
         broker.start()
+        nats = NatsServer(tmp)
+        if args.bus:
+            nats.start()
+            args.bus_url = nats.url
         servers = [RtspServer(launch=serve_with_audio(clip)).start() for _ in range(args.cameras)]
-        db, metrics_port = tmp / "memory.db", free_port()
-        cmd = [sys.executable, "-m", "streamer", "run", "-q", "--db", str(db), "--mqtt", broker.url,
-               "--metrics-port", str(metrics_port), *(["--no-voices"] if args.no_voices else []),
-               *(f"cam{i + 1}={s.url}" for i, s in enumerate(servers))]
-        log = (tmp / "streamer.log").open("w")
-        streamer = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        proc, t0 = psutil.Process(streamer.pid), time.monotonic()
-        samples: list[Sample] = []
+        db = tmp / "memory.db"
+        watched = start_streamer(args, tmp, db, broker.url, [f"cam{i + 1}={s.url}" for i, s in enumerate(servers)])
+        t0 = time.monotonic()
         try:
             while time.monotonic() - t0 < args.minutes * 60:  # Ctrl-C ends it early, with the report
                 time.sleep(args.every)
-                if streamer.poll() is not None:
-                    sys.exit(f"soak: the streamer exited with {streamer.returncode}: {(tmp / 'streamer.log').read_text()[-2000:]}")
+                for w in watched:
+                    if w.popen.poll() is not None:
+                        sys.exit(f"soak: {w.name} exited with {w.popen.returncode}: {w.log.read_text()[-2000:]}")
                 try:
-                    samples.append(sample(proc, t0, db, metrics_port))
+                    metrics: dict[str, float] = {}
+                    for w in watched:
+                        for key, value in scrape(w.metrics_port).items():
+                            metrics[key] = metrics.get(key, 0.0) + value
                 except OSError:  # metrics not served yet
                     continue
-                s = samples[-1]
-                if len(samples) % max(1, int(60 / args.every)) == 0:
-                    print(f"{s.wall_s / 60:6.1f} min  stream {s.stream_s / 60:6.1f} min  RSS {s.rss_mb:5.0f} MB "
-                          f"(anon {s.anon_mb:3.0f}, files {s.file_mb:3.0f})  "
-                          f"files {s.open_files}  threads {s.threads}  db {s.db_mb:6.1f} MB  "
-                          f"backlog {s.event_backlog}/{s.asr_backlog:.0f}", flush=True)
+                for w in watched:
+                    w.samples.append(sample(psutil.Process(w.popen.pid), t0, db, metrics))
+                    s = w.samples[-1]
+                    if len(w.samples) % max(1, int(60 / args.every)) == 0:
+                        print(f"{w.name:8} {s.wall_s / 60:6.1f} min  stream {s.stream_s / 60:6.1f} min  "
+                              f"RSS {s.rss_mb:5.0f} MB (anon {s.anon_mb:3.0f}, files {s.file_mb:3.0f})  "
+                              f"files {s.open_files}  threads {s.threads}  db {s.db_mb:6.1f} MB  "
+                              f"backlog {s.event_backlog}/{s.asr_backlog:.0f}", flush=True)
         except KeyboardInterrupt:
             print(f"soak: stopped after {(time.monotonic() - t0) / 60:.1f} min", flush=True)
         finally:
-            streamer.send_signal(signal.SIGINT)
-            try:
-                streamer.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                streamer.kill()
+            for w in reversed(watched):  # the worker first: the service takes what it still sends
+                w.stop()
             for server in servers:
                 server.stop()
+            nats.stop()
             broker.stop()
-            log.close()
-        if len(samples) < 3:
-            sys.exit("soak: too few samples")
-        lines = report(samples, args.cameras)
-        print("\n".join(lines))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.with_suffix(".csv").open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow([fl.name for fl in fields(Sample)])
-            writer.writerows(astuple(s) for s in samples)
-        plot(samples, args.out.with_suffix(".png"), f"soak: {lines[0].split(', CPU')[0]}")
-        print(f"wrote {args.out.with_suffix('.csv')} and {args.out.with_suffix('.png')}")
+        for w in watched:
+            if len(w.samples) < 3:
+                sys.exit(f"soak: too few samples of {w.name}")
+            lines = report(w.samples, args.cameras)
+            print(*([f"{w.name}:"] if args.bus else []), *lines, sep="\n")
+            out = args.out.with_name(f"{args.out.name}-{w.name}") if args.bus else args.out
+            write_results(w.samples, out, f"soak, {w.name}: {lines[0].split(', CPU')[0]}")
 
 
 if __name__ == "__main__":
