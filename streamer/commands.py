@@ -118,7 +118,7 @@ async def run_app(app: App, api: tuple[str, int] | None = None, token: str | Non
         return await run_with_api(app, *api, token, run_app)
     if not app.cfg.webrtc.whip_enabled:
         return await app.run()
-    from .webrtc.whip import run_with_whip  # aiortc loads only for those who take pushes
+    from .whip_server import run_with_whip  # aiortc loads only for those who take pushes
 
     return await run_with_whip(app)
 

@@ -18,7 +18,7 @@ from streamer.demo.cast import Person, load_cast
 from streamer.faces.detector import FaceDetector
 from streamer.faces.models import ModelPack, load_pack
 from support.asked import Built, build_on
-from support.postgres import STORES, PostgresServer, database_name, need_server
+from support.postgres import PostgresServer, database_name, need_server
 from support.realfaces import FaceBank
 from support.scenario import Clock, Scene
 

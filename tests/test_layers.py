@@ -12,6 +12,8 @@ LAYERS = [
     (["streamer.metrics"], ["streamer.app"]),
     (["streamer.shared_parts", "streamer.analyzer", "streamer.voice_analyzer"], ["streamer.app", "streamer.metrics"]),
     (["streamer.sources"], ["streamer.webrtc", "streamer.app"]),
+    # WebRTC sources are opened by the app; the WHIP server that drives the app lives above both
+    (["streamer.webrtc"], ["streamer.app", "streamer.whip_server"]),
     (["memory"], ["streamer"]),
     # a live run reads camera URLs before it restarts itself under jemalloc: nothing heavy loads first
     (["streamer.source_urls"], ["streamer.sources", "av", "numpy"]),

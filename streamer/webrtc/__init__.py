@@ -1,4 +1,5 @@
-"""WebRTC ingest: cameras pushed over WHIP (`whip`), streams pulled over WHEP (`whep`), both live sources of the app.
+"""WebRTC ingest: sources fed by WHIP pushes (`push`) and streams pulled over WHEP (`whep`), live sources of the app.
 
-Nothing is imported here, so `streamer.sources` can reach `whep` without loading the app.
+The WHIP server that takes the pushes is part of the app (`streamer.whip_server`); nothing here imports the app,
+and nothing is imported here, so opening a camera can reach `whep` without loading aiortc for everyone.
 """

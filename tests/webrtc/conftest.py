@@ -21,7 +21,7 @@ from streamer.app import App
 from streamer.config import Config, load_config
 from streamer.faces.models import ModelPack
 from streamer.webrtc.peer import new_peer
-from streamer.webrtc.whip import WhipServer
+from streamer.whip_server import WhipServer
 
 TOKEN = "s3cret-token"
 

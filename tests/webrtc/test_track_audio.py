@@ -15,7 +15,7 @@ from streamer.records import Frame
 from streamer.sources import SourceState
 from streamer.sources.state import AudioState
 from streamer.webrtc.peer import new_peer
-from streamer.webrtc.whip import PushSource
+from streamer.webrtc.push import PushSource
 from sources.listen import Listener, assert_well_formed, onset, peak_hz, samples
 
 from .conftest import ffmpeg, gathered_offer

@@ -19,7 +19,7 @@ from streamer.demo.compose import Appearance, render_video
 from streamer.faces.models import ModelPack
 from streamer.sources import AudioState, SourceState
 from streamer.webrtc.peer import new_peer
-from streamer.webrtc.whip import WhipServer
+from streamer.whip_server import WhipServer
 from support.identities import faces_by_person
 
 from .conftest import TOKEN, app_config, gathered_offer, push_file, running_app, until

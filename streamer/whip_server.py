@@ -12,35 +12,26 @@ import hmac
 import logging
 import secrets
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
 
-from ..app import App, RunSummary
-from ..config import STREAM_NAME
-from ..errors import ShuttingDown, StreamerError
-from ..faces.models import ModelPack
-from ..serving import run_serving
-from ..sources import SourceState
-from .peer import new_peer
-from .track_source import TrackSource
+from .config import STREAM_NAME
+from .errors import ShuttingDown, StreamerError
+from .serving import run_serving
+from .webrtc.peer import new_peer
+from .webrtc.push import PushSource
+from .webrtc.track_source import TrackSource
+
+if TYPE_CHECKING:
+    from .app import App, RunSummary
+    from .faces.models import ModelPack
 
 log = logging.getLogger(__name__)
 
 MAX_OFFER_BYTES = 64 * 1024
 SHUTDOWN_SECONDS = 1.0  # a handler still negotiating at stop gets this long
-
-
-class PushSource(TrackSource):
-    """One push: its stream ends when its peer is gone."""
-
-    async def _run(self) -> None:
-        reason = await self.lost()
-        log.info("%s: push ended: %s", self.name, reason)
-        self.stats.last_error = reason
-        self.set_state(SourceState.ENDED)
-        await self.detach()
-        self._finish()
 
 
 class WhipServer:
@@ -82,7 +73,7 @@ class WhipServer:
                 await source.close()
 
     async def _page(self, _request: web.Request) -> web.Response:
-        page = files(__package__).joinpath("static/push.html").read_text(encoding="utf-8")
+        page = files("streamer.webrtc").joinpath("static/push.html").read_text(encoding="utf-8")
         return web.Response(text=page, content_type="text/html")
 
     def _authorize(self, request: web.Request) -> None:
