@@ -5,13 +5,14 @@ that updates them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import accumulate
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .leases import CameraLeases
 from .outbox import Outbox
-from .service import ServiceStats
+from .service import LATENCY_BOUNDS, ServiceStats
 
 
 class WorkerCollector(Collector):
@@ -68,3 +69,8 @@ class ServiceCollector(Collector):
         yield GaugeMetricFamily(
             "streamer_bus_consumer_lag", "Messages in the stream not yet delivered to the memory service, at the last batch.", value=s.pending
         )
+        bounds = [*(str(b) for b in LATENCY_BOUNDS), "+Inf"]
+        yield HistogramMetricFamily(
+            "streamer_bus_commit_latency_seconds", "From the bus storing a message to the memory committing its effects.",
+            buckets=list(zip(bounds, accumulate(s.latency_counts))), sum_value=s.latency_sum,
+        )  # fmt: skip

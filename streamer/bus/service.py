@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import bisect
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 
 BATCH_ROWS = MAX_PENDING_ROWS // 2  # rows per applied part: the memory never commits in the middle of a message
 SEQ, APPLIED = "bus.seq", "bus.applied"
-LATENCIES_KEPT = 100_000
+# upper bounds (s) of the stored -> committed latency histogram: a fixed few counts, however long the service runs
+LATENCY_BOUNDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 RESTART_WAIT_SECONDS = 1.0  # before an intake process that died is started again
 
 
@@ -48,7 +50,15 @@ class ServiceStats:
     apply_seconds: float = 0.0
     pending: int = 0  # messages in the stream not yet delivered to the service (consumer lag)
     intake_restarts: int = 0  # the intake process died (or failed to start again) and was started again
-    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))  # stored -> committed
+    # from the bus storing a message to the memory committing its effects: counts per LATENCY_BOUNDS
+    # bucket (the last one beyond them), and their sum
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS) + 1))
+    latency_sum: float = 0.0
+
+    def add_latencies(self, seconds: list[float]) -> None:
+        for x in seconds:
+            self.latency_counts[bisect.bisect_left(LATENCY_BOUNDS, x)] += 1
+        self.latency_sum += sum(seconds)
 
 
 def apply_part(
@@ -154,6 +164,6 @@ class BusConsumer:
         s.observations += sum(len(m.observations) for m in decoded if isinstance(m, FacesMsg))
         s.batches += 1
         s.pending = part.pending
-        s.latencies.extend(now - t for t in part.stored)
+        s.add_latencies([now - t for t in part.stored])
         self._on_events()
         intake.committed(part.n, answers)  # the intake acknowledges and sends the nodes on

@@ -51,6 +51,9 @@ def test_speech_turns_voices_and_texts_reach_the_memory_service(cast: list[Perso
             assert health["streamer_bus_malformed_total"] == health["streamer_bus_duplicates_total"] == 0
             assert health["streamer_bus_consumer_lag"] == 0 and health["streamer_bus_intake_restarts_total"] == 0
             assert health["streamer_bus_applied_observations_total"] > 0
+            # each message's wait from the bus to its commit is counted once, none of them a minute long
+            assert health["streamer_bus_commit_latency_seconds_count"] == total
+            assert 0 < health["streamer_bus_commit_latency_seconds_sum"] < 60 * total
         finally:
             assert stop(svc) == 0, logs[0].read_text()[-2000:]
     with Memory(MemoryConfig(db=str(db))) as memory:
