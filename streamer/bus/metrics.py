@@ -14,6 +14,8 @@ from .leases import CameraLeases
 from .outbox import Outbox
 from .service import LATENCY_BOUNDS, ServiceStats
 
+_LATENCY_LE = [*map(str, LATENCY_BOUNDS), "+Inf"]  # the histogram's bucket labels
+
 
 class WorkerCollector(Collector):
     def __init__(self, outbox: Outbox, leases: CameraLeases | None) -> None:
@@ -69,8 +71,7 @@ class ServiceCollector(Collector):
         yield GaugeMetricFamily(
             "streamer_bus_consumer_lag", "Messages in the stream not yet delivered to the memory service, at the last batch.", value=s.pending
         )
-        bounds = [*(str(b) for b in LATENCY_BOUNDS), "+Inf"]
         yield HistogramMetricFamily(
             "streamer_bus_commit_latency_seconds", "From the bus storing a message to the memory committing its effects.",
-            buckets=list(zip(bounds, accumulate(s.latency_counts))), sum_value=s.latency_sum,
+            buckets=list(zip(_LATENCY_LE, accumulate(s.latency_counts))), sum_value=s.latency_sum,
         )  # fmt: skip

@@ -12,9 +12,9 @@ worker's resend beyond the server's duplicate window) is recognised by its (sour
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
-import bisect
 import time
 from collections import defaultdict
 from collections.abc import Callable
